@@ -1,0 +1,70 @@
+# Python Essentials for MLOps: `make run` runs all three projects, `make test` runs every test and the lint gate.
+# Both create .venv and install the pinned requirements first, so a fresh clone needs nothing else.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(abspath $(BIN)/python)
+STAMP := $(VENV)/.installed
+PROJECTS := Project_01 Project_02 Project_03
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run run-01 run-02 run-03 test test-01 test-02 test-03 lint benchmark images constraints clean
+
+help: ## List the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-airflow.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-airflow.txt -c constraints.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned requirements
+
+run: run-01 run-02 run-03 ## Run all three projects end to end (downloads and caches real data)
+
+run-01: $(STAMP) ## Project_01: recommend movies for one title
+	cd Project_01 && $(PY) movie_recommendations.py --movie-title "Toy Story"
+
+run-02: $(STAMP) ## Project_02: store the default podcast feed and download a few episodes
+	cd Project_02 && $(PY) podcast_pipeline.py --max-episodes 3
+
+run-03: $(STAMP) ## Project_03: train the heart-disease model, then predict two patients
+	cd Project_03 && $(PY) heart_disease.py train
+	cd Project_03 && $(PY) heart_disease.py predict --model artifacts/model.onnx --input examples/patients.csv
+
+test: lint test-01 test-02 test-03 ## Run the lint gate and every project's tests
+
+test-01: $(STAMP) ## Project_01 tests
+	cd Project_01 && $(PY) -m pytest
+
+test-02: $(STAMP) ## Project_02 tests (the Airflow DAG tests included)
+	cd Project_02 && $(PY) -m pytest
+
+test-03: $(STAMP) ## Project_03 tests
+	cd Project_03 && $(PY) -m pytest
+
+lint: $(STAMP) ## pylint over every project; fails under 10.00/10
+	@for p in $(PROJECTS); do \
+		echo "pylint $$p"; \
+		(cd $$p && $(PY) -m pylint --rcfile=../pyproject.toml --fail-under=10 $$(find . -name '*.py' -not -path './data/*' | sort)) || exit 1; \
+	done
+	$(PY) -m pylint --rcfile=pyproject.toml --fail-under=10 images/make_header.py
+
+benchmark: $(STAMP) ## Re-run every benchmark and rewrite the reports (slow)
+	cd Project_01 && $(PY) benchmark.py
+	cd Project_02 && $(PY) benchmark.py
+	cd Project_03 && $(PY) results.py
+
+images: $(STAMP) ## Redraw images/header.png
+	$(PY) images/make_header.py images/header.png
+
+constraints: ## Re-pin constraints.txt from a fresh venv with both requirement files
+	rm -rf /tmp/pe-constraints && $(PYTHON) -m venv /tmp/pe-constraints
+	/tmp/pe-constraints/bin/pip install --quiet -r requirements.txt -r requirements-airflow.txt
+	{ sed -n '1,2p' constraints.txt; /tmp/pe-constraints/bin/pip freeze | grep -v '^pip=='; } > constraints.tmp && mv constraints.tmp constraints.txt
+
+clean: ## Remove the venv, caches and every downloaded or generated file
+	rm -rf $(VENV) .pytest_cache Project_01/data Project_02/data Project_02/episodes Project_03/data Project_03/artifacts Project_03/mlruns Project_03/mlflow.db
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
