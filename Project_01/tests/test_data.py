@@ -1,0 +1,159 @@
+"""Loading and downloading tests: malformed files, and a loopback server that misbehaves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from movielens_data import (
+    DataError,
+    DownloadError,
+    download_dataset,
+    load_movielens,
+    make_session,
+    parse_md5,
+)
+from tests.conftest import MOVIES_CSV, RATINGS_CSV, FaultServer, body, md5, write_movielens, zip_folder
+
+
+@pytest.mark.parametrize(
+    ("movies", "ratings", "message"),
+    [
+        (MOVIES_CSV, "userId,movieId\n1,1\n", "lacks column.*rating"),
+        (MOVIES_CSV, "userId,movieId,rating\n1,1,great\n", "malformed value"),
+        (MOVIES_CSV, "", "ratings.csv is empty"),
+        ("", RATINGS_CSV, "movies.csv is empty"),
+        (MOVIES_CSV, "userId,movieId,rating\n1,99,4.0\n", "absent from movies.csv, e.g. 99"),
+        (MOVIES_CSV, "userId,movieId,rating\n1,1,7.0\n", "outside 0-5"),
+        (MOVIES_CSV, "userId,movieId,rating\n", "no ratings"),
+        ("movieId,title,genres\n1,A (1999),x\n1,B (2000),y\n", RATINGS_CSV, "repeats a movieId"),
+    ],
+)
+def test_malformed_files_raise_a_clear_data_error(tmp_path: Path, movies: str, ratings: str,
+                                                  message: str) -> None:
+    """Each malformed input names what is wrong."""
+    with pytest.raises(DataError, match=message):
+        load_movielens(write_movielens(tmp_path, movies, ratings))
+
+
+def test_missing_files_raise_a_data_error(tmp_path: Path) -> None:
+    """An empty folder is a data error, not a traceback."""
+    with pytest.raises(DataError, match="does not exist"):
+        load_movielens(tmp_path)
+
+
+def test_crlf_files_load(tmp_path: Path) -> None:
+    """GroupLens ships CRLF line endings."""
+    folder = write_movielens(tmp_path, MOVIES_CSV.replace("\n", "\r\n"),
+                             RATINGS_CSV.replace("\n", "\r\n"))
+    movies, ratings = load_movielens(folder)
+    assert (len(movies), len(ratings)) == (5, 9)
+    assert movies["genres"].iloc[0] == "Animation|Children"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["d41d8cd98f00b204e9800998ecf8427e", "MD5 (ml.zip) = D41D8CD98F00B204E9800998ECF8427E\n",
+     "d41d8cd98f00b204e9800998ecf8427e  ml-latest-small.zip\n"],
+)
+def test_parse_md5_takes_the_digest_whatever_surrounds_it(text: str) -> None:
+    """Both md5sum and BSD formats work."""
+    assert parse_md5(text) == "d41d8cd98f00b204e9800998ecf8427e"
+
+
+def test_parse_md5_without_a_digest_raises() -> None:
+    """A file with no digest cannot verify anything."""
+    with pytest.raises(DownloadError, match="no MD5"):
+        parse_md5("not found")
+
+
+@pytest.fixture(name="cache")
+def fixture_cache(tmp_path: Path) -> Path:
+    """An empty cache folder."""
+    return tmp_path / "cache"
+
+
+@pytest.fixture(name="archive")
+def fixture_archive(tiny_dir: Path) -> bytes:
+    """The tiny folder zipped as GroupLens ships ml-latest-small."""
+    return zip_folder(tiny_dir, "ml-latest-small")
+
+
+def _serve(server: FaultServer, archive: list, digest: str) -> None:
+    server.routes["/ml-latest-small.zip"] = archive
+    server.routes["/ml-latest-small.zip.md5"] = [body(f"{digest}  ml-latest-small.zip\n".encode())]
+
+
+def _download(server: FaultServer, cache: Path) -> Path:
+    return download_dataset("ml-latest-small", cache, server.url(),
+                            session=make_session(retries=2, backoff=0))
+
+
+def test_download_extracts_verifies_and_caches(fault_server: FaultServer, archive: bytes,
+                                               cache: Path) -> None:
+    """A good download is extracted; a second call uses the cache without a request."""
+    _serve(fault_server, [body(archive)], md5(archive))
+    folder = _download(fault_server, cache)
+    assert (folder / "ratings.csv").read_text(encoding="utf-8") == RATINGS_CSV
+    assert sorted(p.name for p in cache.iterdir()) == ["ml-latest-small"]
+    _download(fault_server, cache)
+    assert fault_server.hits["/ml-latest-small.zip"] == 1
+
+
+def test_md5_mismatch_deletes_the_file(fault_server: FaultServer, archive: bytes,
+                                       cache: Path) -> None:
+    """A body that does not match the published digest is deleted and reported."""
+    _serve(fault_server, [body(archive)], "0" * 32)
+    with pytest.raises(DownloadError, match="MD5 mismatch.*deleted"):
+        _download(fault_server, cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_truncated_body_leaves_nothing_behind(fault_server: FaultServer, archive: bytes,
+                                              cache: Path) -> None:
+    """A connection closed before Content-Length bytes is an error, and no partial file stays."""
+    _serve(fault_server, [body(archive[:100], length=len(archive))], md5(archive))
+    with pytest.raises(DownloadError, match="could not download"):
+        _download(fault_server, cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_transient_500_is_retried(fault_server: FaultServer, archive: bytes, cache: Path) -> None:
+    """A 500 followed by success downloads fine."""
+    _serve(fault_server, [body(b"oops", status=500), body(archive)], md5(archive))
+    assert (_download(fault_server, cache) / "movies.csv").is_file()
+    assert fault_server.hits["/ml-latest-small.zip"] == 2
+
+
+def test_persistent_500_gives_up(fault_server: FaultServer, archive: bytes, cache: Path) -> None:
+    """After the retries, a server error is reported with the --data-dir hint."""
+    _serve(fault_server, [body(b"oops", status=503)], md5(archive))
+    fault_server.routes["/ml-latest-small.zip.md5"] = [body(b"oops", status=503)]
+    with pytest.raises(DownloadError, match="--data-dir"):
+        _download(fault_server, cache)
+
+
+def test_unreachable_host_says_how_to_work_offline(cache: Path) -> None:
+    """Nothing listens on the port: a one-line error that names --data-dir."""
+    session = make_session(retries=1, backoff=0)
+    with pytest.raises(DownloadError, match="--data-dir DIR"):
+        download_dataset("ml-latest-small", cache, "http://127.0.0.1:9", session=session)
+
+
+def test_corrupted_zip_is_a_data_error_and_deleted(fault_server: FaultServer,
+                                                   cache: Path) -> None:
+    """A verified body that is not a zip is reported and removed."""
+    payload = b"this is not a zip"
+    _serve(fault_server, [body(payload)], md5(payload))
+    with pytest.raises(DataError, match="not a valid zip"):
+        _download(fault_server, cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_session_retries_connection_errors() -> None:
+    """The session is configured to retry, with backoff, on 429 and 5xx."""
+    retry = make_session().get_adapter("https://example.org").max_retries
+    assert retry.total == 4 and 503 in retry.status_forcelist and retry.backoff_factor > 0
+    assert isinstance(make_session(), requests.Session)

@@ -1,0 +1,87 @@
+"""Scoring tests: a hand-computed example and parity with the plain pandas recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movielens_data import load_movielens
+from recipe import recipe_scores
+from recommender import RatingsIndex
+
+
+def _index(folder: Path) -> RatingsIndex:
+    movies, ratings = load_movielens(folder)
+    return RatingsIndex(ratings, movies["movieId"].to_numpy())
+
+
+def test_hand_computed_example(tiny_dir: Path) -> None:
+    """Users 1 and 2 liked movie 1; their likes and everyone's give these exact scores.
+
+    similar users {1, 2}: movie 2 liked by 1 of 2 (0.5), movie 3 by 1 of 2 (0.5);
+    users who liked any kept movie (1, 2, 3): {1, 2, 3, 4} = 4;
+    movie 2 liked by users {1, 3} -> 2/4 = 0.5, score 1.0; movie 3 by {2, 3, 4} -> 0.75, score 2/3.
+    """
+    recs = _index(tiny_dir).recommend(1)
+    assert [r.movie_id for r in recs] == [2, 3]
+    assert [r.score for r in recs] == pytest.approx([1.0, 2 / 3], abs=1e-12)
+    assert [r.similar_users_share for r in recs] == pytest.approx([0.5, 0.5])
+    assert [r.all_users_share for r in recs] == pytest.approx([0.5, 0.75])
+
+
+def test_recommendations_never_contain_the_movie_itself(tiny_dir: Path) -> None:
+    """The matched movie is dropped even though all its fans liked it."""
+    assert all(r.movie_id != 1 for r in _index(tiny_dir).recommend(1))
+
+
+def test_movie_nobody_liked_has_no_recommendations(tiny_dir: Path) -> None:
+    """Movie 4 was only rated 2.0 and movie 5 never: nothing to recommend."""
+    index = _index(tiny_dir)
+    assert index.recommend(4) == []
+    assert index.recommend(5) == []
+
+
+def test_top_n_limits_the_list(tiny_dir: Path) -> None:
+    """top_n caps the number of recommendations."""
+    assert len(_index(tiny_dir).recommend(1, top_n=1)) == 1
+
+
+def test_like_threshold_is_configurable(tiny_dir: Path) -> None:
+    """With 'liked' meaning >= 3, user 4 becomes a fan of movie 1 too."""
+    movies, ratings = load_movielens(tiny_dir)
+    strict = RatingsIndex(ratings, movies["movieId"].to_numpy(), like_threshold=4.0)
+    loose = RatingsIndex(ratings, movies["movieId"].to_numpy(), like_threshold=2.5)
+    assert loose.recommend(1)[0].similar_users_share != strict.recommend(1)[0].similar_users_share
+
+
+def _assert_parity(ratings: pd.DataFrame, movie_ids: np.ndarray, index: RatingsIndex,
+                   movie_id: int, min_share: float = 0.10) -> None:
+    expected = recipe_scores(ratings, movie_id, min_share=min_share)
+    got = index.recommend(movie_id, top_n=len(movie_ids), min_share=min_share)
+    assert [r.movie_id for r in got] == expected.index.tolist()
+    np.testing.assert_allclose([r.score for r in got], expected["score"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose([r.similar_users_share for r in got], expected["similar"], atol=1e-9)
+    np.testing.assert_allclose([r.all_users_share for r in got], expected["all"], atol=1e-9)
+
+
+@pytest.mark.parametrize("min_share", [0.0, 0.05, 0.10, 0.3])
+def test_parity_with_the_pandas_recipe_on_generated_data(generated, min_share: float) -> None:
+    """Same movies, same order, same scores to 1e-9 for the 25 most-liked movies."""
+    movies, ratings = generated
+    index = RatingsIndex(ratings, movies["movieId"].to_numpy())
+    liked = ratings[ratings["rating"] > 4]["movieId"].value_counts()
+    for movie_id in liked.index[:25]:
+        _assert_parity(ratings, movies["movieId"].to_numpy(), index, int(movie_id), min_share)
+
+
+@pytest.mark.realdata
+def test_parity_with_the_pandas_recipe_on_ml_latest_small(real_dir: Path) -> None:
+    """Same result as the recipe for 20 popular and 5 rarely liked real movies."""
+    movies, ratings = load_movielens(real_dir)
+    index = RatingsIndex(ratings, movies["movieId"].to_numpy())
+    liked = ratings[ratings["rating"] > 4]["movieId"].value_counts()
+    for movie_id in [*liked.index[:20], *liked.index[-5:]]:
+        _assert_parity(ratings, movies["movieId"].to_numpy(), index, int(movie_id))
