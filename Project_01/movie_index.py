@@ -89,7 +89,8 @@ def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) 
             # The cache is a file this program wrote itself in its own cache folder.
             with open(path, "rb") as stream:
                 index = pickle.load(stream)
-            logger.info("Loaded cached index %s in %.2f s", path.name, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            logger.info("Loaded cached index %s in %.2f s", path.name, elapsed)
             return index
         except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
             logger.warning("Ignoring unreadable cache %s (%s); rebuilding", path.name, exc)

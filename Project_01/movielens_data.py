@@ -188,7 +188,9 @@ def load_movielens(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     unknown = ~ratings["movieId"].isin(movies["movieId"])
     if unknown.any():
         sample = ", ".join(map(str, ratings.loc[unknown, "movieId"].unique()[:5]))
-        raise DataError(f"ratings.csv rates {unknown.sum()} movieId(s) absent from movies.csv, e.g. {sample}")
+        raise DataError(
+            f"ratings.csv rates {unknown.sum()} movieId(s) absent from movies.csv, e.g. {sample}"
+        )
     movies["title"] = movies["title"].fillna("").str.strip()
     movies["genres"] = movies["genres"].fillna("(no genres listed)")
     logger.info("Loaded %d movies and %d ratings from %s", len(movies), len(ratings), data_dir)

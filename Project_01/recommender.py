@@ -40,7 +40,8 @@ class RatingsIndex:
         self.like_threshold = like_threshold
         self.movie_ids = np.asarray(movie_ids, dtype=np.int64)
         order = np.argsort(self.movie_ids, kind="stable")
-        columns = order[np.searchsorted(self.movie_ids, ratings["movieId"].to_numpy(), sorter=order)]
+        rated = ratings["movieId"].to_numpy()
+        columns = order[np.searchsorted(self.movie_ids, rated, sorter=order)]
         self.rating_counts = np.bincount(columns, minlength=self.movie_ids.size)
         liked = ratings["rating"].to_numpy() > like_threshold
         _, users = np.unique(ratings["userId"].to_numpy()[liked], return_inverse=True)
@@ -75,7 +76,8 @@ class RatingsIndex:
         if similar_users.size == 0:
             return []
         similar_likes = self.liked_by_user[similar_users].indices
-        similar_share = np.bincount(similar_likes, minlength=self.movie_ids.size) / similar_users.size
+        similar_counts = np.bincount(similar_likes, minlength=self.movie_ids.size)
+        similar_share = similar_counts / similar_users.size
         kept = np.flatnonzero(similar_share > min_share)
         liked_any_kept = np.zeros(self.liked_by_user.shape[0], dtype=bool)
         liked_any_kept[self._fans(kept)] = True

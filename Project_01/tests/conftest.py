@@ -52,7 +52,7 @@ def fixture_tiny_dir(tmp_path: Path) -> Path:
     return write_movielens(tmp_path / "tiny")
 
 
-@pytest.fixture(name="real_dir")
+@pytest.fixture(name="real_dir", scope="session")
 def fixture_real_dir() -> Path:
     """The real ml-latest-small folder in ../shared/data (skips where absent)."""
     if not (REAL_DATA / "ratings.csv").is_file():

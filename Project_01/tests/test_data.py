@@ -15,7 +15,9 @@ from movielens_data import (
     make_session,
     parse_md5,
 )
-from tests.conftest import MOVIES_CSV, RATINGS_CSV, FaultServer, body, md5, write_movielens, zip_folder
+from tests.conftest import (
+    MOVIES_CSV, RATINGS_CSV, FaultServer, body, md5, write_movielens, zip_folder,
+)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def test_md5_mismatch_deletes_the_file(fault_server: FaultServer, archive: bytes
     _serve(fault_server, [body(archive)], "0" * 32)
     with pytest.raises(DownloadError, match="MD5 mismatch.*deleted"):
         _download(fault_server, cache)
-    assert list(cache.iterdir()) == []
+    assert not any(cache.iterdir())
 
 
 def test_truncated_body_leaves_nothing_behind(fault_server: FaultServer, archive: bytes,
@@ -117,7 +119,7 @@ def test_truncated_body_leaves_nothing_behind(fault_server: FaultServer, archive
     _serve(fault_server, [body(archive[:100], length=len(archive))], md5(archive))
     with pytest.raises(DownloadError, match="could not download"):
         _download(fault_server, cache)
-    assert list(cache.iterdir()) == []
+    assert not any(cache.iterdir())
 
 
 def test_transient_500_is_retried(fault_server: FaultServer, archive: bytes, cache: Path) -> None:
@@ -149,7 +151,7 @@ def test_corrupted_zip_is_a_data_error_and_deleted(fault_server: FaultServer,
     _serve(fault_server, [body(payload)], md5(payload))
     with pytest.raises(DataError, match="not a valid zip"):
         _download(fault_server, cache)
-    assert list(cache.iterdir()) == []
+    assert not any(cache.iterdir())
 
 
 def test_session_retries_connection_errors() -> None:

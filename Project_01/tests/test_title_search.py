@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from title_search import NoMatchError, TitleIndex, fold, parse_title, query_readings, text_similarity
+from title_search import (
+    NoMatchError, TitleIndex, fold, parse_title, query_readings, text_similarity,
+)
 
 
 @pytest.mark.parametrize(
@@ -19,7 +21,7 @@ from title_search import NoMatchError, TitleIndex, fold, parse_title, query_read
         ("Amélie", "amelie"),
     ],
 )
-def test_fold_normalizes_case_accents_punctuation_and_roman_numerals(text: str, expected: str) -> None:
+def test_fold_normalizes_case_accents_punctuation_and_numerals(text: str, expected: str) -> None:
     """fold() gives the same string for the ways people type a title."""
     assert fold(text) == expected
 

@@ -1,0 +1,81 @@
+"""Index cache tests: reused when current, rebuilt when the data or its file changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import movie_index
+from movie_index import cache_path, load_or_build_index
+from tests.conftest import RATINGS_CSV
+
+
+@pytest.fixture(name="builds")
+def fixture_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Record every time the CSVs are actually loaded to build an index."""
+    calls: list[Path] = []
+    real = movie_index.load_movielens
+
+    def counting(folder: Path):
+        calls.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(movie_index, "load_movielens", counting)
+    return calls
+
+
+def test_second_load_comes_from_the_cache(tiny_dir: Path, tmp_path: Path, builds: list) -> None:
+    """The CSVs are read once; the second call unpickles the cached index."""
+    first = load_or_build_index(tiny_dir, tmp_path / "cache", 4.0)
+    second = load_or_build_index(tiny_dir, tmp_path / "cache", 4.0)
+    assert len(builds) == 1
+    assert second.ratings.recommend(1) == first.ratings.recommend(1)
+
+
+def test_changed_ratings_invalidate_the_cache(tiny_dir: Path, tmp_path: Path, builds: list) -> None:
+    """New data gets a new key: the stale index is neither served nor kept."""
+    cache = tmp_path / "cache"
+    before = load_or_build_index(tiny_dir, cache, 4.0)
+    (tiny_dir / "ratings.csv").write_text(RATINGS_CSV + "3,1,5.0,1\n", encoding="utf-8")
+    after = load_or_build_index(tiny_dir, cache, 4.0)
+    assert len(builds) == 2
+    assert after.ratings.recommend(1) != before.ratings.recommend(1)
+    assert [p.name for p in cache.iterdir()] == [cache_path(tiny_dir, cache, 4.0).name]
+
+
+def test_threshold_is_part_of_the_key(tiny_dir: Path, tmp_path: Path) -> None:
+    """An index built for another 'liked' threshold is a different cache file."""
+    assert cache_path(tiny_dir, tmp_path, 4.0) != cache_path(tiny_dir, tmp_path, 3.5)
+
+
+def test_corrupted_cache_is_rebuilt(tiny_dir: Path, tmp_path: Path, builds: list) -> None:
+    """A truncated cache file is ignored and replaced, not a crash."""
+    cache = tmp_path / "cache"
+    load_or_build_index(tiny_dir, cache, 4.0)
+    path = cache_path(tiny_dir, cache, 4.0)
+    path.write_bytes(path.read_bytes()[:50])
+    assert load_or_build_index(tiny_dir, cache, 4.0).ratings.recommend(1)
+    assert len(builds) == 2
+
+
+def test_failed_build_leaves_no_cache_file(tiny_dir: Path, tmp_path: Path) -> None:
+    """Bad data stops before anything is written."""
+    (tiny_dir / "ratings.csv").write_text("userId,movieId,rating\n1,1,bad\n", encoding="utf-8")
+    cache = tmp_path / "cache"
+    with pytest.raises(movie_index.DataError):
+        load_or_build_index(tiny_dir, cache, 4.0)
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_interrupted_write_leaves_no_partial_file(tiny_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """If pickling dies halfway, neither the cache nor a temporary file remains."""
+    def explode(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(movie_index.pickle, "dump", explode)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        load_or_build_index(tiny_dir, cache, 4.0)
+    assert not any(cache.iterdir())
