@@ -1,0 +1,100 @@
+"""Airflow 3 DAG: the podcast pipeline as scheduled, retried tasks.
+
+create_table -> get_episodes -> load_episodes -> download_episodes -> summarize
+
+Each task is a thin wrapper over the plain functions the command line uses. Settings come from
+the environment (PODCAST_FEED_URL, PODCAST_DB_PATH, PODCAST_EPISODES_DIR, PODCAST_MAX_EPISODES)
+when a task runs, never when the file is parsed, so parsing does no I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import chain, dag, task
+
+# The pipeline modules live one folder up (Project_02/); Airflow puts only dags/ on sys.path.
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+# pylint: disable=wrong-import-position  # these need the path above; they are light to import
+import downloader
+import feed
+import storage
+
+# pylint: enable=wrong-import-position
+
+NETWORK_RETRIES = {"retries": 3, "retry_delay": timedelta(minutes=2),
+                   "retry_exponential_backoff": True}
+
+
+def _settings() -> dict[str, Any]:
+    """Read the pipeline's settings from the environment at run time."""
+    max_episodes = os.environ.get("PODCAST_MAX_EPISODES")
+    return {
+        "feed_url": os.environ.get("PODCAST_FEED_URL",
+                                   "https://www.marketplace.org/feed/podcast/marketplace/"),
+        "db_path": Path(os.environ.get("PODCAST_DB_PATH", PROJECT_DIR / "data" / "episodes.db")),
+        "episodes_dir": Path(os.environ.get("PODCAST_EPISODES_DIR", PROJECT_DIR / "episodes")),
+        "max_episodes": int(max_episodes) if max_episodes else None,
+    }
+
+
+@task
+def create_table() -> None:
+    """Create the episodes table if it does not exist."""
+    storage.create_table(_settings()["db_path"])
+
+
+@task(**NETWORK_RETRIES)
+def get_episodes() -> list[dict[str, Any]]:
+    """Fetch and parse the feed; hand the episodes to the next task."""
+    return [episode.as_row() for episode in feed.get_episodes(_settings()["feed_url"])]
+
+
+@task
+def load_episodes(episodes: list[dict[str, Any]]) -> int:
+    """Store the episodes not yet in the database; return how many were new."""
+    return storage.load_episodes(_settings()["db_path"], [feed.Episode(**e) for e in episodes])
+
+
+@task(**NETWORK_RETRIES)
+def download_episodes() -> dict[str, int]:
+    """Download the newest episodes; fail the task (so Airflow retries) if any failed."""
+    settings = _settings()
+    results = downloader.download_episodes(
+        settings["db_path"], settings["episodes_dir"], settings["max_episodes"])
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} episode(s) failed, e.g. {failed[0].error}")
+    return {status: sum(r.status == status for r in results) for status in ("downloaded", "skipped")}
+
+
+@task
+def summarize() -> dict[str, Any]:
+    """Count stored episodes by weekday and hour of publication."""
+    import pipeline  # pylint: disable=import-outside-toplevel  # pandas/matplotlib: not at parse time
+
+    return pipeline.summarize(_settings()["db_path"])
+
+
+@dag(
+    dag_id="podcast_summary",
+    schedule="@daily",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    tags=["podcast", "python-essentials"],
+    doc_md=__doc__,
+)
+def podcast_summary() -> None:
+    """Fetch the feed, store new episodes, download audio, summarize."""
+    episodes = get_episodes()
+    chain(create_table(), episodes, load_episodes(episodes), download_episodes(), summarize())
+
+
+podcast_summary()

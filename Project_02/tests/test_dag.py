@@ -1,0 +1,70 @@
+"""The Airflow DAG: it imports, has the intended shape, and runs end to end on a loopback feed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.utils.state import DagRunState
+
+from tests.conftest import MP3, PROJECT_DIR, FaultServer, make_feed, make_item, respond
+
+TASKS = ["create_table", "get_episodes", "load_episodes", "download_episodes", "summarize"]
+
+
+@pytest.fixture(name="dagbag", scope="module")
+def fixture_dagbag() -> DagBag:
+    """Parse the dags/ folder once."""
+    return DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+
+
+def test_dag_files_import_without_errors(dagbag: DagBag) -> None:
+    """No import errors, and the DAG is there."""
+    assert not dagbag.import_errors
+    assert "podcast_summary" in dagbag.dags
+
+
+def test_dag_structure(dagbag: DagBag) -> None:
+    """Task ids, a straight chain of dependencies, daily, no catch-up, retries on network tasks."""
+    dag = dagbag.dags["podcast_summary"]
+    assert sorted(dag.task_ids) == sorted(TASKS)
+    for upstream, downstream in zip(TASKS, TASKS[1:]):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert dag.catchup is False
+    assert dag.schedule == "@daily"
+    assert dag.get_task("get_episodes").retries == 3
+    assert dag.get_task("download_episodes").retries == 3
+
+
+@pytest.fixture(name="airflow_db", scope="module")
+def fixture_airflow_db() -> None:
+    """A fresh Airflow metadata database (dag.test needs one)."""
+    from airflow.utils.db import resetdb  # pylint: disable=import-outside-toplevel  # slow; only here
+
+    resetdb()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("airflow_db")
+def test_dag_runs_end_to_end(dagbag: DagBag, server: FaultServer, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """dag.test() against a loopback feed succeeds, stores rows and writes files."""
+    server.routes["/feed.xml"] = [respond(make_feed(
+        [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in range(1, 4)]))]
+    for n in range(1, 4):
+        server.routes[f"/audio/{n}.mp3"] = [respond(MP3)]
+    db_path, episodes_dir = tmp_path / "episodes.db", tmp_path / "audio"
+    monkeypatch.setenv("PODCAST_FEED_URL", server.url("/feed.xml"))
+    monkeypatch.setenv("PODCAST_DB_PATH", str(db_path))
+    monkeypatch.setenv("PODCAST_EPISODES_DIR", str(episodes_dir))
+
+    run = dagbag.dags["podcast_summary"].test()
+
+    assert run.state == DagRunState.SUCCESS
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT filename, size_bytes FROM episodes WHERE downloaded_at IS NOT NULL")
+        stored = rows.fetchall()
+    assert len(stored) == 3
+    assert all((episodes_dir / name).stat().st_size == size == len(MP3) for name, size in stored)
