@@ -33,7 +33,8 @@ def draw_schedule(schedule: dict[str, Any], path: Path, title: str = "Episodes p
     days.bar(range(7), list(schedule["by_weekday"].values()), color="#3b7dd8")
     days.set_xticks(range(7), list(schedule["by_weekday"]))
     days.set_title("by weekday")
-    hours.bar(list(schedule["by_hour_utc"]), list(schedule["by_hour_utc"].values()), color="#e07b39")
+    by_hour = schedule["by_hour_utc"]
+    hours.bar(list(by_hour), list(by_hour.values()), color="#e07b39")
     hours.set_title("by hour (UTC)")
     hours.set_xticks(range(0, 24, 3))
     for axis in (days, hours):

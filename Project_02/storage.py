@@ -1,4 +1,4 @@
-"""SQLite storage of episodes: parameterized SQL, one transaction per change, nothing overwritten."""
+"""SQLite storage of episodes: parameterized SQL, one transaction per change, no overwrites."""
 
 from __future__ import annotations
 

@@ -155,6 +155,12 @@ def fixture_episodes_dir(tmp_path: Path) -> Path:
     return tmp_path / "episodes"
 
 
+def only(items: list) -> object:
+    """The single element of ``items`` (fails the test if there is not exactly one)."""
+    assert len(items) == 1, items
+    return items[0]
+
+
 def store(db_path: Path, server: FaultServer, paths: list[str]) -> list[Episode]:
     """Store one episode per audio path on ``server``; return them."""
     episodes = [

@@ -64,7 +64,8 @@ def test_dag_runs_end_to_end(dagbag: DagBag, server: FaultServer, tmp_path: Path
 
     assert run.state == DagRunState.SUCCESS
     with sqlite3.connect(db_path) as db:
-        rows = db.execute("SELECT filename, size_bytes FROM episodes WHERE downloaded_at IS NOT NULL")
+        rows = db.execute(
+            "SELECT filename, size_bytes FROM episodes WHERE downloaded_at IS NOT NULL")
         stored = rows.fetchall()
     assert len(stored) == 3
     assert all((episodes_dir / name).stat().st_size == size == len(MP3) for name, size in stored)

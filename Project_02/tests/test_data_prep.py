@@ -1,0 +1,38 @@
+"""Tests of add_date_features, from the classic example."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from data_prep import add_date_features
+
+
+@pytest.fixture(name="data")
+def fixture_data() -> pd.DataFrame:
+    """Three timestamps a month and a day apart."""
+    return pd.DataFrame({"timestamp": pd.to_datetime(
+        ["2022-01-01 08:00", "2022-02-02 09:00", "2022-03-03 10:00"]), "value": [1, 2, 3]})
+
+
+@pytest.mark.parametrize(
+    ("feature", "expected"),
+    [("day_of_week", [5, 2, 3]), ("month", [1, 2, 3]), ("hour", [8, 9, 10])],
+)
+def test_add_date_features(data: pd.DataFrame, feature: str, expected: list[int]) -> None:
+    """Each feature has the expected values."""
+    assert add_date_features(data)[feature].tolist() == expected
+
+
+def test_input_is_not_mutated(data: pd.DataFrame) -> None:
+    """The caller's frame keeps its columns."""
+    before = data.copy()
+    add_date_features(data, drop_timestamp=True)
+    pd.testing.assert_frame_equal(data, before)
+
+
+def test_drop_timestamp_and_custom_column(data: pd.DataFrame) -> None:
+    """The time column can be named and dropped."""
+    result = add_date_features(data.rename(columns={"timestamp": "published"}),
+                               time_column="published", drop_timestamp=True)
+    assert list(result.columns) == ["value", "day_of_week", "hour", "month"]

@@ -1,0 +1,135 @@
+"""Downloads against a loopback server that misbehaves: after each fault, no partial file, a
+consistent database, and a rerun that completes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from downloader import DownloadError, DownloadSettings, download_episodes, safe_path
+from tests.conftest import MP3, FaultServer, drop_mid_body, only, respond, store
+
+FAST = DownloadSettings(workers=2, timeout=(2.0, 0.5), attempts=2, backoff=0.0, http_retries=2)
+
+
+def _rows(db_path: Path) -> dict[str, tuple]:
+    with sqlite3.connect(db_path) as db:
+        return {link: (size, sha) for link, size, sha in
+                db.execute("SELECT link, size_bytes, sha256 FROM episodes")}
+
+
+def _assert_consistent(db_path: Path, episodes_dir: Path) -> None:
+    """No .part file; every recorded download exists with its recorded size, and vice versa."""
+    assert not list(episodes_dir.glob("*.part"))
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT filename, size_bytes, downloaded_at FROM episodes").fetchall()
+    for filename, size, downloaded_at in rows:
+        path = episodes_dir / filename
+        assert path.is_file() == (downloaded_at is not None)
+        if downloaded_at:
+            assert path.stat().st_size == size == len(MP3)
+
+
+FAULTS = {
+    "500 then success": [respond(b"oops", status=500), respond(MP3)],
+    "429 with Retry-After": [respond(b"slow down", status=429, headers={"Retry-After": "1"}),
+                             respond(MP3)],
+    "connection dropped mid-body": [drop_mid_body(MP3), respond(MP3)],
+    "body shorter than Content-Length": [respond(MP3[:1000], length=len(MP3)), respond(MP3)],
+    "very slow response": [respond(MP3, pause=1.5), respond(MP3)],
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_transient_fault_is_retried_and_completes(fault: str, server: FaultServer, db_path: Path,
+                                                  episodes_dir: Path) -> None:
+    """Each transient fault is retried; the episode ends up complete and recorded."""
+    server.routes["/a.mp3"] = list(FAULTS[fault])
+    store(db_path, server, ["/a.mp3"])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "downloaded", result.error
+    assert server.hits["/a.mp3"] >= 2
+    _assert_consistent(db_path, episodes_dir)
+
+
+@pytest.mark.parametrize("fault", [f for f in FAULTS if f != "429 with Retry-After"])
+def test_persistent_fault_fails_cleanly_and_rerun_resumes(fault: str, server: FaultServer,
+                                                          db_path: Path,
+                                                          episodes_dir: Path) -> None:
+    """When retries run out: failed, nothing partial, the others kept; a rerun completes."""
+    server.routes["/bad.mp3"] = [FAULTS[fault][0]]
+    server.routes["/good.mp3"] = [respond(MP3)]
+    store(db_path, server, ["/bad.mp3", "/good.mp3"])
+    results = {r.link: r for r in download_episodes(db_path, episodes_dir, settings=FAST)}
+    assert results["https://example.org/ep/0"].status == "failed"
+    assert results["https://example.org/ep/1"].status == "downloaded"
+    _assert_consistent(db_path, episodes_dir)
+
+    server.routes["/bad.mp3"] = [respond(MP3)]
+    rerun = {r.link: r.status for r in download_episodes(db_path, episodes_dir, settings=FAST)}
+    assert rerun == {"https://example.org/ep/0": "downloaded",
+                     "https://example.org/ep/1": "skipped"}
+    _assert_consistent(db_path, episodes_dir)
+
+
+def test_404_is_not_retried(server: FaultServer, db_path: Path, episodes_dir: Path) -> None:
+    """A missing file fails at once."""
+    store(db_path, server, ["/missing.mp3"])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "failed" and "404" in result.error
+    assert server.hits["/missing.mp3"] == 1
+
+
+def test_size_limit(server: FaultServer, db_path: Path, episodes_dir: Path) -> None:
+    """A file over the limit is refused and not kept."""
+    server.routes["/big.mp3"] = [respond(MP3)]
+    store(db_path, server, ["/big.mp3"])
+    settings = DownloadSettings(attempts=1, max_bytes=len(MP3) - 1)
+    result = only(download_episodes(db_path, episodes_dir, settings=settings))
+    assert result.status == "failed" and "limit" in result.error
+    _assert_consistent(db_path, episodes_dir)
+
+
+def test_enclosure_url_cannot_escape_the_episodes_folder(server: FaultServer, db_path: Path,
+                                                         episodes_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """A URL full of ../ still lands inside the episodes folder, under its derived name."""
+    server.routes["/../../escape.mp3"] = [respond(MP3)]
+    server.routes["/escape.mp3"] = [respond(MP3)]
+    store(db_path, server, ["/../../escape.mp3"])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "downloaded"
+    assert [p.name for p in episodes_dir.iterdir()] == ["episode-0.mp3"]
+    assert not (tmp_path.parent / "escape.mp3").exists()
+
+
+@pytest.mark.parametrize("name", ["../x.mp3", "/etc/x.mp3", "a/b.mp3", ".hidden", ""])
+def test_safe_path_refuses_names_that_leave_the_folder(tmp_path: Path, name: str) -> None:
+    """Defence in depth for file names read back from the database."""
+    with pytest.raises(DownloadError, match="unsafe"):
+        safe_path(tmp_path, name)
+
+
+def test_complete_file_without_a_record_is_recorded_not_fetched(server: FaultServer,
+                                                                db_path: Path,
+                                                                episodes_dir: Path) -> None:
+    """A crash between rename and DB update: the next run records the file without a request."""
+    store(db_path, server, ["/a.mp3"])
+    episodes_dir.mkdir()
+    (episodes_dir / "episode-0.mp3").write_bytes(MP3)
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "skipped" and "/a.mp3" not in server.hits
+    assert _rows(db_path)["https://example.org/ep/0"][0] == len(MP3)
+
+
+def test_limit_downloads_only_the_newest(server: FaultServer, db_path: Path,
+                                         episodes_dir: Path) -> None:
+    """--max-episodes 2 downloads the two newest of three."""
+    for n in range(3):
+        server.routes[f"/{n}.mp3"] = [respond(MP3)]
+    store(db_path, server, ["/0.mp3", "/1.mp3", "/2.mp3"])
+    results = download_episodes(db_path, episodes_dir, limit=2, settings=FAST)
+    assert sorted(r.link for r in results) == ["https://example.org/ep/1",
+                                               "https://example.org/ep/2"]

@@ -1,0 +1,115 @@
+"""Feed parsing on real feeds and on small hand-made ones."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from feed import FeedError, episode_filename, fetch_feed, html_to_text, make_session, parse_feed
+from tests.conftest import REAL_FEEDS, FaultServer, make_feed, make_item, only, respond
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("name", "episodes", "first_title_start"),
+    [
+        ("marketplace.rss", 50, "Happy New Year"),
+        ("test_xml_planet_money.xml", 349, "Opening Schools"),  # 6 video/mpeg items skipped
+        ("Darknet Diaries.rss", 136, "134: Deviant"),
+        ("Hard Fork.rss", 34, "A.I.'s Inner Conflict"),
+        ("itunes-missing-image.rss", 130, "Taverncast 62"),  # one guid repeats
+    ],
+)
+def test_real_feeds_parse(name: str, episodes: int, first_title_start: str) -> None:
+    """Every real feed parses, including a blank line before <?xml and mixed audio types."""
+    path = REAL_FEEDS / name
+    if not path.is_file():
+        pytest.skip(f"real feed not found at {path}")
+    parsed = parse_feed(path.read_bytes())
+    assert len(parsed) == episodes
+    assert parsed[0].title.startswith(first_title_start)
+    assert len({e.link for e in parsed}) == len({e.filename for e in parsed}) == episodes
+    assert all(e.published and e.published.endswith("+00:00") for e in parsed)
+
+
+def test_single_item_is_not_a_list_but_still_parses() -> None:
+    """xmltodict gives a dict for one <item>; it still yields one episode."""
+    episode = only(parse_feed(make_feed([make_item(1, "http://h/a.mp3")])))
+    assert episode.link == "https://example.org/ep/1"
+    assert episode.published == "2024-01-01T08:00:00+00:00"
+    assert episode.description == "Show 1 & more"
+
+
+def test_missing_optional_fields_are_none() -> None:
+    """No title, link, date or description: the guid or URL keys the episode."""
+    episode = only(parse_feed(make_feed(['<enclosure url="http://h/x.mp3" type="audio/mpeg"/>'])))
+    assert episode.link == "http://h/x.mp3"
+    assert (episode.title, episode.published, episode.description) == (None, None, None)
+    assert episode.filename.startswith("episode-") and episode.filename.endswith(".mp3")
+
+
+def test_non_audio_enclosures_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """A video enclosure, or none at all, is not an episode to download."""
+    items = [make_item(1, "http://h/v.mp4", kind="video/mpeg"), "<title>No media</title>",
+             make_item(2, "http://h/a.mp3", kind="x-audio/mp3")]
+    assert [e.title for e in parse_feed(make_feed(items))] == ["Episode 2"]
+    assert "Skipping 'Episode 1': no audio enclosure (found ['video/mpeg'])" in caplog.text
+
+
+def test_blank_line_before_xml_declaration() -> None:
+    """Real feeds start with a newline; strict parsers reject that, we strip it."""
+    assert len(parse_feed(make_feed([make_item(1, "http://h/a.mp3")], preamble="\n\n"))) == 1
+
+
+def test_shared_home_page_link_falls_back_to_guid() -> None:
+    """When every item repeats the show's home page as <link>, the guid keys each episode."""
+    items = [make_item(n, f"http://h/{n}.mp3").replace(f"https://example.org/ep/{n}",
+                                                        "https://example.org/") for n in (1, 2)]
+    assert [e.link for e in parse_feed(make_feed(items))] == ["ep-1", "ep-2"]
+
+
+def test_billion_laughs_is_refused_fast() -> None:
+    """An entity-expansion payload is refused in well under a second."""
+    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    payload = (f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY l0 "lol">{entities}]>'
+               "<rss><channel><item><title>&l9;</title></item></channel></rss>").encode()
+    started = time.perf_counter()
+    with pytest.raises(FeedError, match="refused"):
+        parse_feed(payload)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [(b"not xml at all <", "not well-formed"), (b"<html><body/></html>", "no <rss><channel>"),
+     (b"", "not well-formed")],
+)
+def test_bad_documents_raise_feed_error(payload: bytes, message: str) -> None:
+    """Anything but an RSS document is a FeedError that says why."""
+    with pytest.raises(FeedError, match=message):
+        parse_feed(payload)
+
+
+def test_html_to_text() -> None:
+    """Tags go, entities are decoded, white space collapses."""
+    assert html_to_text("<p>A &amp; B</p>\n<br/> <i>c</i>") == "A & B c"
+
+
+@pytest.mark.parametrize("url", ["http://h/../../etc/passwd", "http://h/a/..%2F..%2Fx.sh",
+                                 "http://h/ep.MP3?x=1"])
+def test_episode_filename_is_safe_and_unique(url: str) -> None:
+    """Only a slug, a hash and an audio suffix: nothing from the URL's path can escape."""
+    name = episode_filename("link-1", "../../Evil / Title", url)
+    assert "/" not in name and not name.startswith(".") and name.startswith("evil-title-")
+    assert name != episode_filename("link-2", "../../Evil / Title", url)
+    assert Path(name).suffix in {".mp3"}
+
+
+def test_fetch_feed_retries_then_fails_with_feed_error(server: FaultServer) -> None:
+    """A 503 is retried; a 404 ends with a FeedError naming the URL."""
+    server.routes["/flaky.xml"] = [respond(b"busy", status=503), respond(b"<rss/>")]
+    assert fetch_feed(server.url("/flaky.xml"), make_session(backoff=0)) == b"<rss/>"
+    with pytest.raises(FeedError, match="could not fetch feed .*/missing.xml"):
+        fetch_feed(server.url("/missing.xml"), make_session(backoff=0))
