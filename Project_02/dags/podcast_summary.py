@@ -78,7 +78,7 @@ def download_episodes() -> dict[str, int]:
 @task
 def summarize() -> dict[str, Any]:
     """Count stored episodes by weekday and hour of publication."""
-    import pipeline  # pylint: disable=import-outside-toplevel  # pandas/matplotlib: not at parse time
+    import pipeline  # pylint: disable=import-outside-toplevel  # heavy: not at parse time
 
     return pipeline.summarize(_settings()["db_path"])
 
