@@ -72,7 +72,8 @@ def download_episodes() -> dict[str, int]:
     failed = [r for r in results if r.status == "failed"]
     if failed:
         raise RuntimeError(f"{len(failed)} episode(s) failed, e.g. {failed[0].error}")
-    return {status: sum(r.status == status for r in results) for status in ("downloaded", "skipped")}
+    statuses = [r.status for r in results]
+    return {"downloaded": statuses.count("downloaded"), "skipped": statuses.count("skipped")}
 
 
 @task
