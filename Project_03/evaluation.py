@@ -1,0 +1,99 @@
+"""Tests of the model itself: performance on slices, fairness gaps, feature importance, robustness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from heart_data import CATEGORICAL, NUMERIC, TARGET
+from modeling import classification_metrics, model_frame
+
+SLICE_GAP = 0.10  # a slice this far below the overall accuracy is flagged
+MIN_SLICE_ROWS = 10
+AGE_BANDS = [(0, 45, "<45"), (45, 55, "45-54"), (55, 65, "55-64"), (65, 200, "65+")]
+MARGINAL_IMPORTANCE = 0.005
+
+
+def slice_masks(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Boolean masks of the slices we report: Sex, age bands and ChestPainType."""
+    masks = {f"Sex={value}": frame["Sex"] == value for value in ("M", "F")}
+    for low, high, name in AGE_BANDS:
+        masks[f"Age={name}"] = frame["Age"].ge(low) & frame["Age"].lt(high)
+    for value in ("ASY", "NAP", "ATA", "TA"):
+        masks[f"ChestPainType={value}"] = frame["ChestPainType"] == value
+    return masks
+
+
+def slice_report(frame: pd.DataFrame, probability: np.ndarray,
+                 gap: float = SLICE_GAP) -> dict[str, dict[str, Any]]:
+    """Metrics per slice; ``flagged`` when accuracy is ``gap`` or more below the overall one."""
+    truth = frame[TARGET].to_numpy()
+    overall = classification_metrics(truth, probability)["accuracy"]
+    report = {}
+    for name, mask in slice_masks(frame).items():
+        rows = mask.to_numpy()
+        if rows.sum() == 0:
+            continue
+        metrics = classification_metrics(truth[rows], probability[rows])
+        report[name] = {
+            "rows": int(rows.sum()),
+            "accuracy": metrics["accuracy"],
+            "recall": metrics["recall"],
+            "roc_auc": None if np.isnan(metrics["roc_auc"]) else metrics["roc_auc"],
+            "flagged": bool(rows.sum() >= MIN_SLICE_ROWS and metrics["accuracy"] <= overall - gap),
+        }
+    return report
+
+
+def fairness_report(frame: pd.DataFrame, probability: np.ndarray) -> dict[str, Any]:
+    """Recall and selection-rate (share predicted positive) by sex, and the gaps M - F."""
+    truth, predicted = frame[TARGET].to_numpy(), (probability >= 0.5).astype(int)
+    groups = {}
+    for sex in ("M", "F"):
+        rows = (frame["Sex"] == sex).to_numpy()
+        positives = rows & (truth == 1)
+        groups[sex] = {
+            "rows": int(rows.sum()),
+            "selection_rate": float(predicted[rows].mean()) if rows.any() else None,
+            "recall": float(predicted[positives].mean()) if positives.any() else None,
+        }
+    def gap(key: str) -> float | None:
+        male, female = groups["M"][key], groups["F"][key]
+        return None if male is None or female is None else male - female
+    return {"by_sex": groups, "recall_gap": gap("recall"),
+            "selection_rate_gap": gap("selection_rate")}
+
+
+def feature_importance(pipeline: Pipeline, frame: pd.DataFrame, seed: int,
+                       repeats: int = 10) -> dict[str, Any]:
+    """Permutation importance (drop in ROC AUC) of each raw column on ``frame`` (the test set)."""
+    result = permutation_importance(pipeline, model_frame(frame), frame[TARGET], scoring="roc_auc",
+                                    n_repeats=repeats, random_state=seed, n_jobs=1)
+    columns = NUMERIC + CATEGORICAL
+    importance = {c: {"mean": float(m), "std": float(s)}
+                  for c, m, s in zip(columns, result.importances_mean, result.importances_std)}
+    ranked = dict(sorted(importance.items(), key=lambda item: -item[1]["mean"]))
+    marginal = [c for c, v in ranked.items() if v["mean"] < MARGINAL_IMPORTANCE]
+    return {"permutation": ranked, "marginal": marginal}
+
+
+def flip_rate(pipeline: Pipeline, frame: pd.DataFrame, seed: int, noise: float = 0.01,
+              repeats: int = 5) -> float:
+    """Share of predicted labels that change when numeric features get small Gaussian noise.
+
+    The noise's standard deviation is ``noise`` times each column's standard deviation.
+    """
+    rng = np.random.default_rng(seed)
+    features = model_frame(frame)
+    base = pipeline.predict(features)
+    scale = features[NUMERIC].std().to_numpy() * noise
+    flips = []
+    for _ in range(repeats):
+        noisy = features.copy()
+        noisy[NUMERIC] = features[NUMERIC] + rng.normal(0.0, 1.0, (len(features), len(NUMERIC))) * scale
+        flips.append(np.mean(pipeline.predict(noisy) != base))
+    return float(np.mean(flips))

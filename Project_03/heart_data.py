@@ -1,0 +1,173 @@
+"""Get the heart-disease data: the UCI archive (converted) or a CSV in the 918-row Kaggle schema.
+
+The UCI Heart Disease archive holds four ``processed.*.data`` files (Cleveland, Hungary,
+Switzerland, Long Beach VA) with 14 coded columns and ``?`` for a missing value. They are converted
+to the 11-feature schema of the widely used 918-row CSV, keeping missing values missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import zipfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+from tqdm import tqdm
+from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA_URL = "https://archive.ics.uci.edu/static/public/45/heart+disease.zip"
+TARGET = "HeartDisease"
+NUMERIC = ["Age", "RestingBP", "Cholesterol", "FastingBS", "MaxHR", "Oldpeak"]
+CATEGORICAL = ["Sex", "ChestPainType", "RestingECG", "ExerciseAngina", "ST_Slope"]
+COLUMNS = ["Age", "Sex", "ChestPainType", "RestingBP", "Cholesterol", "FastingBS", "RestingECG",
+           "MaxHR", "ExerciseAngina", "Oldpeak", "ST_Slope", TARGET]
+UCI_FILES = ["processed.cleveland.data", "processed.hungarian.data",
+             "processed.switzerland.data", "processed.va.data"]
+UCI_COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang",
+               "oldpeak", "slope", "ca", "thal", "num"]
+UCI_CODES = {
+    "sex": {0: "F", 1: "M"},
+    "cp": {1: "TA", 2: "ATA", 3: "NAP", 4: "ASY"},
+    "restecg": {0: "Normal", 1: "ST", 2: "LVH"},
+    "exang": {0: "N", 1: "Y"},
+    "slope": {1: "Up", 2: "Flat", 3: "Down"},
+}
+TIMEOUT = (10, 60)
+
+
+class DataSourceError(Exception):
+    """The data could not be fetched, or is not in a format this project reads."""
+
+
+def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:
+    """A session that retries connection errors and 429/5xx responses with backoff."""
+    retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
+                  allowed_methods=frozenset({"GET"}), respect_retry_after_header=True)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+def fetch(url: str, target: Path, session: requests.Session | None = None) -> Path:
+    """Download ``url`` to ``target`` with a progress bar, atomically; reuse it when cached."""
+    if target.is_file():
+        logger.info("Using cached %s", target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    session = session or make_session()
+    try:
+        with session.get(url, stream=True, timeout=TIMEOUT) as response:
+            response.raise_for_status()
+            total = int(response.headers.get("Content-Length", 0)) or None
+            with open(part, "wb") as handle, tqdm(total=total, unit="B", unit_scale=True,
+                                                  desc=target.name, leave=False) as progress:
+                for chunk in response.iter_content(1 << 16):
+                    handle.write(chunk)
+                    progress.update(len(chunk))
+        part.replace(target)
+    except requests.RequestException as exc:
+        raise DataSourceError(f"could not download {url}: {exc}; pass a local CSV with "
+                              "--data-path or set HEART_DATA_URL to a mirror") from exc
+    finally:
+        part.unlink(missing_ok=True)
+    logger.info("Downloaded %s (%d bytes)", target.name, target.stat().st_size)
+    return target
+
+
+def convert_uci(frame: pd.DataFrame) -> pd.DataFrame:
+    """Convert coded UCI columns to the 918-row CSV's schema; missing values stay missing."""
+    out = pd.DataFrame({
+        "Age": frame["age"],
+        "Sex": frame["sex"].map(UCI_CODES["sex"]),
+        "ChestPainType": frame["cp"].map(UCI_CODES["cp"]),
+        "RestingBP": frame["trestbps"],
+        "Cholesterol": frame["chol"],
+        "FastingBS": frame["fbs"],
+        "RestingECG": frame["restecg"].map(UCI_CODES["restecg"]),
+        "MaxHR": frame["thalach"],
+        "ExerciseAngina": frame["exang"].map(UCI_CODES["exang"]),
+        "Oldpeak": frame["oldpeak"],
+        "ST_Slope": frame["slope"].map(UCI_CODES["slope"]),
+        TARGET: (frame["num"] > 0).astype(int),
+    })
+    return out[COLUMNS]
+
+
+def read_uci_archive(archive: Path) -> pd.DataFrame:
+    """Read and convert the four processed.*.data files of the UCI zip."""
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            names = {Path(n).name: n for n in bundle.namelist()}
+            missing = [f for f in UCI_FILES if f not in names]
+            if missing:
+                raise DataSourceError(f"{archive.name} lacks {', '.join(missing)}")
+            frames = [pd.read_csv(io.BytesIO(bundle.read(names[f])), header=None,
+                                  names=UCI_COLUMNS, na_values="?") for f in UCI_FILES]
+    except zipfile.BadZipFile as exc:
+        raise DataSourceError(f"{archive.name} is not a valid zip archive") from exc
+    return convert_uci(pd.concat(frames, ignore_index=True))
+
+
+def sniff_format(payload: bytes) -> str:
+    """Name the format of a file from its first bytes: xlsx/zip, parquet, json or csv."""
+    head = payload[:8].lstrip()
+    if payload[:4] == b"PK\x03\x04":
+        return "XLSX" if b"[Content_Types].xml" in payload[:2000] or b"xl/" in payload else "ZIP"
+    if payload[:4] == b"PAR1":
+        return "Parquet"
+    if head[:1] in (b"{", b"["):
+        return "JSON"
+    if b"\x00" in payload[:1024]:
+        return "binary"
+    return "CSV"
+
+
+def read_csv_source(source: str) -> tuple[pd.DataFrame, str]:
+    """Read a CSV in the 918-row schema from a local path or an http(s) URL; also its SHA-256."""
+    if urlparse(source).scheme in ("http", "https"):
+        try:
+            response = make_session().get(source, timeout=TIMEOUT)
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise DataSourceError(f"could not download {source}: {exc}") from exc
+        payload = response.content
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise DataSourceError(f"{source} does not exist")
+        payload = path.read_bytes()
+    kind = sniff_format(payload)
+    if kind != "CSV":
+        raise DataSourceError(f"{source} looks like {kind}, expected a CSV file with columns "
+                              f"{','.join(COLUMNS)}")
+    try:
+        frame = pd.read_csv(io.BytesIO(payload))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataSourceError(f"{source} is not a readable CSV: {exc}") from exc
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataSourceError(f"{source} has columns {list(frame.columns)}; expected {COLUMNS} "
+                              f"(missing: {', '.join(missing)})")
+    return frame[COLUMNS], hashlib.sha256(payload).hexdigest()
+
+
+def load_data(data_path: str | None, data_url: str, cache_dir: Path) -> tuple[pd.DataFrame, str]:
+    """Return the raw data and a SHA-256 of the bytes it came from."""
+    if data_path:
+        frame, digest = read_csv_source(data_path)
+    else:
+        archive = fetch(data_url, cache_dir / Path(urlparse(data_url).path).name)
+        frame = read_uci_archive(archive)
+        with open(archive, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    logger.info("Loaded %d rows (sha256 %s)", len(frame), digest[:12])
+    return frame, digest

@@ -1,0 +1,158 @@
+"""Train a heart-disease classifier with data checks, search, tracking and ONNX export; predict.
+
+Examples:
+    python heart_disease.py train
+    python heart_disease.py train --data-path heart.csv --tuning --search bayesian --n-trials 30
+    python heart_disease.py predict --model artifacts/model.onnx --input patients.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+from data_checks import DataValidationError
+from export import ExportError, PatientValidationError, predict, read_patients
+from heart_data import DEFAULT_DATA_URL, DataSourceError
+from modeling import FAMILIES
+from search import STRATEGIES
+
+logger = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parent
+DEFAULT_OUTPUT_DIR = PROJECT_DIR / "artifacts"
+DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_DIR / 'mlflow.db'}"
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
+    return value
+
+
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser with its two subcommands."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="check data, train, evaluate, export, track")
+    train.add_argument("--data-path", help="CSV in the 918-row schema, local or http(s) "
+                       "(default: the UCI archive from $HEART_DATA_URL)")
+    train.add_argument("--test-size", type=_fraction, default=0.2)
+    train.add_argument("--tuning", action="store_true", help="search hyperparameters")
+    train.add_argument("--search", choices=STRATEGIES, default="bayesian")
+    train.add_argument("--n-trials", type=_at_least(1), default=30,
+                       help="trials for random and bayesian search")
+    train.add_argument("--model", choices=("auto", *FAMILIES), default="auto",
+                       help="model family; auto picks the best by cross-validation")
+    train.add_argument("--cv", type=_at_least(2), default=5, help="cross-validation folds")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+    train.add_argument("--cache-dir", type=Path, default=PROJECT_DIR / "data")
+    train.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                       f"or {DEFAULT_TRACKING_URI})")
+    train.add_argument("--experiment", default="heart-disease")
+    train.add_argument("--storage", help="Optuna storage URL shared by several search workers")
+    train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    train.add_argument("--format", choices=("table", "json"), default="table")
+
+    predict_cmd = commands.add_parser("predict", help="score patients with a trained model")
+    predict_cmd.add_argument("--model", type=Path, required=True, help="model.onnx or model.joblib")
+    predict_cmd.add_argument("--input", type=Path, required=True, help="patients .csv or .json")
+    predict_cmd.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def render_training(result: dict[str, Any]) -> str:
+    """Format a training summary for people."""
+    test, baseline = result["test"], result["baseline"]
+    search = result["search"]
+    lines = [
+        f"Model:    {result['model']}"
+        + (f" ({search['strategy']} search, {search['trials']} trials)" if search else ""),
+        f"CV ROC AUC: {result['cv']['mean']:.3f} ± {result['cv']['std']:.3f}",
+        "",
+        f"{'test set':<22}{'model':>8}{'baseline':>10}",
+        f"{'accuracy':<22}{test['accuracy']:>8.3f}{baseline['accuracy']:>10.3f}",
+        f"{'ROC AUC':<22}{test['roc_auc']:>8.3f}{baseline['roc_auc']:>10.3f}",
+        f"{'precision / recall':<22}{test['precision']:>8.3f} / {test['recall']:.3f}",
+        "",
+    ]
+    flagged = [name for name, s in result["slices"].items() if s["flagged"]]
+    lines.append("Slices below overall accuracy: " + (", ".join(flagged) if flagged else "none"))
+    lines.append(f"Artifacts: {Path(result['artifacts']['model.onnx']).parent}")
+    if result["run_id"]:
+        lines.append(f"MLflow run: {result['run_id']}")
+    return "\n".join(lines)
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    from training import TrainConfig, train  # pylint: disable=import-outside-toplevel  # slow: only for train
+
+    config = TrainConfig(
+        data_path=args.data_path,
+        data_url=os.environ.get("HEART_DATA_URL", DEFAULT_DATA_URL),
+        cache_dir=args.cache_dir,
+        output_dir=args.output_dir,
+        tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI",
+                                                         DEFAULT_TRACKING_URI),
+        experiment=args.experiment,
+        test_size=args.test_size,
+        tuning=args.tuning,
+        search=args.search,
+        n_trials=args.n_trials,
+        model=args.model,
+        cv=args.cv,
+        seed=args.seed,
+        storage=args.storage,
+        track=not args.no_tracking,
+    )
+    return train(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    load_dotenv()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "train":
+            result = _train(args)
+            print(json.dumps(result, default=str) if args.format == "json"
+                  else render_training(result))
+        else:
+            scores = predict(args.model, read_patients(args.input))
+            print(json.dumps(scores) if args.format == "json" else "\n".join(
+                f"patient {i}: probability {s['probability']:.3f} -> "
+                f"{'heart disease' if s['label'] else 'no heart disease'}"
+                for i, s in enumerate(scores, start=1)))
+    except (DataSourceError, DataValidationError, PatientValidationError, ExportError,
+            FileNotFoundError) as exc:
+        if args.log_level == "DEBUG":
+            logger.exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

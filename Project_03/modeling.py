@@ -1,0 +1,123 @@
+"""The model: one scikit-learn Pipeline from raw columns to a probability, and the classic baseline.
+
+For the distance and linear models numeric columns are imputed with the median and standardized.
+Trees split on raw values, a missing one becoming -1 (below any physiological value) so a split can
+isolate "not measured", which carries signal here (a missing cholesterol is far more common among
+patients with heart disease); raw values also keep ONNX Runtime's float32 arithmetic on the same
+side of every threshold. Categorical columns are one-hot encoded, a missing category becoming the empty string so
+that scikit-learn and ONNX Runtime treat it the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+
+from heart_data import CATEGORICAL, NUMERIC, TARGET
+
+FAMILIES = ("knn", "logistic_regression", "random_forest", "gradient_boosting")
+SCALED_FAMILIES = ("knn", "logistic_regression")
+MISSING = -1.0
+BASELINE_FEATURES = ["Oldpeak", "Sex_M", "ExerciseAngina_Y", "ST_Slope_Flat", "ST_Slope_Up"]
+
+
+def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns as the model reads them: floats, and strings with '' for missing."""
+    features = pd.DataFrame(index=frame.index)
+    for column in NUMERIC:
+        features[column] = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
+    for column in CATEGORICAL:
+        features[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+    return features
+
+
+def make_estimator(family: str, seed: int, params: dict[str, Any] | None = None) -> ClassifierMixin:
+    """An untrained estimator of ``family`` with its defaults overridden by ``params``."""
+    params = dict(params or {})
+    if family == "knn":
+        return KNeighborsClassifier(**{"n_neighbors": 15, **params})
+    if family == "logistic_regression":
+        return LogisticRegression(**{"C": 1.0, "max_iter": 2000, **params})
+    if family == "random_forest":
+        return RandomForestClassifier(**{"n_estimators": 300, "min_samples_leaf": 2, "n_jobs": 1,
+                                         "random_state": seed, **params})
+    if family == "gradient_boosting":
+        return GradientBoostingClassifier(**{"n_estimators": 150, "learning_rate": 0.05,
+                                             "max_depth": 2, "random_state": seed, **params})
+    raise ValueError(f"unknown model family {family!r}; choose from {', '.join(FAMILIES)}")
+
+
+def build_pipeline(family: str, seed: int, params: dict[str, Any] | None = None) -> Pipeline:
+    """Preprocessing and estimator in one Pipeline; fit it on training rows only."""
+    if family in SCALED_FAMILIES:
+        numeric = Pipeline([("impute", SimpleImputer(strategy="median")),
+                            ("scale", StandardScaler())])
+    else:
+        numeric = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=MISSING))])
+    preprocess = ColumnTransformer([
+        ("numeric", numeric, NUMERIC),
+        ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+    ])
+    return Pipeline([("preprocess", preprocess), ("model", make_estimator(family, seed, params))])
+
+
+# Search spaces: lists for grid/random/list search; Optuna samples the same ranges.
+SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
+    "knn": {"n_neighbors": [5, 9, 15, 21, 31], "weights": ["uniform", "distance"], "p": [1, 2]},
+    "logistic_regression": {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
+                            "class_weight": [None, "balanced"]},
+    "random_forest": {"n_estimators": [200, 400], "max_depth": [None, 5, 8],
+                      "min_samples_leaf": [1, 2, 4], "max_features": ["sqrt", 0.5]},
+    "gradient_boosting": {"n_estimators": [100, 200, 300], "learning_rate": [0.02, 0.05, 0.1],
+                          "max_depth": [2, 3], "subsample": [0.8, 1.0]},
+}
+
+
+def cv_splitter(folds: int, seed: int) -> StratifiedKFold:
+    """The cross-validation folds every search strategy shares."""
+    return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def classic_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The five dummy features of the classic walkthrough."""
+    return pd.DataFrame({
+        "Oldpeak": pd.to_numeric(frame["Oldpeak"], errors="coerce").fillna(0.0),
+        "Sex_M": (frame["Sex"] == "M").astype(float),
+        "ExerciseAngina_Y": (frame["ExerciseAngina"] == "Y").astype(float),
+        "ST_Slope_Flat": (frame["ST_Slope"] == "Flat").astype(float),
+        "ST_Slope_Up": (frame["ST_Slope"] == "Up").astype(float),
+    }, index=frame.index)
+
+
+def fit_baseline(train: pd.DataFrame, seed: int, folds: int = 5) -> GridSearchCV:
+    """The classic recipe: min-max scaled KNN on five features, k tuned by grid search."""
+    pipeline = Pipeline([("scale", MinMaxScaler()), ("knn", KNeighborsClassifier())])
+    grid = {"knn__n_neighbors": list(range(1, 20)), "knn__weights": ["uniform", "distance"],
+            "knn__metric": ["minkowski", "manhattan"]}
+    search = GridSearchCV(pipeline, grid, scoring="accuracy", cv=cv_splitter(folds, seed))
+    return search.fit(classic_features(train), train[TARGET])
+
+
+def classification_metrics(truth: np.ndarray, probability: np.ndarray,
+                           threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 and ROC AUC of probabilities against the truth."""
+    predicted = (probability >= threshold).astype(int)
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "precision": float(precision_score(truth, predicted, zero_division=0)),
+        "recall": float(recall_score(truth, predicted, zero_division=0)),
+        "f1": float(f1_score(truth, predicted, zero_division=0)),
+        "roc_auc": float(roc_auc_score(truth, probability)) if len(set(truth)) > 1 else float("nan"),
+    }

@@ -1,0 +1,185 @@
+"""Train, evaluate, export and track one heart-disease model, end to end.
+
+Artifacts are written to a temporary folder beside ``output_dir`` and swapped in only when every
+step (including the ONNX parity check) has passed, so a failed run never leaves a half-written or
+inconsistent artifact folder behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.model_selection import cross_val_score, train_test_split
+
+from data_checks import check_data
+from evaluation import fairness_report, feature_importance, flip_rate, slice_report
+from export import check_parity, export_onnx
+from heart_data import TARGET, load_data
+from modeling import (FAMILIES, build_pipeline, classic_features, classification_metrics,
+                      cv_splitter, fit_baseline, model_frame)
+from plots import plot_confusion_matrix, plot_importance, plot_roc
+from search import SCORING, run_search
+from tracking import log_run, peak_memory_mb, provenance
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:  # pylint: disable=too-many-instance-attributes  # mirrors the CLI's flags
+    """Every setting of a training run."""
+
+    data_path: str | None
+    data_url: str
+    cache_dir: Path
+    output_dir: Path
+    tracking_uri: str
+    experiment: str = "heart-disease"
+    test_size: float = 0.2
+    tuning: bool = False
+    search: str = "bayesian"
+    n_trials: int = 30
+    model: str = "auto"
+    cv: int = 5
+    seed: int = 42
+    storage: str | None = None
+    n_jobs: int = -1
+    track: bool = True
+
+
+def compare_families(features, labels, config: TrainConfig,
+                     families: tuple[str, ...] = FAMILIES) -> dict[str, dict[str, float]]:
+    """Cross-validated ROC AUC of each model family at its default settings."""
+    comparison = {}
+    for family in families:
+        scores = cross_val_score(build_pipeline(family, config.seed), features, labels,
+                                 scoring=SCORING, cv=cv_splitter(config.cv, config.seed),
+                                 n_jobs=config.n_jobs)
+        comparison[family] = {"mean": float(np.mean(scores)), "std": float(np.std(scores))}
+    return comparison
+
+
+def _select_model(config: TrainConfig, features, labels) -> tuple[str, dict, dict, dict | None]:
+    """Pick the family, tune it if asked; return (family, params, cv, search summary)."""
+    comparison = None
+    family = config.model
+    if family == "auto":
+        comparison = compare_families(features, labels, config)
+        family = max(comparison, key=lambda f: comparison[f]["mean"])
+        logger.info("Model families by CV %s: %s; chose %s", SCORING,
+                    {f: round(v["mean"], 4) for f, v in comparison.items()}, family)
+    if not config.tuning:
+        cv = (comparison or compare_families(features, labels, config, (family,)))[family]
+        return family, {}, cv, None
+    result = run_search(config.search, family, features, labels, folds=config.cv,
+                        seed=config.seed, n_trials=config.n_trials, storage=config.storage,
+                        n_jobs=config.n_jobs)
+    search = {"strategy": result.strategy, "trials": len(result.trials),
+              "best_cv": result.cv_mean, "seconds": round(result.seconds, 2),
+              "family_comparison": comparison, "all_trials": result.trials}
+    return family, result.params, {"mean": result.cv_mean, "std": result.cv_std}, search
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _swap_in(staging: Path, output_dir: Path) -> None:
+    """Replace ``output_dir`` with ``staging`` (the old folder is removed only afterwards)."""
+    backup = output_dir.with_name(f".{output_dir.name}.old")
+    shutil.rmtree(backup, ignore_errors=True)
+    if output_dir.exists():
+        output_dir.rename(backup)
+    staging.rename(output_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run the whole training; return the summary printed by ``train --format json``."""
+    started = time.perf_counter()
+    raw, checksum = load_data(config.data_path, config.data_url, config.cache_dir)
+    clean, data_report = check_data(raw)
+    train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
+                                             stratify=clean[TARGET], random_state=config.seed)
+    features, labels = model_frame(train_rows), train_rows[TARGET]
+    family, params, cv, search = _select_model(config, features, labels)
+    pipeline = build_pipeline(family, config.seed, params).fit(features, labels)
+    test_features, truth = model_frame(test_rows), test_rows[TARGET].to_numpy()
+    probability = pipeline.predict_proba(test_features)[:, 1]
+    baseline = fit_baseline(train_rows, config.seed, config.cv)
+    baseline_probability = baseline.predict_proba(classic_features(test_rows))[:, 1]
+    baseline_metrics = classification_metrics(truth, baseline_probability)
+    importance = feature_importance(pipeline, test_rows, config.seed)
+
+    config.output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{config.output_dir.name}-",
+                                    dir=config.output_dir.parent))
+    try:
+        joblib.dump(pipeline, staging / "model.joblib")
+        export_onnx(pipeline, staging / "model.onnx")
+        onnx_difference = check_parity(pipeline, staging / "model.onnx", test_features)
+        plot_confusion_matrix(truth, probability, staging / "confusion_matrix.png")
+        plot_roc(truth, {family: probability, "baseline (classic KNN)": baseline_probability},
+                 staging / "roc_curve.png")
+        plot_importance(importance["permutation"], staging / "feature_importance.png")
+        result = {
+            "model": family,
+            "params": params or build_pipeline(family, config.seed).named_steps["model"]
+            .get_params(),
+            "search": None if search is None else {k: v for k, v in search.items()
+                                                   if k != "all_trials"},
+            "cv": cv,
+            "test": classification_metrics(truth, probability),
+            "baseline": {"accuracy": baseline_metrics["accuracy"],
+                         "roc_auc": baseline_metrics["roc_auc"],
+                         "params": baseline.best_params_},
+            "slices": slice_report(test_rows, probability),
+            "artifacts": {name: str(config.output_dir / name) for name in (
+                "model.joblib", "model.onnx", "metrics.json", "data_report.json",
+                "confusion_matrix.png", "roc_curve.png", "feature_importance.png")},
+            "run_id": None,
+        }
+        details = {
+            "fairness": fairness_report(test_rows, probability),
+            "feature_importance": importance,
+            "robustness": {"flip_rate_1pct_noise": flip_rate(pipeline, test_rows, config.seed)},
+            "onnx_max_abs_difference": onnx_difference,
+            "data_sha256": checksum,
+            "rows": {"train": len(train_rows), "test": len(test_rows)},
+            "config": {k: str(v) for k, v in asdict(config).items()},
+            "search_trials": None if search is None else search["all_trials"],
+        }
+        _write_json(staging / "data_report.json", data_report)
+        _write_json(staging / "metrics.json", {**result, **details})
+        wall = time.perf_counter() - started
+        if config.track:
+            result["run_id"] = log_run(
+                config.tracking_uri, config.experiment,
+                params={"model": family, "seed": config.seed, "test_size": config.test_size,
+                        "search": config.search if config.tuning else "none", "cv": config.cv,
+                        **{f"model.{k}": v for k, v in result["params"].items()}},
+                metrics={**{f"test_{k}": v for k, v in result["test"].items()},
+                         "cv_roc_auc": cv["mean"], "baseline_accuracy": baseline_metrics["accuracy"],
+                         "baseline_roc_auc": baseline_metrics["roc_auc"],
+                         "wall_seconds": wall, "peak_memory_mb": peak_memory_mb(),
+                         "onnx_max_abs_difference": onnx_difference},
+                tags={**provenance(Path(__file__).resolve().parent), "data_sha256": checksum,
+                      "run_name": f"{family}-seed{config.seed}"},
+                artifacts=staging,
+            )
+            _write_json(staging / "metrics.json", {**result, **details})
+        _swap_in(staging, config.output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", family,
+                time.perf_counter() - started, result["test"]["accuracy"], result["test"]["roc_auc"])
+    return result
