@@ -68,51 +68,43 @@ def mask_implausible(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[
     return frame, counts
 
 
-def check_data(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Validate and repair ``raw``; return the clean frame and the report.
-
-    Raises:
-        DataValidationError: on a fatal problem; its message lists every fatal finding.
-    """
-    frame = raw[COLUMNS].copy()
-    fatal: list[str] = []
-    warnings: list[str] = []
-    report: dict[str, Any] = {"rows": len(frame), "columns": COLUMNS,
-                              "dtypes": {c: str(t) for c, t in raw[COLUMNS].dtypes.items()}}
-
+def _check_types(frame: pd.DataFrame) -> list[str]:
+    """Fatal findings: text where numbers belong."""
+    findings = []
     for column in [*NUMERIC, TARGET]:
         bad = _non_numeric(frame, column)
         if bad.any():
-            fatal.append(f"{column} has {int(bad.sum())} non-numeric value(s), "
-                         f"e.g. {frame.loc[bad, column].iloc[0]!r}")
-    frame[TARGET] = pd.to_numeric(frame[TARGET], errors="coerce")
+            findings.append(f"{column} has {int(bad.sum())} non-numeric value(s), "
+                            f"e.g. {frame.loc[bad, column].iloc[0]!r}")
+    return findings
+
+
+def _mask_values(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """Mask implausible numbers and unknown categories; return the frame and the warnings."""
     frame, masked = mask_implausible(frame)
     report.update(masked)
-    for column, count in masked["impossible_zeros"].items():
-        if count:
-            warnings.append(f"{column}: {count} zero value(s) treated as missing")
-    for column, count in masked["out_of_range"].items():
-        if count:
-            low, high = PHYSIOLOGICAL_RANGES[column]
-            warnings.append(f"{column}: {count} value(s) outside [{low}, {high}] treated as missing")
-
+    warnings = [f"{c}: {n} zero value(s) treated as missing"
+                for c, n in masked["impossible_zeros"].items() if n]
+    warnings += [f"{c}: {n} value(s) outside {list(PHYSIOLOGICAL_RANGES[c])} treated as missing"
+                 for c, n in masked["out_of_range"].items() if n]
     report["unknown_categories"] = {}
     for column in CATEGORICAL:
-        present = frame[column].notna()
-        unknown = present & ~frame[column].astype(str).isin(ALLOWED_CATEGORIES[column])
-        report["unknown_categories"][column] = sorted(frame.loc[unknown, column].astype(str).unique())
-        if unknown.any():
-            warnings.append(f"{column}: unknown categories {report['unknown_categories'][column]} "
-                            f"treated as missing (allowed: {ALLOWED_CATEGORIES[column]})")
+        unknown = frame[column].notna() & ~frame[column].astype(str).isin(
+            ALLOWED_CATEGORIES[column])
+        found = sorted(frame.loc[unknown, column].astype(str).unique())
+        report["unknown_categories"][column] = found
+        if found:
+            warnings.append(f"{column}: unknown categories {found} treated as missing "
+                            f"(allowed: {ALLOWED_CATEGORIES[column]})")
             frame.loc[unknown, column] = np.nan
+    return frame, warnings
 
-    labels = frame[TARGET]
-    if labels.isna().any():
-        warnings.append(f"{int(labels.isna().sum())} row(s) without a label dropped")
-        frame = frame[labels.notna()]
+
+def _check_rows(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Labels, empty columns, duplicates, class balance and size: (fatal, warnings)."""
+    fatal, warnings = [], []
     if not frame[TARGET].isin([0, 1]).all():
         fatal.append(f"{TARGET} must be 0 or 1, found {sorted(frame[TARGET].unique())[:5]}")
-
     report["missing"] = {c: int(frame[c].isna().sum()) for c in COLUMNS}
     empty = [c for c in NUMERIC + CATEGORICAL if frame[c].isna().all()]
     if empty:
@@ -121,15 +113,35 @@ def check_data(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     if report["duplicates"]:
         warnings.append(f"{report['duplicates']} duplicated row(s)")
     balance = frame[TARGET].value_counts()
-    report["class_balance"] = {str(int(k)): int(v) for k, v in balance.items()
-                               if k in (0, 1)}
+    report["class_balance"] = {str(int(k)): int(v) for k, v in balance.items() if k in (0, 1)}
     if len(frame) < MIN_ROWS:
         fatal.append(f"only {len(frame)} usable rows; at least {MIN_ROWS} are needed")
     elif balance.size < 2:
         fatal.append("only one class present")
     elif balance.min() / balance.sum() < MINORITY_WARNING:
         warnings.append(f"class imbalance: {report['class_balance']}")
+    return fatal, warnings
 
+
+def check_data(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Validate and repair ``raw``; return the clean frame and the report.
+
+    Raises:
+        DataValidationError: on a fatal problem; its message lists every fatal finding.
+    """
+    report: dict[str, Any] = {"rows": len(raw), "columns": COLUMNS,
+                              "dtypes": {c: str(t) for c, t in raw[COLUMNS].dtypes.items()}}
+    fatal = _check_types(raw)
+    frame = raw[COLUMNS].copy()
+    frame[TARGET] = pd.to_numeric(frame[TARGET], errors="coerce")
+    frame, warnings = _mask_values(frame, report)
+    unlabeled = frame[TARGET].isna()
+    if unlabeled.any():
+        warnings.append(f"{int(unlabeled.sum())} row(s) without a label dropped")
+        frame = frame[~unlabeled]
+    row_fatal, row_warnings = _check_rows(frame, report)
+    fatal += row_fatal
+    warnings += row_warnings
     report["warnings"], report["fatal"] = warnings, fatal
     for message in warnings:
         logger.warning("Data check: %s", message)

@@ -1,4 +1,4 @@
-"""Tests of the model itself: performance on slices, fairness gaps, feature importance, robustness."""
+"""Tests of the model itself: performance on slices, fairness gaps, importance, robustness."""
 
 from __future__ import annotations
 
@@ -94,6 +94,7 @@ def flip_rate(pipeline: Pipeline, frame: pd.DataFrame, seed: int, noise: float =
     flips = []
     for _ in range(repeats):
         noisy = features.copy()
-        noisy[NUMERIC] = features[NUMERIC] + rng.normal(0.0, 1.0, (len(features), len(NUMERIC))) * scale
+        jitter = rng.normal(0.0, 1.0, (len(features), len(NUMERIC))) * scale
+        noisy[NUMERIC] = features[NUMERIC] + jitter
         flips.append(np.mean(pipeline.predict(noisy) != base))
     return float(np.mean(flips))

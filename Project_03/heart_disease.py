@@ -50,7 +50,8 @@ def _at_least(minimum: int):
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser with its two subcommands."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--log-level", default="INFO",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="check data, train, evaluate, export, track")
@@ -105,7 +106,8 @@ def render_training(result: dict[str, Any]) -> str:
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
-    from training import TrainConfig, train  # pylint: disable=import-outside-toplevel  # slow: only for train
+    # pylint: disable-next=import-outside-toplevel  # scikit-learn, MLflow: slow, train only
+    from training import TrainConfig, train
 
     config = TrainConfig(
         data_path=args.data_path,

@@ -4,8 +4,8 @@ For the distance and linear models numeric columns are imputed with the median a
 Trees split on raw values, a missing one becoming -1 (below any physiological value) so a split can
 isolate "not measured", which carries signal here (a missing cholesterol is far more common among
 patients with heart disease); raw values also keep ONNX Runtime's float32 arithmetic on the same
-side of every threshold. Categorical columns are one-hot encoded, a missing category becoming the empty string so
-that scikit-learn and ONNX Runtime treat it the same way.
+side of every threshold. Categorical columns are one-hot encoded, a missing category becoming
+the empty string so that scikit-learn and ONNX Runtime treat it the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (accuracy_score, f1_score, precision_score, recall_score,
+                             roc_auc_score)
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
@@ -119,5 +120,6 @@ def classification_metrics(truth: np.ndarray, probability: np.ndarray,
         "precision": float(precision_score(truth, predicted, zero_division=0)),
         "recall": float(recall_score(truth, predicted, zero_division=0)),
         "f1": float(f1_score(truth, predicted, zero_division=0)),
-        "roc_auc": float(roc_auc_score(truth, probability)) if len(set(truth)) > 1 else float("nan"),
+        "roc_auc": (float(roc_auc_score(truth, probability)) if len(set(truth)) > 1
+                    else float("nan")),
     }

@@ -21,7 +21,7 @@ def plot_confusion_matrix(truth: np.ndarray, probability: np.ndarray, path: Path
     """Counts of true/false positives/negatives at threshold 0.5."""
     matrix = confusion_matrix(truth, probability >= 0.5, labels=[0, 1])
     figure = Figure(figsize=(4.2, 3.8))
-    axis = figure.subplots()
+    axis = figure.add_subplot()
     axis.imshow(matrix, cmap="Blues")
     for (row, column), count in np.ndenumerate(matrix):
         axis.text(column, row, str(count), ha="center", va="center",
@@ -38,7 +38,7 @@ def plot_confusion_matrix(truth: np.ndarray, probability: np.ndarray, path: Path
 def plot_roc(truth: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> Path:
     """ROC curves of several named probability vectors (model, baseline) on the same truth."""
     figure = Figure(figsize=(4.6, 4.2))
-    axis = figure.subplots()
+    axis = figure.add_subplot()
     for name, probability in curves.items():
         false_positive, true_positive, _ = roc_curve(truth, probability)
         axis.plot(false_positive, true_positive, label=name)
@@ -55,7 +55,7 @@ def plot_importance(importance: dict[str, Any], path: Path) -> Path:
     """Horizontal bars of permutation importance with their spread."""
     names = list(importance)[::-1]
     figure = Figure(figsize=(5.4, 4.2))
-    axis = figure.subplots()
+    axis = figure.add_subplot()
     axis.barh(names, [importance[n]["mean"] for n in names],
               xerr=[importance[n]["std"] for n in names], color="#3b7dd8")
     axis.axvline(0, color="grey", linewidth=0.8)

@@ -26,16 +26,30 @@ SCORING = "roc_auc"
 
 # "list" search: the i-th value of every list together make the i-th candidate.
 LIST_CANDIDATES: dict[str, dict[str, list[Any]]] = {
-    "knn": {"n_neighbors": [5, 11, 15, 21, 31], "weights": ["uniform", "distance"] * 2 + ["uniform"],
+    "knn": {"n_neighbors": [5, 11, 15, 21, 31],
+            "weights": ["uniform", "distance", "uniform", "distance", "uniform"],
             "p": [2, 2, 1, 1, 2]},
     "logistic_regression": {"C": [0.01, 0.1, 0.3, 1.0, 10.0],
                             "class_weight": [None, None, "balanced", None, "balanced"]},
-    "random_forest": {"n_estimators": [200, 300, 400, 300, 500], "max_depth": [None, 5, 8, None, 6],
-                      "min_samples_leaf": [1, 2, 4, 2, 1], "max_features": ["sqrt"] * 3 + [0.5, 0.3]},
+    "random_forest": {"n_estimators": [200, 300, 400, 300, 500],
+                      "max_depth": [None, 5, 8, None, 6],
+                      "min_samples_leaf": [1, 2, 4, 2, 1],
+                      "max_features": ["sqrt", "sqrt", "sqrt", 0.5, 0.3]},
     "gradient_boosting": {"n_estimators": [100, 150, 200, 300, 400],
                           "learning_rate": [0.1, 0.05, 0.05, 0.02, 0.02],
                           "max_depth": [2, 2, 3, 2, 3], "subsample": [1.0, 0.8, 0.8, 1.0, 0.8]},
 }
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How a search runs: folds, seed, budget, shared Optuna storage, parallel jobs."""
+
+    folds: int = 5
+    seed: int = 42
+    n_trials: int = 30
+    storage: str | None = None
+    n_jobs: int = -1
 
 
 @dataclass
@@ -90,38 +104,72 @@ def _from_cv_results(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _cv_trial(features: pd.DataFrame, labels: pd.Series, family: str, params: dict[str, Any],
-              folds: int, seed: int, n_jobs: int) -> tuple[float, float]:
-    scores = cross_val_score(build_pipeline(family, seed, params), features, labels,
-                             scoring=SCORING, cv=cv_splitter(folds, seed), n_jobs=n_jobs)
+              settings: SearchSettings) -> tuple[float, float]:
+    scores = cross_val_score(build_pipeline(family, settings.seed, params), features, labels,
+                             scoring=SCORING, cv=cv_splitter(settings.folds, settings.seed),
+                             n_jobs=settings.n_jobs)
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def run_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Series, *,
-               folds: int = 5, seed: int = 42, n_trials: int = 30, storage: str | None = None,
-               n_jobs: int = -1) -> SearchResult:
+def _sklearn_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Series,
+                    settings: SearchSettings) -> list[dict[str, Any]]:
+    """GridSearchCV or RandomizedSearchCV over the family's lists."""
+    grid = {f"model__{k}": v for k, v in SEARCH_SPACES[family].items()}
+    common = {"scoring": SCORING, "cv": cv_splitter(settings.folds, settings.seed),
+              "n_jobs": settings.n_jobs}
+    pipeline = build_pipeline(family, settings.seed)
+    if strategy == "grid":
+        search = GridSearchCV(pipeline, grid, **common)
+    else:
+        search = RandomizedSearchCV(pipeline, grid, n_iter=settings.n_trials,
+                                    random_state=settings.seed, **common)
+    return _from_cv_results(search.fit(features, labels).cv_results_)
+
+
+def _list_search(family: str, features: pd.DataFrame, labels: pd.Series,
+                 settings: SearchSettings) -> list[dict[str, Any]]:
+    """Candidate i takes the i-th value of every parameter list."""
+    candidates = LIST_CANDIDATES[family]
+    trials = []
+    for i in range(len(next(iter(candidates.values())))):
+        params = {name: values[i] for name, values in candidates.items()}
+        mean, std = _cv_trial(features, labels, family, params, settings)
+        trials.append({"number": i, "params": params, "cv_mean": mean, "cv_std": std})
+    return trials
+
+
+def _bayesian(family: str, features: pd.DataFrame, labels: pd.Series,
+              settings: SearchSettings) -> list[dict[str, Any]]:
+    """Optuna TPE; with a storage URL several processes or machines can share one study."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = f"heart-disease-{family}-seed{settings.seed}-cv{settings.folds}"
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=settings.seed),
+        storage=settings.storage, study_name=name if settings.storage else None,
+        load_if_exists=bool(settings.storage),
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        mean, std = _cv_trial(features, labels, family, suggest(trial, family), settings)
+        trial.set_user_attr("cv_std", std)
+        return mean
+
+    study.optimize(objective, n_trials=settings.n_trials)
+    return [{"number": t.number, "params": dict(t.params), "cv_mean": float(t.value),
+             "cv_std": float(t.user_attrs.get("cv_std", 0.0))}
+            for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def run_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Series,
+               settings: SearchSettings = SearchSettings()) -> SearchResult:
     """Search ``family``'s hyperparameters with ``strategy``; return all trials and the best."""
     started = time.perf_counter()
-    grid = {f"model__{k}": v for k, v in SEARCH_SPACES[family].items()}
-    pipeline = build_pipeline(family, seed)
-    if strategy == "grid":
-        search = GridSearchCV(pipeline, grid, scoring=SCORING, cv=cv_splitter(folds, seed),
-                              n_jobs=n_jobs).fit(features, labels)
-        trials = _from_cv_results(search.cv_results_)
-    elif strategy == "random":
-        search = RandomizedSearchCV(pipeline, grid, n_iter=n_trials, scoring=SCORING,
-                                    cv=cv_splitter(folds, seed), random_state=seed,
-                                    n_jobs=n_jobs).fit(features, labels)
-        trials = _from_cv_results(search.cv_results_)
+    if strategy in ("grid", "random"):
+        trials = _sklearn_search(strategy, family, features, labels, settings)
     elif strategy == "bayesian":
-        trials = _bayesian(family, features, labels, folds, seed, n_trials, storage, n_jobs)
+        trials = _bayesian(family, features, labels, settings)
     elif strategy == "list":
-        candidates = LIST_CANDIDATES[family]
-        count = len(next(iter(candidates.values())))
-        trials = []
-        for i in range(count):
-            params = {name: values[i] for name, values in candidates.items()}
-            mean, std = _cv_trial(features, labels, family, params, folds, seed, n_jobs)
-            trials.append({"number": i, "params": params, "cv_mean": mean, "cv_std": std})
+        trials = _list_search(family, features, labels, settings)
     else:
         raise ValueError(f"unknown search strategy {strategy!r}; choose from {STRATEGIES}")
     best = max(trials, key=lambda t: t["cv_mean"])  # max() keeps the first of equal scores
@@ -129,24 +177,3 @@ def run_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Se
                 len(trials), SCORING, best["cv_mean"], best["params"])
     return SearchResult(strategy, family, dict(best["params"]), best["cv_mean"], best["cv_std"],
                         time.perf_counter() - started, trials)
-
-
-def _bayesian(family: str, features: pd.DataFrame, labels: pd.Series, folds: int, seed: int,
-              n_trials: int, storage: str | None, n_jobs: int) -> list[dict[str, Any]]:
-    """Optuna TPE; with ``storage`` several processes or machines can share one study."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), storage=storage,
-        study_name=f"heart-disease-{family}-seed{seed}-cv{folds}" if storage else None,
-        load_if_exists=bool(storage),
-    )
-
-    def objective(trial: optuna.Trial) -> float:
-        mean, std = _cv_trial(features, labels, family, suggest(trial, family), folds, seed, n_jobs)
-        trial.set_user_attr("cv_std", std)
-        return mean
-
-    study.optimize(objective, n_trials=n_trials)
-    return [{"number": t.number, "params": dict(t.params), "cv_mean": float(t.value),
-             "cv_std": float(t.user_attrs.get("cv_std", 0.0))}
-            for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

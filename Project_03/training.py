@@ -18,7 +18,9 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.pipeline import Pipeline
 
 from data_checks import check_data
 from evaluation import fairness_report, feature_importance, flip_rate, slice_report
@@ -27,10 +29,13 @@ from heart_data import TARGET, load_data
 from modeling import (FAMILIES, build_pipeline, classic_features, classification_metrics,
                       cv_splitter, fit_baseline, model_frame)
 from plots import plot_confusion_matrix, plot_importance, plot_roc
-from search import SCORING, run_search
+from search import SCORING, SearchSettings, run_search
 from tracking import log_run, peak_memory_mb, provenance
 
 logger = logging.getLogger(__name__)
+
+ARTIFACTS = ("model.joblib", "model.onnx", "metrics.json", "data_report.json",
+             "confusion_matrix.png", "roc_curve.png", "feature_importance.png")
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,13 @@ class TrainConfig:  # pylint: disable=too-many-instance-attributes  # mirrors th
     n_jobs: int = -1
     track: bool = True
 
+    def search_settings(self) -> SearchSettings:
+        """The settings the hyperparameter search takes from this config."""
+        return SearchSettings(folds=self.cv, seed=self.seed, n_trials=self.n_trials,
+                              storage=self.storage, n_jobs=self.n_jobs)
 
-def compare_families(features, labels, config: TrainConfig,
+
+def compare_families(features: pd.DataFrame, labels: pd.Series, config: TrainConfig,
                      families: tuple[str, ...] = FAMILIES) -> dict[str, dict[str, float]]:
     """Cross-validated ROC AUC of each model family at its default settings."""
     comparison = {}
@@ -67,8 +77,9 @@ def compare_families(features, labels, config: TrainConfig,
     return comparison
 
 
-def _select_model(config: TrainConfig, features, labels) -> tuple[str, dict, dict, dict | None]:
-    """Pick the family, tune it if asked; return (family, params, cv, search summary)."""
+def select_model(config: TrainConfig, features: pd.DataFrame,
+                 labels: pd.Series) -> tuple[str, dict[str, Any], dict[str, float], dict | None]:
+    """Pick the family, tune it if asked; return (family, params, cv score, search summary)."""
     comparison = None
     family = config.model
     if family == "auto":
@@ -79,17 +90,53 @@ def _select_model(config: TrainConfig, features, labels) -> tuple[str, dict, dic
     if not config.tuning:
         cv = (comparison or compare_families(features, labels, config, (family,)))[family]
         return family, {}, cv, None
-    result = run_search(config.search, family, features, labels, folds=config.cv,
-                        seed=config.seed, n_trials=config.n_trials, storage=config.storage,
-                        n_jobs=config.n_jobs)
+    result = run_search(config.search, family, features, labels, config.search_settings())
     search = {"strategy": result.strategy, "trials": len(result.trials),
               "best_cv": result.cv_mean, "seconds": round(result.seconds, 2),
               "family_comparison": comparison, "all_trials": result.trials}
     return family, result.params, {"mean": result.cv_mean, "std": result.cv_std}, search
 
 
+def evaluate(pipeline: Pipeline, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
+             config: TrainConfig) -> dict[str, Any]:
+    """Everything measured on the test split: metrics, baseline, slices, fairness, robustness."""
+    truth = test_rows[TARGET].to_numpy()
+    probability = pipeline.predict_proba(model_frame(test_rows))[:, 1]
+    baseline = fit_baseline(train_rows, config.seed, config.cv)
+    baseline_probability = baseline.predict_proba(classic_features(test_rows))[:, 1]
+    baseline_metrics = classification_metrics(truth, baseline_probability)
+    return {
+        "truth": truth,
+        "probability": probability,
+        "baseline_probability": baseline_probability,
+        "test": classification_metrics(truth, probability),
+        "baseline": {"accuracy": baseline_metrics["accuracy"],
+                     "roc_auc": baseline_metrics["roc_auc"], "params": baseline.best_params_},
+        "slices": slice_report(test_rows, probability),
+        "fairness": fairness_report(test_rows, probability),
+        "feature_importance": feature_importance(pipeline, test_rows, config.seed),
+        "robustness": {"flip_rate_1pct_noise": flip_rate(pipeline, test_rows, config.seed)},
+    }
+
+
 def _write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_artifacts(folder: Path, pipeline: Pipeline, family: str, measured: dict[str, Any],
+                    test_rows: pd.DataFrame) -> float:
+    """Model files and plots into ``folder``; return the ONNX/scikit-learn parity gap."""
+    joblib.dump(pipeline, folder / "model.joblib")
+    export_onnx(pipeline, folder / "model.onnx")
+    difference = check_parity(pipeline, folder / "model.onnx", model_frame(test_rows))
+    plot_confusion_matrix(measured["truth"], measured["probability"],
+                          folder / "confusion_matrix.png")
+    plot_roc(measured["truth"], {family: measured["probability"],
+                                 "baseline (classic KNN)": measured["baseline_probability"]},
+             folder / "roc_curve.png")
+    plot_importance(measured["feature_importance"]["permutation"],
+                    folder / "feature_importance.png")
+    return difference
 
 
 def _swap_in(staging: Path, output_dir: Path) -> None:
@@ -102,6 +149,23 @@ def _swap_in(staging: Path, output_dir: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def _track(config: TrainConfig, result: dict[str, Any], extra: dict[str, Any],
+           staging: Path) -> str:
+    metrics = {f"test_{k}": v for k, v in result["test"].items()}
+    metrics |= {"cv_roc_auc": result["cv"]["mean"],
+                "baseline_accuracy": result["baseline"]["accuracy"],
+                "baseline_roc_auc": result["baseline"]["roc_auc"],
+                "onnx_max_abs_difference": extra["onnx_max_abs_difference"],
+                "wall_seconds": extra["wall_seconds"], "peak_memory_mb": peak_memory_mb()}
+    params = {"model": result["model"], "seed": config.seed, "test_size": config.test_size,
+              "search": config.search if config.tuning else "none", "cv": config.cv,
+              **{f"model.{k}": v for k, v in result["params"].items()}}
+    tags = {**provenance(Path(__file__).resolve().parent), "data_sha256": extra["data_sha256"],
+            "run_name": f"{result['model']}-seed{config.seed}"}
+    return log_run(config.tracking_uri, config.experiment, params=params, metrics=metrics,
+                   tags=tags, artifacts=staging)
+
+
 def train(config: TrainConfig) -> dict[str, Any]:
     """Run the whole training; return the summary printed by ``train --format json``."""
     started = time.perf_counter()
@@ -109,77 +173,45 @@ def train(config: TrainConfig) -> dict[str, Any]:
     clean, data_report = check_data(raw)
     train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
                                              stratify=clean[TARGET], random_state=config.seed)
-    features, labels = model_frame(train_rows), train_rows[TARGET]
-    family, params, cv, search = _select_model(config, features, labels)
-    pipeline = build_pipeline(family, config.seed, params).fit(features, labels)
-    test_features, truth = model_frame(test_rows), test_rows[TARGET].to_numpy()
-    probability = pipeline.predict_proba(test_features)[:, 1]
-    baseline = fit_baseline(train_rows, config.seed, config.cv)
-    baseline_probability = baseline.predict_proba(classic_features(test_rows))[:, 1]
-    baseline_metrics = classification_metrics(truth, baseline_probability)
-    importance = feature_importance(pipeline, test_rows, config.seed)
-
+    family, params, cv, search = select_model(config, model_frame(train_rows),
+                                              train_rows[TARGET])
+    pipeline = build_pipeline(family, config.seed, params)
+    pipeline.fit(model_frame(train_rows), train_rows[TARGET])
+    measured = evaluate(pipeline, train_rows, test_rows, config)
+    result = {
+        "model": family,
+        "params": params or pipeline.named_steps["model"].get_params(),
+        "search": None if search is None else {k: v for k, v in search.items()
+                                               if k != "all_trials"},
+        "cv": cv,
+        "test": measured["test"],
+        "baseline": measured["baseline"],
+        "slices": measured["slices"],
+        "artifacts": {name: str(config.output_dir / name) for name in ARTIFACTS},
+        "run_id": None,
+    }
     config.output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{config.output_dir.name}-",
                                     dir=config.output_dir.parent))
     try:
-        joblib.dump(pipeline, staging / "model.joblib")
-        export_onnx(pipeline, staging / "model.onnx")
-        onnx_difference = check_parity(pipeline, staging / "model.onnx", test_features)
-        plot_confusion_matrix(truth, probability, staging / "confusion_matrix.png")
-        plot_roc(truth, {family: probability, "baseline (classic KNN)": baseline_probability},
-                 staging / "roc_curve.png")
-        plot_importance(importance["permutation"], staging / "feature_importance.png")
-        result = {
-            "model": family,
-            "params": params or build_pipeline(family, config.seed).named_steps["model"]
-            .get_params(),
-            "search": None if search is None else {k: v for k, v in search.items()
-                                                   if k != "all_trials"},
-            "cv": cv,
-            "test": classification_metrics(truth, probability),
-            "baseline": {"accuracy": baseline_metrics["accuracy"],
-                         "roc_auc": baseline_metrics["roc_auc"],
-                         "params": baseline.best_params_},
-            "slices": slice_report(test_rows, probability),
-            "artifacts": {name: str(config.output_dir / name) for name in (
-                "model.joblib", "model.onnx", "metrics.json", "data_report.json",
-                "confusion_matrix.png", "roc_curve.png", "feature_importance.png")},
-            "run_id": None,
-        }
-        details = {
-            "fairness": fairness_report(test_rows, probability),
-            "feature_importance": importance,
-            "robustness": {"flip_rate_1pct_noise": flip_rate(pipeline, test_rows, config.seed)},
-            "onnx_max_abs_difference": onnx_difference,
-            "data_sha256": checksum,
-            "rows": {"train": len(train_rows), "test": len(test_rows)},
-            "config": {k: str(v) for k, v in asdict(config).items()},
-            "search_trials": None if search is None else search["all_trials"],
-        }
+        extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness")}
+        extra |= {"onnx_max_abs_difference": write_artifacts(staging, pipeline, family, measured,
+                                                             test_rows),
+                  "data_sha256": checksum,
+                  "rows": {"train": len(train_rows), "test": len(test_rows)},
+                  "config": {k: str(v) for k, v in asdict(config).items()},
+                  "search_trials": None if search is None else search["all_trials"],
+                  "wall_seconds": time.perf_counter() - started}
         _write_json(staging / "data_report.json", data_report)
-        _write_json(staging / "metrics.json", {**result, **details})
-        wall = time.perf_counter() - started
+        _write_json(staging / "metrics.json", {**result, **extra})
         if config.track:
-            result["run_id"] = log_run(
-                config.tracking_uri, config.experiment,
-                params={"model": family, "seed": config.seed, "test_size": config.test_size,
-                        "search": config.search if config.tuning else "none", "cv": config.cv,
-                        **{f"model.{k}": v for k, v in result["params"].items()}},
-                metrics={**{f"test_{k}": v for k, v in result["test"].items()},
-                         "cv_roc_auc": cv["mean"], "baseline_accuracy": baseline_metrics["accuracy"],
-                         "baseline_roc_auc": baseline_metrics["roc_auc"],
-                         "wall_seconds": wall, "peak_memory_mb": peak_memory_mb(),
-                         "onnx_max_abs_difference": onnx_difference},
-                tags={**provenance(Path(__file__).resolve().parent), "data_sha256": checksum,
-                      "run_name": f"{family}-seed{config.seed}"},
-                artifacts=staging,
-            )
-            _write_json(staging / "metrics.json", {**result, **details})
+            result["run_id"] = _track(config, result, extra, staging)
+            _write_json(staging / "metrics.json", {**result, **extra})
         _swap_in(staging, config.output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", family,
-                time.perf_counter() - started, result["test"]["accuracy"], result["test"]["roc_auc"])
+                time.perf_counter() - started, result["test"]["accuracy"],
+                result["test"]["roc_auc"])
     return result

@@ -1,0 +1,143 @@
+"""Tests of the trained model on the real data: quality, slices, fairness, importance,
+robustness, and ONNX/scikit-learn agreement."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import slice_report
+from export import PatientValidationError, load_predictor, predict, validate_patients
+from heart_data import CATEGORICAL, NUMERIC
+from modeling import model_frame
+
+pytestmark = pytest.mark.realdata
+
+
+def test_no_regression_against_the_baseline(trained) -> None:
+    """On the same split, the model beats the classic KNN recipe on accuracy and ROC AUC."""
+    result, _, _ = trained
+    assert result["test"]["accuracy"] >= result["baseline"]["accuracy"]
+    assert result["test"]["roc_auc"] > result["baseline"]["roc_auc"]
+    assert result["test"]["roc_auc"] > 0.9
+
+
+def test_slices_are_reported_and_none_is_far_below(trained) -> None:
+    """Every Sex, age band and chest-pain slice is reported; none flagged on the real split."""
+    result, _, _ = trained
+    slices = result["slices"]
+    assert {"Sex=M", "Sex=F", "Age=<45", "Age=65+", "ChestPainType=ASY"} <= set(slices)
+    assert sum(s["rows"] for n, s in slices.items() if n.startswith("Sex=")) == 184
+    assert [n for n, s in slices.items() if s["flagged"]] == []
+
+
+def test_a_slice_far_below_overall_is_flagged(trained) -> None:
+    """Flagging works: make every prediction for women wrong and their slice is flagged."""
+    _, test_rows, _ = trained
+    probability = test_rows["HeartDisease"].to_numpy().astype(float)
+    women = (test_rows["Sex"] == "F").to_numpy()
+    probability[women] = 1 - probability[women]
+    report = slice_report(test_rows, probability)
+    assert report["Sex=F"]["flagged"] and not report["Sex=M"]["flagged"]
+
+
+def test_fairness_gaps_are_reported(trained) -> None:
+    """Recall and selection-rate gaps between sexes are in metrics.json."""
+    _, _, output = trained
+    fairness = json.loads((output / "metrics.json").read_text())["fairness"]
+    assert set(fairness["by_sex"]) == {"M", "F"}
+    assert -1 <= fairness["recall_gap"] <= 1 and -1 <= fairness["selection_rate_gap"] <= 1
+
+
+def test_feature_importance_lists_every_column_and_marginal_ones(trained) -> None:
+    """Permutation importance covers all 11 columns; ST_Slope is among the most important."""
+    _, _, output = trained
+    importance = json.loads((output / "metrics.json").read_text())["feature_importance"]
+    assert set(importance["permutation"]) == set(NUMERIC + CATEGORICAL)
+    assert "ST_Slope" in list(importance["permutation"])[:3]
+    assert set(importance["marginal"]) <= set(NUMERIC + CATEGORICAL)
+
+
+@pytest.fixture(name="model_paths", params=["model.onnx", "model.joblib"])
+def fixture_model_paths(trained, request):
+    """Each of the two model files."""
+    return trained[2] / request.param
+
+
+def test_random_vectors_get_valid_probabilities(model_paths) -> None:
+    """Random (but well-typed) patients never crash and give probabilities in [0, 1]."""
+    rng = np.random.default_rng(0)
+    rows = 200
+    random_patients = pd.DataFrame({
+        **{c: rng.uniform(-1000, 1000, rows) for c in NUMERIC},
+        "Sex": rng.choice(["M", "F", None], rows), "ChestPainType": rng.choice(["ASY", "TA"], rows),
+        "RestingECG": rng.choice(["Normal", "LVH"], rows),
+        "ExerciseAngina": rng.choice(["Y", "N"], rows),
+        "ST_Slope": rng.choice(["Up", "Flat", None], rows),
+    })
+    scores = predict(model_paths, random_patients)
+    assert len(scores) == rows
+    assert all(0.0 <= s["probability"] <= 1.0 and s["label"] in (0, 1) for s in scores)
+
+
+def test_missing_values_are_imputed(model_paths) -> None:
+    """A patient with every field missing still gets a probability."""
+    empty = pd.DataFrame([{c: None for c in NUMERIC + CATEGORICAL}])
+    scores = predict(model_paths, empty)
+    assert len(scores) == 1 and 0.0 <= scores[0]["probability"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [("Age", "sixty", "Age must be a number, got 'sixty'"),
+     ("Sex", "X", "Sex must be one of \\['M', 'F'\\], got 'X'"),
+     ("Oldpeak", float("inf"), "Oldpeak must be finite")],
+)
+def test_wrong_types_and_strings_get_a_clear_validation_error(trained, column, value,
+                                                              message) -> None:
+    """Text in a number, an unknown category or infinity: a clear error, never a crash."""
+    _, test_rows, _ = trained
+    patients = test_rows.head(3).copy()
+    patients[column] = patients[column].astype(object)
+    patients.iloc[1, patients.columns.get_loc(column)] = value
+    with pytest.raises(PatientValidationError, match=message):
+        validate_patients(patients)
+
+
+def test_missing_column_is_a_validation_error() -> None:
+    """A record without the model's columns is refused, naming them."""
+    with pytest.raises(PatientValidationError, match="missing column"):
+        validate_patients(pd.DataFrame([{"Age": 50}]))
+
+
+def test_flip_rate_under_small_noise_is_low(trained) -> None:
+    """1% noise on numeric features flips few predictions (reported in metrics.json)."""
+    _, _, output = trained
+    robustness = json.loads((output / "metrics.json").read_text())["robustness"]
+    assert 0.0 <= robustness["flip_rate_1pct_noise"] < 0.05
+
+
+def test_exercise_angina_raises_the_risk(trained) -> None:
+    """Directional: on average, exercise-induced angina increases the predicted probability."""
+    _, test_rows, output = trained
+    predictor = load_predictor(output / "model.joblib")
+    with_angina = predictor.predict_proba(model_frame(test_rows.assign(ExerciseAngina="Y")))
+    without = predictor.predict_proba(model_frame(test_rows.assign(ExerciseAngina="N")))
+    assert with_angina.mean() > without.mean()
+
+
+def test_onnx_and_sklearn_agree(trained) -> None:
+    """Both model files give the same probabilities on the test set (to 1e-5)."""
+    _, test_rows, output = trained
+    features = model_frame(test_rows)
+    onnx = load_predictor(output / "model.onnx").predict_proba(features)
+    sklearn = load_predictor(output / "model.joblib").predict_proba(features)
+    np.testing.assert_allclose(onnx, sklearn, atol=1e-5, rtol=0)
+    from_onnx = predict(output / "model.onnx", test_rows)
+    from_joblib = predict(output / "model.joblib", test_rows)
+    assert [s["label"] for s in from_onnx] == [s["label"] for s in from_joblib]
+    np.testing.assert_allclose([s["probability"] for s in from_onnx],
+                               [s["probability"] for s in from_joblib], atol=1e-5, rtol=0)
