@@ -57,8 +57,13 @@ benchmark: $(STAMP) ## Re-run every benchmark and rewrite the reports (slow)
 	cd Project_02 && $(PY) benchmark.py
 	cd Project_03 && $(PY) results.py
 
-images: $(STAMP) ## Redraw images/header.png
+images: $(STAMP) ## Redraw the READMEs' pictures (reads ../shared/data and $$PODCAST_FEED_URL)
 	$(PY) images/make_header.py images/header.png
+	cd Project_02 && $(PY) podcast_pipeline.py --skip-download --db-path data/readme.db \
+		--report images/schedule.png
+	cd Project_03 && $(PY) heart_disease.py train --data-path ../../shared/data/heart/heart.csv \
+		--tuning --no-tracking --output-dir data/readme-run && \
+		mkdir -p images && cp data/readme-run/*.png images/
 
 constraints: ## Re-pin constraints.txt from a fresh venv with both requirement files
 	rm -rf /tmp/pe-constraints && $(PYTHON) -m venv /tmp/pe-constraints
