@@ -1,7 +1,8 @@
 """Build the search and ratings indexes once per data set and cache them on disk.
 
-The cache file name carries a checksum of ``movies.csv`` and ``ratings.csv`` (and the settings the
-index depends on), so changed data is never served from a stale cache. Cache files are written to
+The cache file name carries a checksum of ``movies.csv`` and ``ratings.csv``, the settings the index
+depends on, and a fingerprint of the code that builds it, so neither changed data nor changed code
+is ever served from a stale cache. Cache files are written to
 a temporary name and renamed, so an interrupted run never leaves a half-written cache.
 """
 
@@ -24,7 +25,7 @@ from title_search import TitleIndex
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = 1  # bump when the cached classes change shape
+INDEX_CODE = ("movie_index.py", "recommender.py", "title_search.py")
 
 
 @dataclass
@@ -62,9 +63,17 @@ def data_checksum(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def code_fingerprint() -> str:
+    """A short digest of the modules whose classes the cache holds."""
+    digest = hashlib.blake2b(digest_size=4)
+    for name in INDEX_CODE:
+        digest.update((Path(__file__).with_name(name)).read_bytes())
+    return digest.hexdigest()
+
+
 def cache_path(data_dir: Path, cache_dir: Path, like_threshold: float) -> Path:
     """Return where the index of ``data_dir`` built with these settings is cached."""
-    key = f"{data_checksum(data_dir)}-t{like_threshold:g}-v{INDEX_VERSION}"
+    key = f"{data_checksum(data_dir)}-t{like_threshold:g}-c{code_fingerprint()}"
     return cache_dir / f"index-{data_dir.name}-{key}.pkl"
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from difflib import SequenceMatcher
@@ -92,23 +94,31 @@ def _word_similarity(left: str, right: str) -> float:
     return ratio if ratio >= 0.8 else 0.0
 
 
-def _coverage(words: list[str], other: list[str]) -> float:
-    """Mean over ``words`` of each one's best match in ``other``; articles do not count."""
+def _coverage(words: list[str], other: list[str], weights: Mapping[str, float]) -> float:
+    """Weighted mean over ``words`` of each one's best match in ``other``; articles do not count.
+
+    A word's weight is its rarity among titles (IDF), so "terminator" counts for more than "2".
+    """
     content = [w for w in words if w not in ARTICLES] or words
-    if not content:
+    total = sum(weights.get(w, 1.0) for w in content)
+    if total == 0.0:
         return 0.0
-    return sum(max((_word_similarity(w, o) for o in other), default=0.0) for w in content) / len(
-        content
-    )
+    matched = sum(weights.get(w, 1.0) * max((_word_similarity(w, o) for o in other), default=0.0)
+                  for w in content)
+    return matched / total
 
 
-def text_similarity(query: str, name: str) -> float:
-    """Score in [0, 1] of how well a folded query matches a folded name (1.0 = same words)."""
+def text_similarity(query: str, name: str, weights: Mapping[str, float] | None = None) -> float:
+    """Score in [0, 1] of how well a folded query matches a folded name (1.0 = same words).
+
+    ``weights`` maps words to their importance (default: all equal).
+    """
+    weights = weights or {}
     query_words, name_words = query.split(), name.split()
-    query_coverage = _coverage(query_words, name_words)
+    query_coverage = _coverage(query_words, name_words, weights)
     if query_coverage == 0.0:
         return 0.0
-    name_coverage = _coverage(name_words, query_words)
+    name_coverage = _coverage(name_words, query_words, weights)
     shape = SequenceMatcher(None, query, name).ratio()
     return query_coverage * (0.7 + 0.15 * name_coverage + 0.15 * shape)
 
@@ -142,6 +152,9 @@ class TitleIndex:
             owners.extend([row] * len(movie_names))
         self.names = names
         self.owners = np.asarray(owners, dtype=np.int64)
+        document_frequency = Counter(word for name in names for word in set(name.split()))
+        self.word_weights = {word: float(np.log((1 + len(names)) / (1 + count)) + 1.0)
+                             for word, count in document_frequency.items()}
         self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), sublinear_tf=True)
         self.name_matrix = self.vectorizer.fit_transform(names).tocsr()
 
@@ -157,7 +170,7 @@ class TitleIndex:
         for text, year in query_readings(query):
             for name_row in self._candidates(text):
                 row = int(self.owners[name_row])
-                score = text_similarity(text, self.names[name_row])
+                score = text_similarity(text, self.names[name_row], self.word_weights)
                 if year is not None and self.years[row] != year:
                     score *= YEAR_MISMATCH
                 score = (1 - POPULARITY_WEIGHT) * score + POPULARITY_WEIGHT * self.popularity[row]

@@ -79,3 +79,11 @@ def test_interrupted_write_leaves_no_partial_file(tiny_dir: Path, tmp_path: Path
     with pytest.raises(KeyboardInterrupt):
         load_or_build_index(tiny_dir, cache, 4.0)
     assert not any(cache.iterdir())
+
+
+def test_changed_code_invalidates_the_cache(tiny_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index pickled by other code is never loaded: the code's fingerprint is in the key."""
+    before = cache_path(tiny_dir, tmp_path, 4.0)
+    monkeypatch.setattr(movie_index, "code_fingerprint", lambda: "0000")
+    assert cache_path(tiny_dir, tmp_path, 4.0) != before
