@@ -21,7 +21,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 ARTICLES = frozenset(
     "the a an les la le l il el die der das los las lo gli un une det den de".split()
@@ -155,6 +154,9 @@ class TitleIndex:
         document_frequency = Counter(word for name in names for word in set(name.split()))
         self.word_weights = {word: float(np.log((1 + len(names)) / (1 + count)) + 1.0)
                              for word, count in document_frequency.items()}
+        # pylint: disable-next=import-outside-toplevel  # ~0.5 s to import; only title search needs it
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), sublinear_tf=True)
         self.name_matrix = self.vectorizer.fit_transform(names).tocsr()
 

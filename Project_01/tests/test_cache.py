@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 import movie_index
-from movie_index import cache_path, load_or_build_index
+from movie_index import cache_path, load_or_build_index, remembered_checksum
 from tests.conftest import RATINGS_CSV
+
+
+def _index_files(cache: Path) -> list[str]:
+    """Cache files other than the checksum memo (index, title index, partial writes)."""
+    return sorted(p.name for p in cache.iterdir() if not p.name.startswith("checksum-"))
 
 
 @pytest.fixture(name="builds")
@@ -41,7 +46,8 @@ def test_changed_ratings_invalidate_the_cache(tiny_dir: Path, tmp_path: Path, bu
     after = load_or_build_index(tiny_dir, cache, 4.0)
     assert len(builds) == 2
     assert after.ratings.recommend(1) != before.ratings.recommend(1)
-    assert [p.name for p in cache.iterdir()] == [cache_path(tiny_dir, cache, 4.0).name]
+    current = cache_path(tiny_dir, cache, 4.0).name
+    assert _index_files(cache) == [current, current.replace("index-", "titles-")]
 
 
 def test_threshold_is_part_of_the_key(tiny_dir: Path, tmp_path: Path) -> None:
@@ -65,7 +71,7 @@ def test_failed_build_leaves_no_cache_file(tiny_dir: Path, tmp_path: Path) -> No
     cache = tmp_path / "cache"
     with pytest.raises(movie_index.DataError):
         load_or_build_index(tiny_dir, cache, 4.0)
-    assert not cache.exists() or not any(cache.iterdir())
+    assert not cache.exists() or _index_files(cache) == []
 
 
 def test_interrupted_write_leaves_no_partial_file(tiny_dir: Path, tmp_path: Path,
@@ -78,7 +84,7 @@ def test_interrupted_write_leaves_no_partial_file(tiny_dir: Path, tmp_path: Path
     cache = tmp_path / "cache"
     with pytest.raises(KeyboardInterrupt):
         load_or_build_index(tiny_dir, cache, 4.0)
-    assert not any(cache.iterdir())
+    assert _index_files(cache) == []
 
 
 def test_changed_code_invalidates_the_cache(tiny_dir: Path, tmp_path: Path,
@@ -87,3 +93,32 @@ def test_changed_code_invalidates_the_cache(tiny_dir: Path, tmp_path: Path,
     before = cache_path(tiny_dir, tmp_path, 4.0)
     monkeypatch.setattr(movie_index, "code_fingerprint", lambda: "0000")
     assert cache_path(tiny_dir, tmp_path, 4.0) != before
+
+
+def test_checksum_is_recomputed_only_when_a_file_changes(tiny_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remembered checksum saves re-reading the CSVs, and is never stale."""
+    calls = []
+    real = movie_index.data_checksum
+    monkeypatch.setattr(movie_index, "data_checksum", lambda d: calls.append(d) or real(d))
+    first = remembered_checksum(tiny_dir, tmp_path)
+    assert remembered_checksum(tiny_dir, tmp_path) == first and len(calls) == 1
+    (tiny_dir / "ratings.csv").write_text(RATINGS_CSV + "3,1,5.0,1\n", encoding="utf-8")
+    assert remembered_checksum(tiny_dir, tmp_path) != first and len(calls) == 2
+
+
+def test_title_index_is_loaded_only_when_searched(tiny_dir: Path, tmp_path: Path) -> None:
+    """A cached start leaves the title index on disk until a title is searched."""
+    load_or_build_index(tiny_dir, tmp_path, 4.0)
+    cached = load_or_build_index(tiny_dir, tmp_path, 4.0)
+    assert cached._titles is None  # pylint: disable=protected-access  # the laziness under test
+    assert cached.titles.search("toy story")[0].movie_id == 1
+
+
+def test_lost_title_index_is_rebuilt_from_the_cached_data(tiny_dir: Path, tmp_path: Path) -> None:
+    """Deleting the title cache file costs a rebuild, not an error."""
+    load_or_build_index(tiny_dir, tmp_path, 4.0)
+    for titles in tmp_path.glob("titles-*.pkl"):
+        titles.unlink()
+    assert load_or_build_index(tiny_dir, tmp_path, 4.0).titles.search("matrix")[0].movie_id == 2
+    assert len(list(tmp_path.glob("titles-*.pkl"))) == 1
