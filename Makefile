@@ -10,7 +10,8 @@ PROJECTS := Project_01 Project_02 Project_03
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-01 run-02 run-03 test test-01 test-02 test-03 lint benchmark images constraints clean
+.PHONY: help install run run-01 run-02 run-03 test test-01 test-02 test-03 lint benchmark images \
+	mlflow-ui constraints clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,9 +66,14 @@ images: $(STAMP) ## Redraw the READMEs' pictures (reads ../shared/data and $$POD
 		--tuning --no-tracking --output-dir data/readme-run && \
 		mkdir -p images && cp data/readme-run/*.png images/
 
-constraints: ## Re-pin constraints.txt from a fresh venv with both requirement files
+mlflow-ui: $(STAMP) ## Browse and compare Project_03's tracked runs on http://127.0.0.1:5000
+	$(BIN)/python -m pip install --quiet -r requirements-ui.txt -c constraints.txt
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///Project_03/mlflow.db --host 127.0.0.1 --port 5000
+
+constraints: ## Re-pin constraints.txt from a fresh venv with all requirement files
 	rm -rf /tmp/pe-constraints && $(PYTHON) -m venv /tmp/pe-constraints
-	/tmp/pe-constraints/bin/pip install --quiet -r requirements.txt -r requirements-airflow.txt
+	/tmp/pe-constraints/bin/pip install --quiet -r requirements.txt -r requirements-airflow.txt \
+		-r requirements-ui.txt
 	{ sed -n '1,2p' constraints.txt; /tmp/pe-constraints/bin/pip freeze | grep -v '^pip=='; } > constraints.tmp && mv constraints.tmp constraints.txt
 
 clean: ## Remove the venv, caches and every downloaded or generated file
