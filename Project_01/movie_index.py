@@ -19,13 +19,14 @@ import pickle
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from movielens_data import REQUIRED_FILES, DataError, load_movielens
+from movielens_download import REQUIRED_FILES, DataError
 from recommender import RatingsIndex
 from title_search import TitleIndex
+
+if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ UNREADABLE = (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSEr
 class MovieIndex:
     """Everything a query needs: movie metadata, the ratings index and the title search."""
 
-    def __init__(self, movies: pd.DataFrame, ratings: RatingsIndex,
+    def __init__(self, movies: dict[int, tuple[str, str]], ratings: RatingsIndex,
                  titles: TitleIndex | None = None, titles_path: Path | None = None) -> None:
-        """Hold ``movies`` (indexed by movieId) and ``ratings``; ``titles`` may come later."""
+        """Hold ``movies`` (movieId -> (title, genres)) and ``ratings``; titles may come later."""
         self.movies = movies
         self.ratings = ratings
         self._titles = titles
@@ -52,24 +53,31 @@ class MovieIndex:
                 self._titles = _read(self._titles_path)
             except UNREADABLE as exc:
                 logger.warning("Rebuilding the title index (%s)", exc)
-                counts = pd.Series(self.ratings.rating_counts, index=self.ratings.movie_ids)
-                self._titles = TitleIndex(self.movies.reset_index(drop=True), counts)
+                self._titles = _title_index(self.movies, self.ratings)
                 if self._titles_path is not None:
                     _write_atomically(self._titles, self._titles_path)
         return self._titles
 
-    def movie(self, movie_id: int) -> pd.Series:
-        """Return the movies.csv row of ``movie_id``; KeyError if unknown."""
-        return self.movies.loc[int(movie_id)]
+    def movie(self, movie_id: int) -> dict[str, str]:
+        """Return the title and genres of ``movie_id``; KeyError if unknown."""
+        title, genres = self.movies[int(movie_id)]
+        return {"title": title, "genres": genres}
 
 
-def build_index(movies: pd.DataFrame, ratings: pd.DataFrame, like_threshold: float) -> MovieIndex:
+def _title_index(movies: dict[int, tuple[str, str]], ratings: RatingsIndex) -> TitleIndex:
+    """The title index of ``movies``, in the ratings index's movie order."""
+    rows = [movies[int(movie_id)] for movie_id in ratings.movie_ids]
+    return TitleIndex(ratings.movie_ids, [title for title, _ in rows],
+                      [genres for _, genres in rows], ratings.rating_counts)
+
+
+def build_index(movies: "pd.DataFrame", ratings: "pd.DataFrame",
+                like_threshold: float) -> MovieIndex:
     """Build a ``MovieIndex`` from loaded MovieLens frames."""
-    return MovieIndex(
-        movies=movies.set_index("movieId", drop=False),
-        ratings=RatingsIndex(ratings, movies["movieId"].to_numpy(), like_threshold),
-        titles=TitleIndex(movies, ratings["movieId"].value_counts()),
-    )
+    ratings_index = RatingsIndex(ratings, movies["movieId"].to_numpy(), like_threshold)
+    metadata = {int(m): (t, g) for m, t, g in zip(movies["movieId"], movies["title"],
+                                                   movies["genres"])}
+    return MovieIndex(metadata, ratings_index, titles=_title_index(metadata, ratings_index))
 
 
 def data_checksum(data_dir: Path) -> str:
@@ -157,6 +165,9 @@ def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) 
             return MovieIndex(movies, ratings, titles_path=_titles_path(path))
         except UNREADABLE as exc:
             logger.warning("Ignoring unreadable cache %s (%s); rebuilding", path.name, exc)
+    # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
+    from movielens_data import load_movielens
+
     started = time.perf_counter()
     movies, ratings = load_movielens(data_dir)
     index = build_index(movies, ratings, like_threshold)

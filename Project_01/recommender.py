@@ -8,10 +8,13 @@ who liked the movie instead of re-filtering every rating.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
+
+if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
+    import pandas as pd
 
 DEFAULT_LIKE_THRESHOLD = 4.0
 DEFAULT_MIN_SHARE = 0.10
@@ -32,7 +35,7 @@ class RatingsIndex:
 
     def __init__(
         self,
-        ratings: pd.DataFrame,
+        ratings: "pd.DataFrame",
         movie_ids: np.ndarray,
         like_threshold: float = DEFAULT_LIKE_THRESHOLD,
     ) -> None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from difflib import SequenceMatcher
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
 ARTICLES = frozenset(
     "the a an les la le l il el die der das los las lo gli un une det den de".split()
@@ -135,14 +134,15 @@ class Match:
 class TitleIndex:
     """Search index over MovieLens titles; build once, query many times."""
 
-    def __init__(self, movies: pd.DataFrame, rating_counts: pd.Series) -> None:
-        """Index ``movies`` (movieId, title, genres); ``rating_counts`` maps movieId to #ratings."""
-        self.movie_ids = movies["movieId"].to_numpy()
-        self.titles = movies["title"].to_numpy()
-        self.genres = movies["genres"].to_numpy()
-        counts = rating_counts.reindex(self.movie_ids, fill_value=0).to_numpy(dtype=float)
-        self.popularity = np.log1p(counts) / max(np.log1p(counts.max()), 1.0)
-        self.years = np.zeros(len(movies), dtype=np.int32)
+    def __init__(self, movie_ids: Sequence[int], titles: Sequence[str], genres: Sequence[str],
+                 rating_counts: Sequence[int]) -> None:
+        """Index movies given as aligned sequences; ``rating_counts`` is each movie's #ratings."""
+        self.movie_ids = np.asarray(movie_ids)
+        self.titles = np.asarray(titles, dtype=object)
+        self.genres = np.asarray(genres, dtype=object)
+        counts = np.asarray(rating_counts, dtype=float)
+        self.popularity = np.log1p(counts) / max(np.log1p(counts.max(initial=0.0)), 1.0)
+        self.years = np.zeros(len(self.movie_ids), dtype=np.int32)
         names, owners = [], []
         for row, title in enumerate(self.titles):
             movie_names, year = parse_title(title)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import movie_index
+import movielens_data
 from movie_index import cache_path, load_or_build_index, remembered_checksum
 from tests.conftest import RATINGS_CSV
 
@@ -20,13 +21,13 @@ def _index_files(cache: Path) -> list[str]:
 def fixture_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Record every time the CSVs are actually loaded to build an index."""
     calls: list[Path] = []
-    real = movie_index.load_movielens
+    real = movielens_data.load_movielens
 
     def counting(folder: Path):
         calls.append(folder)
         return real(folder)
 
-    monkeypatch.setattr(movie_index, "load_movielens", counting)
+    monkeypatch.setattr(movielens_data, "load_movielens", counting)
     return calls
 
 

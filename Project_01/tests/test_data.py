@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from movielens_data import (
-    DataError,
-    DownloadError,
-    download_dataset,
-    load_movielens,
-    make_session,
-    parse_md5,
-)
+from movielens_data import load_movielens
+from movielens_download import DataError, DownloadError, download_dataset, make_session, parse_md5
 from tests.conftest import (
     MOVIES_CSV, RATINGS_CSV, FaultServer, body, md5, write_movielens, zip_folder,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from title_search import (
@@ -82,15 +81,10 @@ def test_text_similarity_of_identical_words_is_one() -> None:
 @pytest.fixture(name="index")
 def fixture_index() -> TitleIndex:
     """A title index over a few real-looking titles; Toy Story is the most rated."""
-    movies = pd.DataFrame({
-        "movieId": [1, 2, 3, 4, 5, 6],
-        "title": ["Toy Story (1995)", "Toy Story 2 (1999)", "Matrix, The (1999)",
-                  "Avengers, The (1998)", "Avengers, The (2012)",
-                  "Léon: The Professional (a.k.a. The Professional) (Léon) (1994)"],
-        "genres": ["Animation"] * 6,
-    })
-    counts = pd.Series([200, 90, 250, 10, 60, 120], index=[1, 2, 3, 4, 5, 6])
-    return TitleIndex(movies, counts)
+    titles = ["Toy Story (1995)", "Toy Story 2 (1999)", "Matrix, The (1999)",
+              "Avengers, The (1998)", "Avengers, The (2012)",
+              "Léon: The Professional (a.k.a. The Professional) (Léon) (1994)"]
+    return TitleIndex([1, 2, 3, 4, 5, 6], titles, ["Animation"] * 6, [200, 90, 250, 10, 60, 120])
 
 
 @pytest.mark.parametrize(
