@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _at_least(minimum: int):
+def _at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
         if value < minimum:
@@ -49,12 +50,15 @@ def _at_least(minimum: int):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser with its two subcommands."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="INFO",
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--format", choices=("table", "json"), default="table")
+    common.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="check data, train, evaluate, export, track")
+    train = commands.add_parser("train", parents=[common],
+                                help="check data, train, evaluate, export, track")
     train.add_argument("--data-path", help="CSV in the 918-row schema, local or http(s) "
                        "(default: the UCI archive from $HEART_DATA_URL)")
     train.add_argument("--test-size", type=_fraction, default=0.2)
@@ -73,12 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--experiment", default="heart-disease")
     train.add_argument("--storage", help="Optuna storage URL shared by several search workers")
     train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    train.add_argument("--format", choices=("table", "json"), default="table")
 
-    predict_cmd = commands.add_parser("predict", help="score patients with a trained model")
+    predict_cmd = commands.add_parser("predict", parents=[common],
+                                      help="score patients with a trained model")
     predict_cmd.add_argument("--model", type=Path, required=True, help="model.onnx or model.joblib")
     predict_cmd.add_argument("--input", type=Path, required=True, help="patients .csv or .json")
-    predict_cmd.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
 

@@ -111,7 +111,8 @@ def evaluate(pipeline: Pipeline, train_rows: pd.DataFrame, test_rows: pd.DataFra
         "baseline_probability": baseline_probability,
         "test": classification_metrics(truth, probability),
         "baseline": {"accuracy": baseline_metrics["accuracy"],
-                     "roc_auc": baseline_metrics["roc_auc"], "params": baseline.best_params_},
+                     "roc_auc": baseline_metrics["roc_auc"]},
+        "baseline_params": baseline.best_params_,
         "slices": slice_report(test_rows, probability),
         "fairness": fairness_report(test_rows, probability),
         "feature_importance": feature_importance(pipeline, test_rows, config.seed),
@@ -194,7 +195,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     staging = Path(tempfile.mkdtemp(prefix=f".{config.output_dir.name}-",
                                     dir=config.output_dir.parent))
     try:
-        extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness")}
+        extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness",
+                                                "baseline_params")}
         extra |= {"onnx_max_abs_difference": write_artifacts(staging, pipeline, family, measured,
                                                              test_rows),
                   "data_sha256": checksum,
