@@ -58,7 +58,7 @@ benchmark: $(STAMP) ## Re-run every benchmark and rewrite the reports (slow)
 	cd Project_02 && $(PY) benchmark.py
 	cd Project_03 && $(PY) results.py
 
-images: $(STAMP) ## Redraw the READMEs' pictures (reads ../shared/data and $$PODCAST_FEED_URL)
+images: $(STAMP) ## Redraw the READMEs' pictures (reads ../shared/data and the PODCAST_FEED_URL feed)
 	$(PY) images/make_header.py images/header.png
 	cd Project_02 && $(PY) podcast_pipeline.py --skip-download --db-path data/readme.db \
 		--report images/schedule.png
