@@ -154,7 +154,7 @@ class TitleIndex:
         document_frequency = Counter(word for name in names for word in set(name.split()))
         self.word_weights = {word: float(np.log((1 + len(names)) / (1 + count)) + 1.0)
                              for word, count in document_frequency.items()}
-        # pylint: disable-next=import-outside-toplevel  # ~0.5 s to import; only title search needs it
+        # pylint: disable-next=import-outside-toplevel  # ~1 s to import; only title search needs it
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), sublinear_tf=True)
