@@ -52,9 +52,8 @@ class RatingsIndex:
         matrix = sparse.coo_matrix(
             (np.ones(users.size, dtype=np.int32), (users, columns[liked])), shape=shape
         )
-        self.liked_by_user = matrix.tocsr()
-        self.liked_by_user.sum_duplicates()
-        self.liked_by_user.data[:] = 1
+        self.liked_by_user = matrix.tocsr()  # sums a repeated (user, movie) pair ...
+        self.liked_by_user.data[:] = 1  # ... which still counts once
         self.liked_by_movie = self.liked_by_user.tocsc()
         self.like_counts = np.diff(self.liked_by_movie.indptr)
         self._column = {int(m): i for i, m in enumerate(self.movie_ids)}
@@ -66,8 +65,6 @@ class RatingsIndex:
     def _fans(self, columns: np.ndarray) -> np.ndarray:
         """Return the user rows who liked any movie in ``columns`` (with repeats)."""
         indptr, indices = self.liked_by_movie.indptr, self.liked_by_movie.indices
-        if columns.size == 1:
-            return indices[indptr[columns[0]]: indptr[columns[0] + 1]]
         return np.concatenate([indices[indptr[c]: indptr[c + 1]] for c in columns])
 
     def recommend(
