@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from sqlite3 import Row
+from typing import Any
 
 import requests
 from tqdm import tqdm
@@ -27,6 +28,7 @@ from storage import mark_downloaded, newest_episodes
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
+DEFAULT_EPISODES_DIR = Path(__file__).resolve().parent / "episodes"
 RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -132,6 +134,14 @@ def download_episode(row: Row, episodes_dir: Path, settings: DownloadSettings,
             error = exc
             break
     return DownloadResult(link, "failed", error=f"{type(error).__name__}: {error}")
+
+
+def tally(results: list[DownloadResult]) -> dict[str, Any]:
+    """Counts of downloaded and skipped episodes, and each failure with its error."""
+    statuses = [r.status for r in results]
+    return {"downloaded": statuses.count("downloaded"), "skipped": statuses.count("skipped"),
+            "failed": [{"link": r.link, "error": r.error} for r in results
+                       if r.status == "failed"]}
 
 
 def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = None,

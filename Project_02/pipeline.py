@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from downloader import DownloadSettings, download_episodes
+from downloader import DownloadSettings, download_episodes, tally
 from feed import get_episodes
 from report import draw_schedule, publication_schedule
 from storage import create_table, load_episodes, published_dates
@@ -53,9 +53,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         "feed_url": config.feed_url,
         "episodes_in_feed": len(episodes),
         "new_episodes": new,
-        "downloaded": sum(r.status == "downloaded" for r in results),
-        "skipped": sum(r.status == "skipped" for r in results),
-        "failed": [{"link": r.link, "error": r.error} for r in results if r.status == "failed"],
+        **tally(results),
         "db_path": str(config.db_path),
         "episodes_dir": str(config.episodes_dir),
         "schedule": summarize(config.db_path, config.report),

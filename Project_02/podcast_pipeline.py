@@ -18,15 +18,12 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from downloader import DownloadSettings
+from downloader import DEFAULT_EPISODES_DIR, DownloadSettings
 from feed import DEFAULT_FEED_URL, FeedError
 from pipeline import PipelineConfig, run_pipeline
+from storage import DEFAULT_DB_PATH
 
 logger = logging.getLogger(__name__)
-
-PROJECT_DIR = Path(__file__).resolve().parent
-DEFAULT_DB_PATH = PROJECT_DIR / "data" / "episodes.db"
-DEFAULT_EPISODES_DIR = PROJECT_DIR / "episodes"
 
 
 def _positive_int(text: str) -> int:

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS episodes (
 )
 """
 COLUMNS = ("link", "title", "filename", "published", "description", "url")
+DEFAULT_DB_PATH = Path(__file__).resolve().parent / "data" / "episodes.db"
 
 
 @contextmanager

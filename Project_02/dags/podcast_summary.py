@@ -37,10 +37,10 @@ def _settings() -> dict[str, Any]:
     """Read the pipeline's settings from the environment at run time."""
     max_episodes = os.environ.get("PODCAST_MAX_EPISODES")
     return {
-        "feed_url": os.environ.get("PODCAST_FEED_URL",
-                                   "https://www.marketplace.org/feed/podcast/marketplace/"),
-        "db_path": Path(os.environ.get("PODCAST_DB_PATH", PROJECT_DIR / "data" / "episodes.db")),
-        "episodes_dir": Path(os.environ.get("PODCAST_EPISODES_DIR", PROJECT_DIR / "episodes")),
+        "feed_url": os.environ.get("PODCAST_FEED_URL", feed.DEFAULT_FEED_URL),
+        "db_path": Path(os.environ.get("PODCAST_DB_PATH", storage.DEFAULT_DB_PATH)),
+        "episodes_dir": Path(os.environ.get("PODCAST_EPISODES_DIR",
+                                            downloader.DEFAULT_EPISODES_DIR)),
         "max_episodes": int(max_episodes) if max_episodes else None,
     }
 
@@ -64,16 +64,16 @@ def load_episodes(episodes: list[dict[str, Any]]) -> int:
 
 
 @task(**NETWORK_RETRIES)
-def download_episodes() -> dict[str, int]:
+def download_episodes() -> dict[str, Any]:
     """Download the newest episodes; fail the task (so Airflow retries) if any failed."""
     settings = _settings()
     results = downloader.download_episodes(
         settings["db_path"], settings["episodes_dir"], settings["max_episodes"])
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        raise RuntimeError(f"{len(failed)} episode(s) failed, e.g. {failed[0].error}")
-    statuses = [r.status for r in results]
-    return {"downloaded": statuses.count("downloaded"), "skipped": statuses.count("skipped")}
+    counts = downloader.tally(results)
+    if counts["failed"]:
+        raise RuntimeError(f"{len(counts['failed'])} episode(s) failed, "
+                           f"e.g. {counts['failed'][0]['error']}")
+    return counts
 
 
 @task
