@@ -103,8 +103,9 @@ def _from_cv_results(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _cv_trial(features: pd.DataFrame, labels: pd.Series, family: str, params: dict[str, Any],
-              settings: SearchSettings) -> tuple[float, float]:
+def cv_score(features: pd.DataFrame, labels: pd.Series, family: str, params: dict[str, Any],
+             settings: SearchSettings) -> tuple[float, float]:
+    """Mean and standard deviation of ROC AUC over the shared folds, for one candidate."""
     scores = cross_val_score(build_pipeline(family, settings.seed, params), features, labels,
                              scoring=SCORING, cv=cv_splitter(settings.folds, settings.seed),
                              n_jobs=settings.n_jobs)
@@ -133,7 +134,7 @@ def _list_search(family: str, features: pd.DataFrame, labels: pd.Series,
     trials = []
     for i in range(len(next(iter(candidates.values())))):
         params = {name: values[i] for name, values in candidates.items()}
-        mean, std = _cv_trial(features, labels, family, params, settings)
+        mean, std = cv_score(features, labels, family, params, settings)
         trials.append({"number": i, "params": params, "cv_mean": mean, "cv_std": std})
     return trials
 
@@ -150,7 +151,7 @@ def _bayesian(family: str, features: pd.DataFrame, labels: pd.Series,
     )
 
     def objective(trial: optuna.Trial) -> float:
-        mean, std = _cv_trial(features, labels, family, suggest(trial, family), settings)
+        mean, std = cv_score(features, labels, family, suggest(trial, family), settings)
         trial.set_user_attr("cv_std", std)
         return mean
 

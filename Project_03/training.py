@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import numpy as np
 import pandas as pd
-from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from data_checks import check_data
@@ -27,9 +26,9 @@ from evaluation import fairness_report, feature_importance, flip_rate, slice_rep
 from export import check_parity, export_onnx
 from heart_data import TARGET, load_data
 from modeling import (FAMILIES, build_pipeline, classic_features, classification_metrics,
-                      cv_splitter, fit_baseline, model_frame)
+                      fit_baseline, model_frame)
 from plots import plot_confusion_matrix, plot_importance, plot_roc
-from search import SCORING, SearchSettings, run_search
+from search import SCORING, SearchSettings, cv_score, run_search
 from tracking import log_run, peak_memory_mb, provenance
 
 logger = logging.getLogger(__name__)
@@ -70,10 +69,8 @@ def compare_families(features: pd.DataFrame, labels: pd.Series, config: TrainCon
     """Cross-validated ROC AUC of each model family at its default settings."""
     comparison = {}
     for family in families:
-        scores = cross_val_score(build_pipeline(family, config.seed), features, labels,
-                                 scoring=SCORING, cv=cv_splitter(config.cv, config.seed),
-                                 n_jobs=config.n_jobs)
-        comparison[family] = {"mean": float(np.mean(scores)), "std": float(np.std(scores))}
+        mean, std = cv_score(features, labels, family, {}, config.search_settings())
+        comparison[family] = {"mean": mean, "std": std}
     return comparison
 
 
@@ -98,10 +95,10 @@ def select_model(config: TrainConfig, features: pd.DataFrame,
 
 
 def evaluate(pipeline: Pipeline, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
-             config: TrainConfig) -> dict[str, Any]:
+             test_features: pd.DataFrame, config: TrainConfig) -> dict[str, Any]:
     """Everything measured on the test split: metrics, baseline, slices, fairness, robustness."""
     truth = test_rows[TARGET].to_numpy()
-    probability = pipeline.predict_proba(model_frame(test_rows))[:, 1]
+    probability = pipeline.predict_proba(test_features)[:, 1]
     baseline = fit_baseline(train_rows, config.seed, config.cv)
     baseline_probability = baseline.predict_proba(classic_features(test_rows))[:, 1]
     baseline_metrics = classification_metrics(truth, baseline_probability)
@@ -125,11 +122,11 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def write_artifacts(folder: Path, pipeline: Pipeline, family: str, measured: dict[str, Any],
-                    test_rows: pd.DataFrame) -> float:
+                    test_features: pd.DataFrame) -> float:
     """Model files and plots into ``folder``; return the ONNX/scikit-learn parity gap."""
     joblib.dump(pipeline, folder / "model.joblib")
     export_onnx(pipeline, folder / "model.onnx")
-    difference = check_parity(pipeline, folder / "model.onnx", model_frame(test_rows))
+    difference = check_parity(pipeline, folder / "model.onnx", test_features)
     plot_confusion_matrix(measured["truth"], measured["probability"],
                           folder / "confusion_matrix.png")
     plot_roc(measured["truth"], {family: measured["probability"],
@@ -174,11 +171,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     clean, data_report = check_data(raw)
     train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
                                              stratify=clean[TARGET], random_state=config.seed)
-    family, params, cv, search = select_model(config, model_frame(train_rows),
-                                              train_rows[TARGET])
-    pipeline = build_pipeline(family, config.seed, params)
-    pipeline.fit(model_frame(train_rows), train_rows[TARGET])
-    measured = evaluate(pipeline, train_rows, test_rows, config)
+    features = model_frame(train_rows)
+    family, params, cv, search = select_model(config, features, train_rows[TARGET])
+    pipeline = build_pipeline(family, config.seed, params).fit(features, train_rows[TARGET])
+    test_features = model_frame(test_rows)
+    measured = evaluate(pipeline, train_rows, test_rows, test_features, config)
     result = {
         "model": family,
         "params": params or pipeline.named_steps["model"].get_params(),
@@ -198,7 +195,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness",
                                                 "baseline_params")}
         extra |= {"onnx_max_abs_difference": write_artifacts(staging, pipeline, family, measured,
-                                                             test_rows),
+                                                             test_features),
                   "data_sha256": checksum,
                   "rows": {"train": len(train_rows), "test": len(test_rows)},
                   "config": {k: str(v) for k, v in asdict(config).items()},
