@@ -77,14 +77,18 @@ def make_session(retries: int = 4, backoff: float = 1.0) -> requests.Session:
 def fetch_feed(url: str, session: requests.Session | None = None) -> bytes:
     """Download the feed at ``url``; FeedError on any network or HTTP failure."""
     session = session or make_session()
+    chunks, size = [], 0
     try:
-        response = session.get(url, timeout=FEED_TIMEOUT)
-        response.raise_for_status()
+        with session.get(url, timeout=FEED_TIMEOUT, stream=True) as response:
+            response.raise_for_status()
+            for chunk in response.iter_content(1 << 16):
+                size += len(chunk)
+                if size > MAX_FEED_BYTES:  # checked while reading: never buffered whole
+                    raise FeedError(f"feed {url} is larger than {MAX_FEED_BYTES} bytes")
+                chunks.append(chunk)
     except requests.RequestException as exc:
         raise FeedError(f"could not fetch feed {url}: {exc}") from exc
-    if len(response.content) > MAX_FEED_BYTES:
-        raise FeedError(f"feed {url} is larger than {MAX_FEED_BYTES} bytes")
-    return response.content
+    return b"".join(chunks)
 
 
 def _text(value: Any) -> str | None:

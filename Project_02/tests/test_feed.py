@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import feed
 from feed import FeedError, episode_filename, fetch_feed, html_to_text, make_session, parse_feed
 from tests.conftest import REAL_FEEDS, FaultServer, make_feed, make_item, only, respond
 
@@ -113,3 +114,27 @@ def test_fetch_feed_retries_then_fails_with_feed_error(server: FaultServer) -> N
     assert fetch_feed(server.url("/flaky.xml"), make_session(backoff=0)) == b"<rss/>"
     with pytest.raises(FeedError, match="could not fetch feed .*/missing.xml"):
         fetch_feed(server.url("/missing.xml"), make_session(backoff=0))
+
+
+def test_oversized_feed_is_refused_while_reading(server: FaultServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limit stops the read as soon as it is passed, not after the whole body arrived."""
+    monkeypatch.setattr(feed, "MAX_FEED_BYTES", 100_000)
+
+    def stall_after_200k(handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "400000")
+        handler.end_headers()
+        handler.wfile.write(b" " * 200_000)
+        handler.wfile.flush()
+        time.sleep(5)  # a reader that buffers everything waits here
+        try:
+            handler.wfile.write(b" " * 200_000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    server.routes["/huge.xml"] = [stall_after_200k]
+    started = time.perf_counter()
+    with pytest.raises(FeedError, match="larger than 100000 bytes"):
+        fetch_feed(server.url("/huge.xml"), make_session(backoff=0))
+    assert time.perf_counter() - started < 3
