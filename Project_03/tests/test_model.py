@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import slice_report
+from evaluation import MARGINAL_IMPORTANCE, slice_report
 from export import PatientValidationError, load_predictor, predict, validate_patients
 from heart_data import CATEGORICAL, NUMERIC
 from modeling import model_frame
@@ -45,11 +45,19 @@ def test_a_slice_far_below_overall_is_flagged(trained) -> None:
 
 
 def test_fairness_gaps_are_reported(trained) -> None:
-    """Recall and selection-rate gaps between sexes are in metrics.json."""
-    _, _, output = trained
+    """Recall and selection rate per sex in metrics.json match the saved model's predictions."""
+    _, test_rows, output = trained
     fairness = json.loads((output / "metrics.json").read_text())["fairness"]
-    assert set(fairness["by_sex"]) == {"M", "F"}
-    assert -1 <= fairness["recall_gap"] <= 1 and -1 <= fairness["selection_rate_gap"] <= 1
+    predicted = load_predictor(output / "model.joblib").predict_proba(model_frame(test_rows)) >= 0.5
+    for sex in ("M", "F"):
+        rows = (test_rows["Sex"] == sex).to_numpy()
+        sick = rows & (test_rows["HeartDisease"] == 1).to_numpy()
+        assert fairness["by_sex"][sex]["selection_rate"] == pytest.approx(predicted[rows].mean())
+        assert fairness["by_sex"][sex]["recall"] == pytest.approx(predicted[sick].mean())
+    by_sex = fairness["by_sex"]
+    assert fairness["recall_gap"] == pytest.approx(by_sex["M"]["recall"] - by_sex["F"]["recall"])
+    assert fairness["selection_rate_gap"] == pytest.approx(
+        by_sex["M"]["selection_rate"] - by_sex["F"]["selection_rate"])
 
 
 def test_feature_importance_lists_every_column_and_marginal_ones(trained) -> None:
@@ -58,7 +66,10 @@ def test_feature_importance_lists_every_column_and_marginal_ones(trained) -> Non
     importance = json.loads((output / "metrics.json").read_text())["feature_importance"]
     assert set(importance["permutation"]) == set(NUMERIC + CATEGORICAL)
     assert "ST_Slope" in list(importance["permutation"])[:3]
-    assert set(importance["marginal"]) <= set(NUMERIC + CATEGORICAL)
+    means = [v["mean"] for v in importance["permutation"].values()]
+    assert means == sorted(means, reverse=True)
+    assert importance["marginal"] == [c for c, v in importance["permutation"].items()
+                                      if v["mean"] < MARGINAL_IMPORTANCE]
 
 
 @pytest.fixture(name="model_paths", params=["model.onnx", "model.joblib"])
