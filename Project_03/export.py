@@ -34,6 +34,10 @@ class PatientValidationError(ValueError):
     """Patient records that cannot be scored."""
 
 
+class ModelFileError(ValueError):
+    """A model file this project cannot load."""
+
+
 class ExportError(RuntimeError):
     """The ONNX model does not reproduce scikit-learn's probabilities."""
 
@@ -87,7 +91,7 @@ def load_predictor(path: Path) -> OnnxPredictor | SklearnPredictor:
         return OnnxPredictor(path)
     if path.suffix == ".joblib":
         return SklearnPredictor(path)
-    raise PatientValidationError(f"model must be a .onnx or .joblib file, got {path.name}")
+    raise ModelFileError(f"model must be a .onnx or .joblib file, got {path.name}")
 
 
 def check_parity(pipeline: Pipeline, onnx_path: Path, features: pd.DataFrame) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 from data_checks import DataValidationError
-from export import ExportError, PatientValidationError, predict, read_patients
+from export import ExportError, ModelFileError, PatientValidationError, predict, read_patients
 from heart_data import DEFAULT_DATA_URL, DataSourceError
 from modeling import FAMILIES
 from search import STRATEGIES
@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"patient {i}: probability {s['probability']:.3f} -> "
                 f"{'heart disease' if s['label'] else 'no heart disease'}"
                 for i, s in enumerate(scores, start=1)))
-    except (DataSourceError, DataValidationError, PatientValidationError, ExportError,
-            FileNotFoundError) as exc:
+    except (DataSourceError, DataValidationError, PatientValidationError, ModelFileError,
+            ExportError, FileNotFoundError) as exc:
         if args.log_level == "DEBUG":
             logger.exception("failed")
         print(f"error: {exc}", file=sys.stderr)

@@ -106,3 +106,14 @@ def test_predict_without_a_model_exits_1(tmp_path: Path, capsys: pytest.CaptureF
     code = main(["predict", "--model", str(tmp_path / "model.onnx"), "--input",
                  str(tmp_path / "p.csv")])
     assert code == 1 and "run 'train' first" in capsys.readouterr().err
+
+
+def test_predict_with_an_unknown_model_format_exits_1(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """Only .onnx and .joblib models load; anything else is named in one error line."""
+    (tmp_path / "model.pkl").write_bytes(b"x")
+    (tmp_path / "p.csv").write_text("Age\n1\n", encoding="utf-8")
+    code = main(["predict", "--model", str(tmp_path / "model.pkl"), "--input",
+                 str(tmp_path / "p.csv")])
+    assert code == 1
+    assert "error: model must be a .onnx or .joblib file, got model.pkl" in capsys.readouterr().err
