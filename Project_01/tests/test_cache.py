@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from movielens_testkit import RATINGS_CSV
 
 import movie_index
 import movielens_data
 from movie_index import cache_path, load_or_build_index, remembered_checksum
-from tests.conftest import RATINGS_CSV
 
 
 def _index_files(cache: Path) -> list[str]:

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from movielens_testkit import FaultServer, body
 
 from movie_recommendations import main
-from tests.conftest import FaultServer, body
 
 
 @pytest.fixture(name="run")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from movielens_testkit import (
+    MOVIES_CSV, RATINGS_CSV, FaultServer, body, md5, write_movielens, zip_folder,
+)
 import requests
 
 from movielens_data import load_movielens
 from movielens_download import DataError, DownloadError, download_dataset, make_session, parse_md5
-from tests.conftest import (
-    MOVIES_CSV, RATINGS_CSV, FaultServer, body, md5, write_movielens, zip_folder,
-)
 
 
 @pytest.mark.parametrize(

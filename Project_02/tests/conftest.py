@@ -1,19 +1,13 @@
 """Fixtures: hand-made feeds, a fault-injecting loopback server, temporary paths.
 
 Airflow reads its settings when first imported, so they are set here, before any test module
-imports it: a throw-away AIRFLOW_HOME and SQLite metadata database, this project's dags/ folder.
-"""
+imports it: a throw-away AIRFLOW_HOME and SQLite metadata database, this project's dags/ folder."""
 
 from __future__ import annotations
 
-import http.server
 import os
-import socket
-import struct
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,111 +22,8 @@ os.environ.update({
     "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
 })
 
-# pylint: disable=wrong-import-position  # after the Airflow settings above
-from feed import Episode  # noqa: E402
-from storage import create_table, load_episodes  # noqa: E402
-
-# pylint: enable=wrong-import-position
-
-REAL_FEEDS = PROJECT_DIR.parents[1] / "shared" / "data" / "podcast"
-MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 40  # 10 KiB that looks like an MP3
-
-
-def make_feed(items: list[str], preamble: str = "") -> bytes:
-    """An RSS 2.0 document with the given <item> bodies."""
-    body = "".join(f"<item>{item}</item>" for item in items)
-    return (f'{preamble}<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
-            f"<channel><title>Test</title>{body}</channel></rss>").encode()
-
-
-def make_item(n: int, url: str, kind: str = "audio/mpeg", day: int = 1) -> str:
-    """One complete <item> numbered ``n`` whose enclosure is ``url``."""
-    return (f"<title>Episode {n}</title><link>https://example.org/ep/{n}</link>"
-            f"<guid>ep-{n}</guid><pubDate>Mon, {day:02d} Jan 2024 08:00:00 +0000</pubDate>"
-            f"<description><![CDATA[<p>Show <b>{n}</b> &amp; more</p>]]></description>"
-            f'<enclosure url="{url}" type="{kind}" length="1"/>')
-
-
-Responder = Callable[[http.server.BaseHTTPRequestHandler], None]
-
-
-class FaultServer:
-    """A loopback HTTP server whose responses per path are scripted in order (last one repeats)."""
-
-    def __init__(self) -> None:
-        """Start serving on an ephemeral port of 127.0.0.1."""
-        self.routes: dict[str, list[Responder]] = {}
-        self.hits: dict[str, int] = {}
-        self.delay = 0.0
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            """Dispatches each GET to the next scripted responder."""
-
-            def do_GET(self) -> None:  # pylint: disable=invalid-name  # http.server's hook name
-                """Answer with the next scripted responder for this path."""
-                server.hits[self.path] = server.hits.get(self.path, 0) + 1
-                time.sleep(server.delay)
-                script = server.routes.get(self.path)
-                if not script:
-                    self.send_error(404)
-                    return
-                (script.pop(0) if len(script) > 1 else script[0])(self)
-
-            def log_message(self, *args: object) -> None:
-                """Keep test output quiet."""
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "") -> str:
-        """Absolute URL of ``path`` on this server."""
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self) -> None:
-        """Stop the server."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def respond(payload: bytes, status: int = 200, length: int | None = None,
-            headers: dict[str, str] | None = None, pause: float = 0.0) -> Responder:
-    """A responder: headers, then ``payload`` after ``pause`` seconds, claiming ``length`` bytes."""
-
-    def send(handler: http.server.BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Length", str(len(payload) if length is None else length))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.flush()
-        time.sleep(pause)
-        try:
-            handler.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        handler.close_connection = True
-
-    return send
-
-
-def drop_mid_body(payload: bytes) -> Responder:
-    """A responder that sends half the body, then resets the connection."""
-
-    def send(handler: http.server.BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload[: len(payload) // 2])
-        handler.wfile.flush()
-        # Linger 0: closing sends a TCP reset, as a crashed server or a dropped network would.
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.close_connection = True
-
-    return send
+# pylint: disable-next=wrong-import-position  # after the Airflow settings above
+from podcast_testkit import FaultServer  # noqa: E402
 
 
 @pytest.fixture(name="server")
@@ -153,22 +44,3 @@ def fixture_db_path(tmp_path: Path) -> Path:
 def fixture_episodes_dir(tmp_path: Path) -> Path:
     """Where a test's audio goes."""
     return tmp_path / "episodes"
-
-
-def only(items: list) -> object:
-    """The single element of ``items`` (fails the test if there is not exactly one)."""
-    assert len(items) == 1, items
-    return items[0]
-
-
-def store(db_path: Path, server: FaultServer, paths: list[str]) -> list[Episode]:
-    """Store one episode per audio path on ``server``; return them."""
-    episodes = [
-        Episode(link=f"https://example.org/ep/{n}", title=f"Episode {n}",
-                filename=f"episode-{n}.mp3", published=f"2024-01-{n + 1:02d}T08:00:00+00:00",
-                description=None, url=server.url(path))
-        for n, path in enumerate(paths)
-    ]
-    create_table(db_path)
-    load_episodes(db_path, episodes)
-    return episodes

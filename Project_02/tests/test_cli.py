@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from podcast_testkit import MP3, FaultServer, make_feed, make_item, respond
 
 from podcast_pipeline import main
-from tests.conftest import MP3, FaultServer, make_feed, make_item, respond
 
 
 @pytest.fixture(name="feed_url")

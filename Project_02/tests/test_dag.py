@@ -6,10 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from podcast_testkit import MP3, PROJECT_DIR, FaultServer, make_feed, make_item, respond
 from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
 
-from tests.conftest import MP3, PROJECT_DIR, FaultServer, make_feed, make_item, respond
 
 TASKS = ["create_table", "get_episodes", "load_episodes", "download_episodes", "summarize"]
 

@@ -7,9 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from podcast_testkit import MP3, FaultServer, drop_mid_body, only, respond, store
 
 from downloader import DownloadError, DownloadSettings, download_episodes, safe_path
-from tests.conftest import MP3, FaultServer, drop_mid_body, only, respond, store
 
 FAST = DownloadSettings(workers=2, timeout=(2.0, 0.5), attempts=2, backoff=0.0, http_retries=2)
 

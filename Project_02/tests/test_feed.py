@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
+from podcast_testkit import REAL_FEEDS, FaultServer, make_feed, make_item, only, respond
 
 import feed
 from feed import FeedError, episode_filename, fetch_feed, html_to_text, make_session, parse_feed
-from tests.conftest import REAL_FEEDS, FaultServer, make_feed, make_item, only, respond
 
 
 @pytest.mark.realdata

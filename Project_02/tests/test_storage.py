@@ -7,10 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from podcast_testkit import only
 
 from feed import Episode
 from storage import create_table, load_episodes, newest_episodes
-from tests.conftest import only
 
 EPISODE = Episode(
     "https://e/1", "One", "one.mp3", "2024-01-01T00:00:00+00:00", "d", "http://h/1.mp3"
