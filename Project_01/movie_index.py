@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from movielens_download import REQUIRED_FILES, DataError
+from movie_errors import DataError
+from movielens_download import REQUIRED_FILES
 from recommender import RatingsIndex
 from title_search import TitleIndex
 

@@ -19,9 +19,10 @@ from typing import Any, TextIO
 from dotenv import load_dotenv
 
 from movie_index import MovieIndex, load_or_build_index
-from movielens_download import DATASETS, DEFAULT_BASE_URL, MovieLensError, download_dataset
+from movie_errors import MovieLensError, NoMatchError
+from movielens_download import DATASETS, DEFAULT_BASE_URL, download_dataset
 from recommender import DEFAULT_LIKE_THRESHOLD, DEFAULT_MIN_SHARE
-from title_search import Match, NoMatchError
+from title_search import Match
 
 logger = logging.getLogger(__name__)
 

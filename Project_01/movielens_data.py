@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from movielens_download import DataError
+from movie_errors import DataError
 
 logger = logging.getLogger(__name__)
 

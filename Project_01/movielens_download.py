@@ -20,6 +20,8 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
+from movie_errors import DataError, DownloadError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens"
@@ -27,18 +29,6 @@ DATASETS = ("ml-latest-small", "ml-25m", "ml-32m")
 REQUIRED_FILES = ("movies.csv", "ratings.csv")
 CHUNK_SIZE = 1 << 20
 TIMEOUT = (10, 60)  # seconds: connect, read
-
-
-class MovieLensError(Exception):
-    """Base class for every error this project reports to the user."""
-
-
-class DownloadError(MovieLensError):
-    """The data set could not be downloaded or did not verify."""
-
-
-class DataError(MovieLensError):
-    """The MovieLens files are missing or malformed."""
 
 
 def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:

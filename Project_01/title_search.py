@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from movie_errors import NoMatchError
+
 ARTICLES = frozenset(
     "the a an les la le l il el die der das los las lo gli un une det den de".split()
 )
@@ -32,10 +34,6 @@ QUERY_YEAR = re.compile(r"^(?P<text>.*?)\s*\(?(?P<year>(?:18|19|20)\d\d)\)?$")
 CANDIDATES = 100  # names kept from the TF-IDF stage for exact scoring
 POPULARITY_WEIGHT = 0.15
 YEAR_MISMATCH = 0.85
-
-
-class NoMatchError(LookupError):
-    """No movie title plausibly matches the query."""
 
 
 def fold(text: str) -> str:
