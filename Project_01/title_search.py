@@ -3,9 +3,12 @@
 Every MovieLens title is split into the names it carries ("Léon: The Professional (a.k.a. The
 Professional) (Léon) (1994)" has three, and a year), each normalized: accents folded, case folded,
 a trailing article moved to the front ("Matrix, The" -> "the matrix"), roman sequel numbers made
-digits. A character n-gram TF-IDF finds candidate names quickly and tolerates typos; each candidate
-is then scored by how well the words match both ways, the year if the query gives one, and, a
-little, by how often the movie was rated, so a bare franchise name finds the film people mean.
+digits. An inverted index of character trigrams over each name with its spaces removed finds
+candidates quickly, tolerates typos, and treats "spider-man", "spider man" and "spiderman" alike.
+Each candidate is then scored with rapidfuzz: how well the words match both ways, how well the
+names match with spaces removed (for "good fellas" / "goodfellas"), the year if the query gives
+one and, a little, how often the movie was rated, so a bare franchise name finds the film people
+mean. A query's cost is bounded: it is cut to ``MAX_QUERY_CHARS`` first.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from difflib import SequenceMatcher
 from functools import lru_cache
 
 import numpy as np
+from rapidfuzz import fuzz
 
 from movie_errors import NoMatchError
 
@@ -30,10 +33,14 @@ ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "
 TRAILING_ARTICLE = re.compile(r"^(?P<base>.+), (?P<article>[a-z]+'?)$", re.IGNORECASE)
 TRAILING_YEAR = re.compile(r"\s*\((?P<year>\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 TRAILING_GROUP = re.compile(r"\s*\((?P<alt>[^()]+)\)\s*$")
+NOT_DIGITS = re.compile(r"\D+")
 QUERY_YEAR = re.compile(r"^(?P<text>.*?)\s*\(?(?P<year>(?:18|19|20)\d\d)\)?$")
-CANDIDATES = 100  # names kept from the TF-IDF stage for exact scoring
+MAX_QUERY_CHARS = 150  # longer than any MovieLens title people type; bounds a query's cost
+CANDIDATES = 60  # names kept from the trigram stage for exact scoring
 POPULARITY_WEIGHT = 0.15
 YEAR_MISMATCH = 0.85
+WORD_MATCH = 80.0  # rapidfuzz ratio (0-100) from which two words count as the same, misspelt
+SQUASHED_MATCH = 0.85  # below this, names compared without spaces do not count as the same
 
 
 def fold(text: str) -> str:
@@ -43,6 +50,26 @@ def fold(text: str) -> str:
     text = text.replace("&", " and ").replace("'", "")
     words = re.sub(r"[^a-z0-9]+", " ", text).split()
     return " ".join(ROMAN.get(word, word) for word in words)
+
+
+def squash(folded: str) -> str:
+    """``folded`` without a leading article and spaces: "the spider man" -> "spiderman".
+
+    "Spider-Man", "spider man" and "spiderman" fold to one string, as do "Lion King" and "lionking".
+    """
+    first, _, rest = folded.partition(" ")
+    return (rest if rest and first in ARTICLES else folded).replace(" ", "")
+
+
+def trigrams(folded: str) -> set[str]:
+    """Character trigrams of the squashed text, with its start (^) and end ($) marked."""
+    padded = f"^{squash(folded)}$"
+    return {padded[i: i + 3] for i in range(max(1, len(padded) - 2))}
+
+
+def clip_query(query: str) -> str:
+    """``query`` cut to ``MAX_QUERY_CHARS`` characters (no title people type is longer)."""
+    return query[:MAX_QUERY_CHARS]
 
 
 def _front_article(name: str) -> str:
@@ -72,7 +99,7 @@ def parse_title(title: str) -> tuple[list[str], int | None]:
 
 def query_readings(query: str) -> list[tuple[str, int | None]]:
     """Return the ways to read a query: as plain text, and with a trailing year as a year hint."""
-    text = query.strip()
+    text = clip_query(query).strip()
     readings = [(fold(text), None)]
     match = QUERY_YEAR.match(text)
     if match and fold(match.group("text")) and int(match.group("year")) <= date.today().year + 2:
@@ -86,8 +113,7 @@ def _word_similarity(left: str, right: str) -> float:
         return 1.0
     if left.isdigit() or right.isdigit() or min(len(left), len(right)) < 4:
         return 0.0
-    ratio = SequenceMatcher(None, left, right).ratio()
-    return ratio if ratio >= 0.8 else 0.0
+    return fuzz.ratio(left, right, score_cutoff=WORD_MATCH) / 100
 
 
 def _coverage(words: list[str], other: list[str], weights: Mapping[str, float]) -> float:
@@ -97,26 +123,33 @@ def _coverage(words: list[str], other: list[str], weights: Mapping[str, float]) 
     """
     content = [w for w in words if w not in ARTICLES] or words
     total = sum(weights.get(w, 1.0) for w in content)
-    if total == 0.0:
-        return 0.0
     matched = sum(weights.get(w, 1.0) * max((_word_similarity(w, o) for o in other), default=0.0)
                   for w in content)
-    return matched / total
+    return matched / total if total else 0.0
+
+
+def _squashed_similarity(query: str, name: str) -> float:
+    """Similarity of squashed names with equal numbers ("terminator2" is not "terminator")."""
+    if NOT_DIGITS.sub("", query) != NOT_DIGITS.sub("", name):
+        return 0.0
+    return fuzz.ratio(query, name, score_cutoff=SQUASHED_MATCH * 100) / 100
 
 
 def text_similarity(query: str, name: str, weights: Mapping[str, float] | None = None) -> float:
     """Score in [0, 1] of how well a folded query matches a folded name (1.0 = same words).
 
-    ``weights`` maps words to their importance (default: all equal).
+    Words are matched both ways, typos tolerated; the names compared without spaces count too,
+    so "good fellas" matches "goodfellas". ``weights`` maps words to their importance.
     """
     weights = weights or {}
+    squashed = _squashed_similarity(squash(query), squash(name))
     query_words, name_words = query.split(), name.split()
     query_coverage = _coverage(query_words, name_words, weights)
     if query_coverage == 0.0:
-        return 0.0
+        return squashed
     name_coverage = _coverage(name_words, query_words, weights)
-    shape = SequenceMatcher(None, query, name).ratio()
-    return query_coverage * (0.7 + 0.15 * name_coverage + 0.15 * shape)
+    shape = fuzz.ratio(query, name) / 100
+    return max(squashed, query_coverage * (0.7 + 0.15 * name_coverage + 0.15 * shape))
 
 
 @dataclass(frozen=True)
@@ -129,6 +162,42 @@ class Match:
     similarity: float
 
 
+class TrigramIndex:
+    """Inverted index from character trigrams to names, weighted so rare trigrams count more.
+
+    A name's score for a query is the cosine similarity of their IDF-weighted trigram sets; it is
+    summed from the postings of the query's trigrams alone, so a query never touches most names.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        """Index ``names`` (folded); a name's row is its position."""
+        name_grams = [trigrams(name) for name in names]
+        counts = Counter(gram for grams in name_grams for gram in grams)
+        self.columns = {gram: column for column, gram in enumerate(sorted(counts))}
+        idf = np.log(len(names) / np.array([counts[g] for g in sorted(counts)], dtype=float)) + 1
+        pairs = sorted((self.columns[g], row) for row, grams in enumerate(name_grams)
+                       for g in grams)
+        columns = np.array([column for column, _ in pairs], dtype=np.int64)
+        self.rows = np.array([row for _, row in pairs], dtype=np.int32)
+        norms = np.zeros(len(names))
+        np.add.at(norms, self.rows, idf[columns] ** 2)
+        self.weights = (idf[columns] ** 2 / np.sqrt(norms[self.rows])).astype(np.float32)
+        self.indptr = np.searchsorted(columns, np.arange(len(self.columns) + 1))
+        self.size = len(names)
+
+    def top(self, text: str, limit: int) -> np.ndarray:
+        """Rows of up to ``limit`` names sharing the most (weighted) trigrams with ``text``."""
+        columns = [c for g in trigrams(text) if (c := self.columns.get(g)) is not None]
+        if not columns:
+            return np.empty(0, dtype=np.int64)
+        spans = [slice(self.indptr[c], self.indptr[c + 1]) for c in columns]
+        rows = np.concatenate([self.rows[s] for s in spans])
+        scores = np.bincount(rows, np.concatenate([self.weights[s] for s in spans]), self.size)
+        keep = min(limit, np.count_nonzero(scores))
+        top = np.argpartition(-scores, keep - 1)[:keep]
+        return top[np.argsort(-scores[top], kind="stable")]
+
+
 class TitleIndex:
     """Search index over MovieLens titles; build once, query many times."""
 
@@ -136,8 +205,8 @@ class TitleIndex:
                  rating_counts: Sequence[int]) -> None:
         """Index movies given as aligned sequences; ``rating_counts`` is each movie's #ratings."""
         self.movie_ids = np.asarray(movie_ids)
-        self.titles = np.asarray(titles, dtype=object)
-        self.genres = np.asarray(genres, dtype=object)
+        self.titles = list(titles)
+        self.genres = list(genres)
         counts = np.asarray(rating_counts, dtype=float)
         self.popularity = np.log1p(counts) / max(np.log1p(counts.max(initial=0.0)), 1.0)
         self.years = np.zeros(len(self.movie_ids), dtype=np.int32)
@@ -152,23 +221,21 @@ class TitleIndex:
         document_frequency = Counter(word for name in names for word in set(name.split()))
         self.word_weights = {word: float(np.log((1 + len(names)) / (1 + count)) + 1.0)
                              for word, count in document_frequency.items()}
-        # pylint: disable-next=import-outside-toplevel  # ~1 s to import; only title search needs it
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        self.grams = TrigramIndex(names)
 
-        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), sublinear_tf=True)
-        self.name_matrix = self.vectorizer.fit_transform(names).tocsr()
-
-    def _candidates(self, text: str) -> np.ndarray:
-        scores = (self.name_matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
-        keep = min(CANDIDATES, scores.size)
-        top = np.argpartition(-scores, keep - 1)[:keep]
-        return top[scores[top] > 0]
+    def candidates(self, text: str) -> np.ndarray:
+        """Rows of the names worth scoring exactly for the folded ``text``."""
+        return self.grams.top(text, CANDIDATES)
 
     def search(self, query: str, limit: int = 5) -> list[Match]:
-        """Return up to ``limit`` movies best matching ``query``, best first."""
+        """Return up to ``limit`` movies best matching ``query``, best first.
+
+        Raises:
+            NoMatchError: no title plausibly matches.
+        """
         best: dict[int, float] = {}
         for text, year in query_readings(query):
-            for name_row in self._candidates(text):
+            for name_row in self.candidates(text):
                 row = int(self.owners[name_row])
                 score = text_similarity(text, self.names[name_row], self.word_weights)
                 if year is not None and self.years[row] != year:
@@ -179,8 +246,6 @@ class TitleIndex:
         rows = sorted(best, key=lambda r: (-round(best[r], 9), -self.popularity[r], r))
         rows = [r for r in rows if best[r] > POPULARITY_WEIGHT][:limit]
         if not rows:
-            raise NoMatchError(f"no movie title matches {query!r}")
-        return [
-            Match(int(self.movie_ids[r]), str(self.titles[r]), str(self.genres[r]), float(best[r]))
-            for r in rows
-        ]
+            raise NoMatchError(f"no movie title matches {clip_query(query)!r}")
+        return [Match(int(self.movie_ids[r]), self.titles[r], self.genres[r], float(best[r]))
+                for r in rows]
