@@ -19,3 +19,15 @@ class DataError(MovieLensError):
 
 class NoMatchError(MovieLensError, LookupError):
     """No movie matches the query (no plausible title, or an unknown movieId)."""
+
+
+class CacheError(MovieLensError):
+    """The cache folder cannot be created, locked or written."""
+
+
+class TerminatedError(KeyboardInterrupt):
+    """SIGTERM arrived: unwind like Ctrl-C (cleaning up on the way), then exit 143, not 130."""
+
+
+class QueryError(MovieLensError):
+    """The query asks for something the data cannot hold (say, a genre no movie has)."""

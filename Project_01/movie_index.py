@@ -5,23 +5,26 @@ depends on, and a fingerprint of the code that builds it, so neither changed dat
 is ever served from a stale cache. The checksum itself is remembered beside the cache with each
 file's size, modification time and inode, and recomputed when any of them changes (as git does),
 so a cached start does not re-read gigabytes of CSV. Files are written to a temporary name and
-renamed, so an interrupted run never leaves a half-written cache. The title index lives in its own
-file and is loaded on first use: a ``--movie-id`` query never pays for it.
+renamed, so an interrupted run never leaves a half-written cache; whoever writes holds the cache
+folder's lock, so two runs never build the same index at once (the second one waits, then loads
+what the first one wrote). The title index lives in its own file and is loaded on first use: a
+``--movie-id`` query never pays for it.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
-import os
 import pickle
-import tempfile
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from movie_errors import DataError
+from movielens_cache_lock import cache_lock, write_atomically
 from movielens_download import REQUIRED_FILES
 from recommender import RatingsIndex
 from title_search import TitleIndex
@@ -32,7 +35,10 @@ if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
 logger = logging.getLogger(__name__)
 
 INDEX_CODE = ("movie_index.py", "recommender.py", "title_search.py")
-UNREADABLE = (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError)
+# What unpickling a damaged file, or one written by other code, can raise.
+UNREADABLE = (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError, ImportError,
+              TypeError, KeyError, IndexError, MemoryError)
+CHECKSUM = re.compile(r"[0-9a-f]{32}")  # data_checksum's form; nothing else may name a file
 
 
 class MovieIndex:
@@ -56,7 +62,8 @@ class MovieIndex:
                 logger.warning("Rebuilding the title index (%s)", exc)
                 self._titles = _title_index(self.movies, self.ratings)
                 if self._titles_path is not None:
-                    _write_atomically(self._titles, self._titles_path)
+                    with cache_lock(self._titles_path.parent):
+                        _write_pickle(self._titles, self._titles_path)
         return self._titles
 
     def movie(self, movie_id: int) -> dict[str, str]:
@@ -93,23 +100,48 @@ def data_checksum(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def remembered_checksum(data_dir: Path, cache_dir: Path) -> str:
-    """``data_checksum``, recomputed only when a file's size, mtime or inode has changed."""
+def _file_stats(data_dir: Path) -> list[list[Any]]:
     try:
-        stats = [[name, (s := (data_dir / name).stat()).st_size, s.st_mtime_ns, s.st_ino]
-                 for name in REQUIRED_FILES]
+        return [[name, (s := (data_dir / name).stat()).st_size, s.st_mtime_ns, s.st_ino]
+                for name in REQUIRED_FILES]
     except FileNotFoundError as exc:
         raise DataError(f"{exc.filename} does not exist") from exc
-    memo = cache_dir / f"checksum-{data_dir.name}.json"
+
+
+def _memo_path(data_dir: Path, cache_dir: Path) -> Path:
+    return cache_dir / f"checksum-{data_dir.name}.json"
+
+
+def _recalled_checksum(data_dir: Path, cache_dir: Path) -> str | None:
+    """The remembered checksum if the files are unchanged and the memo is well-formed.
+
+    The memo is only a hint: its checksum becomes part of a file name, so anything but 32 hex
+    digits (say ``../../x``, which would reach outside the cache folder) is ignored.
+    """
     try:
-        remembered = json.loads(memo.read_text(encoding="utf-8"))
-        if remembered["data_dir"] == str(data_dir.resolve()) and remembered["stats"] == stats:
+        remembered = json.loads(_memo_path(data_dir, cache_dir).read_text(encoding="utf-8"))
+        if (remembered["data_dir"] == str(data_dir.resolve())
+                and remembered["stats"] == _file_stats(data_dir)
+                and isinstance(remembered["checksum"], str)
+                and CHECKSUM.fullmatch(remembered["checksum"])):
             return remembered["checksum"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    checksum = data_checksum(data_dir)
-    _write_atomically({"data_dir": str(data_dir.resolve()), "stats": stats,
-                       "checksum": checksum}, memo, as_json=True)
+    return None
+
+
+def remembered_checksum(data_dir: Path, cache_dir: Path) -> str:
+    """``data_checksum``, recomputed only when a file's size, mtime or inode has changed.
+
+    Writes the memo when it recomputes: call while holding ``cache_lock(cache_dir)``.
+    """
+    stats = _file_stats(data_dir)
+    checksum = _recalled_checksum(data_dir, cache_dir)
+    if checksum is None:
+        checksum = data_checksum(data_dir)
+        memo = {"data_dir": str(data_dir.resolve()), "stats": stats, "checksum": checksum}
+        write_atomically(_memo_path(data_dir, cache_dir),
+                         lambda stream: stream.write(json.dumps(memo).encode("utf-8")))
     return checksum
 
 
@@ -121,10 +153,11 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def cache_path(data_dir: Path, cache_dir: Path, like_threshold: float) -> Path:
+def cache_path(data_dir: Path, cache_dir: Path, like_threshold: float,
+               checksum: str | None = None) -> Path:
     """Return where the index of ``data_dir`` built with these settings is cached."""
-    key = f"{remembered_checksum(data_dir, cache_dir)}-t{like_threshold:g}-c{code_fingerprint()}"
-    return cache_dir / f"index-{data_dir.name}-{key}.pkl"
+    key = f"{checksum or remembered_checksum(data_dir, cache_dir)}-t{like_threshold:g}"
+    return cache_dir / f"index-{data_dir.name}-{key}-c{code_fingerprint()}.pkl"
 
 
 def _titles_path(path: Path) -> Path:
@@ -139,33 +172,42 @@ def _read(path: Path | None) -> Any:
         return pickle.load(stream)
 
 
-def _write_atomically(payload: Any, path: Path, as_json: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+def _write_pickle(payload: Any, path: Path) -> None:
+    write_atomically(path, lambda stream: pickle.dump(payload, stream, pickle.HIGHEST_PROTOCOL))
+
+
+def _load_cached(path: Path) -> MovieIndex | None:
+    """The index cached at ``path``, or None if there is none or it is unreadable."""
+    if not path.is_file():
+        return None
+    started = time.perf_counter()
     try:
-        with os.fdopen(handle, "w" if as_json else "wb") as stream:
-            if as_json:
-                json.dump(payload, stream)
-            else:
-                pickle.dump(payload, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        movies, ratings = _read(path)
+    except UNREADABLE as exc:
+        logger.warning("Ignoring unreadable cache %s (%s)", path.name, exc)
+        return None
+    logger.info("Loaded cached index %s in %.2f s", path.name, time.perf_counter() - started)
+    return MovieIndex(movies, ratings, titles_path=_titles_path(path))
 
 
 def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieIndex:
-    """Return the index of ``data_dir``, from ``cache_dir`` when it holds a current one."""
-    path = cache_path(data_dir, cache_dir, like_threshold)
-    if path.is_file():
-        started = time.perf_counter()
-        try:
-            movies, ratings = _read(path)
-            elapsed = time.perf_counter() - started
-            logger.info("Loaded cached index %s in %.2f s", path.name, elapsed)
-            return MovieIndex(movies, ratings, titles_path=_titles_path(path))
-        except UNREADABLE as exc:
-            logger.warning("Ignoring unreadable cache %s (%s); rebuilding", path.name, exc)
+    """Return the index of ``data_dir``, from ``cache_dir`` when it holds a current one.
+
+    A current cache is read without the lock (files only ever appear by rename); anything that
+    writes takes the lock first, then looks again, since another run may have just built it.
+    """
+    checksum = _recalled_checksum(data_dir, cache_dir)
+    if checksum is not None:
+        index = _load_cached(cache_path(data_dir, cache_dir, like_threshold, checksum))
+        if index is not None:
+            return index
+    with cache_lock(cache_dir):
+        path = cache_path(data_dir, cache_dir, like_threshold)
+        return _load_cached(path) or _build_and_cache(data_dir, path, like_threshold)
+
+
+def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> MovieIndex:
+    """Build the index of ``data_dir`` and cache it at ``path``; call while holding the lock."""
     # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
     from movielens_data import load_movielens
 
@@ -173,9 +215,10 @@ def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) 
     movies, ratings = load_movielens(data_dir)
     index = build_index(movies, ratings, like_threshold)
     logger.info("Built index in %.2f s", time.perf_counter() - started)
-    for pattern in (f"index-{data_dir.name}-*.pkl", f"titles-{data_dir.name}-*.pkl"):
-        for stale in cache_dir.glob(pattern):
+    name = glob.escape(data_dir.name)
+    for pattern in (f"index-{name}-*.pkl", f"titles-{name}-*.pkl"):
+        for stale in path.parent.glob(pattern):
             stale.unlink(missing_ok=True)
-    _write_atomically(index.titles, _titles_path(path))
-    _write_atomically((index.movies, index.ratings), path)
+    _write_pickle(index.titles, _titles_path(path))
+    _write_pickle((index.movies, index.ratings), path)
     return index

@@ -1,8 +1,11 @@
 """Download and verify the MovieLens data sets.
 
-A download is streamed to a ``.part`` file with a progress bar, checked against the MD5 digest
-GroupLens publishes beside every zip, then renamed into place, so a file that looks complete is
-complete. Transient HTTP errors are retried with exponential backoff (urllib3 ``Retry``).
+A download is streamed to a unique temporary file with a progress bar, checked against the MD5
+digest GroupLens publishes beside every zip, tested as a zip, extracted to a temporary folder,
+checked for the files a data set must hold, and only then renamed into the cache, so a folder that
+looks complete is complete. The cache folder's lock makes a second run wait for the first one's
+download and then use it. Transient HTTP errors are retried with exponential backoff (urllib3
+``Retry``).
 """
 
 from __future__ import annotations
@@ -11,9 +14,8 @@ import hashlib
 import logging
 import re
 import shutil
-import tempfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,6 +23,7 @@ from tqdm import tqdm
 from urllib3.util.retry import Retry
 
 from movie_errors import DataError, DownloadError
+from movielens_cache_lock import cache_lock, temporary_path
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +31,16 @@ DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens"
 DATASETS = ("ml-latest-small", "ml-25m", "ml-32m")
 REQUIRED_FILES = ("movies.csv", "ratings.csv")
 CHUNK_SIZE = 1 << 20
-TIMEOUT = (10, 60)  # seconds: connect, read
+TIMEOUT = (10, 30)  # seconds: connect, and silence while reading
+MAX_MD5_BYTES = 4096  # a .md5 file is one line; anything longer is not one
+MAX_UNPACKED_BYTES = 8 << 30  # ml-32m unpacks to ~1 GB: far more is a zip bomb, not MovieLens
 
 
 def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:
     """Return a requests session that retries connection errors and 429/5xx responses."""
     retry = Retry(
         total=retries,
+        read=1,  # a server that stops answering is asked once more, not for minutes
         backoff_factor=backoff,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=frozenset({"GET", "HEAD"}),
@@ -56,58 +62,85 @@ def parse_md5(text: str) -> str:
 
 
 def _fetch_text(session: requests.Session, url: str) -> str:
-    response = session.get(url, timeout=TIMEOUT)
-    response.raise_for_status()
-    return response.text
+    with session.get(url, stream=True, timeout=TIMEOUT) as response:
+        response.raise_for_status()
+        return next(response.iter_content(MAX_MD5_BYTES), b"").decode("utf-8", "replace")
 
 
 def download_file(session: requests.Session, url: str, target: Path, expected_md5: str) -> Path:
-    """Stream ``url`` to ``target`` atomically, verifying its MD5; delete the file on mismatch."""
-    part = target.with_name(target.name + ".part")
+    """Stream ``url`` into ``target`` and verify its MD5; delete ``target`` on any failure."""
     digest = hashlib.md5()
     try:
         with session.get(url, stream=True, timeout=TIMEOUT) as response:
             response.raise_for_status()
             total = int(response.headers.get("Content-Length", 0)) or None
-            with open(part, "wb") as handle, tqdm(
-                total=total, unit="B", unit_scale=True, desc=target.name, leave=False
+            with open(target, "wb") as handle, tqdm(
+                total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False
             ) as progress:
                 for chunk in response.iter_content(CHUNK_SIZE):
                     handle.write(chunk)
                     digest.update(chunk)
                     progress.update(len(chunk))
+        if digest.hexdigest() != expected_md5:
+            raise DownloadError(
+                f"MD5 mismatch for {url}: expected {expected_md5}, got {digest.hexdigest()}; "
+                "the bad file was deleted, run again to retry"
+            )
     except BaseException:
-        part.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
         raise
-    if digest.hexdigest() != expected_md5:
-        part.unlink()
-        raise DownloadError(
-            f"MD5 mismatch for {url}: expected {expected_md5}, got {digest.hexdigest()}; "
-            "the bad file was deleted, run again to retry"
-        )
-    part.replace(target)
-    logger.info("Downloaded %s (%d bytes, MD5 verified)", target.name, target.stat().st_size)
+    logger.info("Downloaded %s (%d bytes, MD5 verified)", url, target.stat().st_size)
     return target
 
 
+def _check_members(bundle: zipfile.ZipFile, name: str) -> None:
+    """Refuse members that would land outside the extraction folder, and zip bombs."""
+    for member in bundle.namelist():
+        parts = PurePosixPath(member.replace("\\", "/")).parts
+        if member.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise DataError(f"unsafe path {member!r} in {name}")
+    unpacked = sum(info.file_size for info in bundle.infolist())
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise DataError(f"{name} would unpack to {unpacked} bytes: not a MovieLens data set")
+
+
+def _unpack(archive: Path, folder: Path, name: str) -> Path:
+    """Extract ``archive`` into ``folder``; return the folder in it holding the data files."""
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            _check_members(bundle, name)
+            bundle.extractall(folder)  # checks every member's CRC as it goes
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise DataError(f"{name} is not a valid zip archive: {exc}") from exc
+    for candidate in sorted(p.parent for p in folder.rglob(REQUIRED_FILES[0])):
+        files = [candidate / name for name in REQUIRED_FILES]
+        if all(f.is_file() and f.stat().st_size for f in files):
+            return candidate
+    raise DataError(f"{name} holds no folder with non-empty {' and '.join(REQUIRED_FILES)}")
+
+
 def extract_dataset(archive: Path, dataset: str, cache_dir: Path) -> Path:
-    """Extract ``archive`` into ``cache_dir/dataset`` atomically; return that folder."""
+    """Extract and check ``archive``, then rename it into ``cache_dir/dataset``; return that.
+
+    Call while holding ``cache_lock(cache_dir)``: the previous folder, if any, is replaced.
+    """
     final = cache_dir / dataset
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".{dataset}-") as tmp:
-        try:
-            with zipfile.ZipFile(archive) as bundle:
-                for member in bundle.namelist():
-                    if member.startswith("/") or ".." in Path(member).parts:
-                        raise DataError(f"unsafe path {member!r} in {archive.name}")
-                bundle.extractall(tmp)
-        except (zipfile.BadZipFile, EOFError) as exc:
-            raise DataError(f"{archive.name} is not a valid zip archive: {exc}") from exc
-        found = [p.parent for p in Path(tmp).rglob("movies.csv")]
-        if not found:
-            raise DataError(f"{archive.name} holds no movies.csv")
-        shutil.rmtree(final, ignore_errors=True)
-        found[0].replace(final)
+    staging = temporary_path(cache_dir, dataset, directory=True)
+    try:
+        found = _unpack(archive, staging, f"{dataset}.zip")
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        elif final.exists() or final.is_symlink():
+            final.unlink()
+        found.replace(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def is_complete(folder: Path) -> bool:
+    """True if ``folder`` holds every file a MovieLens data set needs."""
+    return all((folder / name).is_file() for name in REQUIRED_FILES)
 
 
 def download_dataset(
@@ -116,25 +149,32 @@ def download_dataset(
     base_url: str = DEFAULT_BASE_URL,
     session: requests.Session | None = None,
 ) -> Path:
-    """Return the folder of ``dataset`` in ``cache_dir``, downloading it on first use."""
+    """Return the folder of ``dataset`` in ``cache_dir``, downloading it on first use.
+
+    Several runs may start at once on one cache folder: one downloads, the others wait for the
+    lock and then find the finished folder.
+    """
     final = cache_dir / dataset
-    if all((final / name).is_file() for name in REQUIRED_FILES):
+    if is_complete(final):
         logger.info("Using cached %s in %s", dataset, final)
         return final
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    session = session or make_session()
-    url = f"{base_url.rstrip('/')}/{dataset}.zip"
-    archive = cache_dir / f"{dataset}.zip"
-    try:
-        expected = parse_md5(_fetch_text(session, url + ".md5"))
-        logger.info("Downloading %s", url)
-        download_file(session, url, archive, expected)
-    except requests.RequestException as exc:
-        raise DownloadError(
-            f"could not download {url} ({type(exc).__name__}); when offline, pass an extracted "
-            "MovieLens folder with --data-dir DIR or set MOVIELENS_BASE_URL to a mirror"
-        ) from exc
-    try:
-        return extract_dataset(archive, dataset, cache_dir)
-    finally:
-        archive.unlink(missing_ok=True)
+    with cache_lock(cache_dir):
+        if is_complete(final):
+            logger.info("Using %s, downloaded by another run while this one waited", final)
+            return final
+        session = session or make_session()
+        url = f"{base_url.rstrip('/')}/{dataset}.zip"
+        archive = temporary_path(cache_dir, f"{dataset}.zip")
+        try:
+            expected = parse_md5(_fetch_text(session, url + ".md5"))
+            logger.info("Downloading %s", url)
+            download_file(session, url, archive, expected)
+            return extract_dataset(archive, dataset, cache_dir)
+        except requests.RequestException as exc:
+            raise DownloadError(
+                f"could not download {url} ({type(exc).__name__}); when offline, pass an "
+                "extracted MovieLens folder with --data-dir DIR or set MOVIELENS_BASE_URL to a "
+                "mirror"
+            ) from exc
+        finally:
+            archive.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,13 @@ from movielens_testkit import RATINGS_CSV
 import movie_index
 import movielens_data
 from movie_index import cache_path, load_or_build_index, remembered_checksum
+from movielens_cache_lock import LOCK_NAME
 
 
 def _index_files(cache: Path) -> list[str]:
-    """Cache files other than the checksum memo (index, title index, partial writes)."""
-    return sorted(p.name for p in cache.iterdir() if not p.name.startswith("checksum-"))
+    """Cache files besides the checksum memo and the lock: index, title index, partial writes."""
+    return sorted(p.name for p in cache.iterdir()
+                  if not p.name.startswith("checksum-") and p.name != LOCK_NAME)
 
 
 @pytest.fixture(name="builds")
@@ -123,3 +126,32 @@ def test_lost_title_index_is_rebuilt_from_the_cached_data(tiny_dir: Path, tmp_pa
         titles.unlink()
     assert load_or_build_index(tiny_dir, tmp_path, 4.0).titles.search("matrix")[0].movie_id == 2
     assert len(list(tmp_path.glob("titles-*.pkl"))) == 1
+
+
+@pytest.mark.parametrize("checksum", ["../../../outside", "/tmp/outside", "0" * 31 + "/", 42, None])
+def test_a_crafted_checksum_memo_cannot_reach_outside_the_cache(tiny_dir: Path, tmp_path: Path,
+                                                                checksum: object) -> None:
+    """The memo only saves work: a checksum that is not 32 hex digits is recomputed, not used."""
+    cache = tmp_path / "deep" / "cache"
+    load_or_build_index(tiny_dir, cache, 4.0)
+    memo = next(cache.glob("checksum-*.json"))
+    remembered = json.loads(memo.read_text(encoding="utf-8"))
+    memo.write_text(json.dumps({**remembered, "checksum": checksum}), encoding="utf-8")
+    before = sorted(tmp_path.rglob("*"))
+    index = load_or_build_index(tiny_dir, cache, 4.0)
+    assert index.ratings.recommend(1)
+    assert cache_path(tiny_dir, cache, 4.0).parent == cache
+    assert sorted(tmp_path.rglob("*")) == before  # nothing new, inside the cache or outside it
+    assert json.loads(memo.read_text(encoding="utf-8"))["checksum"] == remembered["checksum"]
+
+
+def test_files_left_by_a_killed_run_are_removed(tiny_dir: Path, tmp_path: Path) -> None:
+    """Temporary files and folders of a dead writer go on the next run that takes the lock."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / ".tmp-index-tiny-abc.pkl-x1").write_bytes(b"half a pickle")
+    (cache / ".tmp-ml-latest-small-y2").mkdir()
+    (cache / ".tmp-ml-latest-small-y2" / "ratings.csv").write_text("userId\n", encoding="utf-8")
+    load_or_build_index(tiny_dir, cache, 4.0)
+    assert not list(cache.glob(".tmp-*"))
+    assert len(_index_files(cache)) == 2

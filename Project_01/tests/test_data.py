@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,11 @@ from movielens_testkit import (
 )
 import requests
 
+from movielens_cache_lock import LOCK_NAME
 from movielens_data import load_movielens
-from movielens_download import DataError, DownloadError, download_dataset, make_session, parse_md5
+import movielens_download
+from movie_errors import DataError, DownloadError
+from movielens_download import download_dataset, make_session, parse_md5
 
 
 @pytest.mark.parametrize(
@@ -82,6 +87,11 @@ def _serve(server: FaultServer, archive: list, digest: str) -> None:
     server.routes["/ml-latest-small.zip.md5"] = [body(f"{digest}  ml-latest-small.zip\n".encode())]
 
 
+def _leftovers(cache: Path) -> list[str]:
+    """What the cache folder holds besides its lock file."""
+    return sorted(p.name for p in cache.iterdir() if p.name != LOCK_NAME)
+
+
 def _download(server: FaultServer, cache: Path) -> Path:
     return download_dataset("ml-latest-small", cache, server.url(),
                             session=make_session(retries=2, backoff=0))
@@ -93,7 +103,7 @@ def test_download_extracts_verifies_and_caches(fault_server: FaultServer, archiv
     _serve(fault_server, [body(archive)], md5(archive))
     folder = _download(fault_server, cache)
     assert (folder / "ratings.csv").read_text(encoding="utf-8") == RATINGS_CSV
-    assert sorted(p.name for p in cache.iterdir()) == ["ml-latest-small"]
+    assert _leftovers(cache) == ["ml-latest-small"]
     _download(fault_server, cache)
     assert fault_server.hits["/ml-latest-small.zip"] == 1
 
@@ -104,7 +114,7 @@ def test_md5_mismatch_deletes_the_file(fault_server: FaultServer, archive: bytes
     _serve(fault_server, [body(archive)], "0" * 32)
     with pytest.raises(DownloadError, match="MD5 mismatch.*deleted"):
         _download(fault_server, cache)
-    assert not any(cache.iterdir())
+    assert _leftovers(cache) == []
 
 
 def test_truncated_body_leaves_nothing_behind(fault_server: FaultServer, archive: bytes,
@@ -113,7 +123,7 @@ def test_truncated_body_leaves_nothing_behind(fault_server: FaultServer, archive
     _serve(fault_server, [body(archive[:100], length=len(archive))], md5(archive))
     with pytest.raises(DownloadError, match="could not download"):
         _download(fault_server, cache)
-    assert not any(cache.iterdir())
+    assert _leftovers(cache) == []
 
 
 def test_transient_500_is_retried(fault_server: FaultServer, archive: bytes, cache: Path) -> None:
@@ -145,7 +155,7 @@ def test_corrupted_zip_is_a_data_error_and_deleted(fault_server: FaultServer,
     _serve(fault_server, [body(payload)], md5(payload))
     with pytest.raises(DataError, match="not a valid zip"):
         _download(fault_server, cache)
-    assert not any(cache.iterdir())
+    assert _leftovers(cache) == []
 
 
 def test_session_retries_connection_errors() -> None:
@@ -153,3 +163,88 @@ def test_session_retries_connection_errors() -> None:
     retry = make_session().get_adapter("https://example.org").max_retries
     assert retry.total == 4 and 503 in retry.status_forcelist and retry.backoff_factor > 0
     assert isinstance(make_session(), requests.Session)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, payload in members.items():
+            bundle.writestr(name, payload)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({"ml-latest-small/movies.csv": MOVIES_CSV.encode()}, "no folder with non-empty"),
+        ({"ml-latest-small/movies.csv": MOVIES_CSV.encode(), "ml-latest-small/ratings.csv": b""},
+         "no folder with non-empty"),
+        ({"a/movies.csv": MOVIES_CSV.encode(), "b/ratings.csv": RATINGS_CSV.encode()},
+         "no folder with non-empty"),
+        ({"../evil.csv": b"x", "m/movies.csv": b"x", "m/ratings.csv": b"x"}, "unsafe path"),
+        ({"C:/evil.csv": b"x"}, "unsafe path"),
+    ],
+)
+def test_an_archive_without_the_data_files_is_refused(fault_server: FaultServer, cache: Path,
+                                                      members: dict, message: str) -> None:
+    """A verified zip must still hold movies.csv and ratings.csv, side by side and non-empty."""
+    payload = _zip(members)
+    _serve(fault_server, [body(payload)], md5(payload))
+    with pytest.raises(DataError, match=message):
+        _download(fault_server, cache)
+    assert _leftovers(cache) == []
+    assert not (cache.parent / "evil.csv").exists()
+
+
+def test_a_corrupted_member_is_refused(fault_server: FaultServer, archive: bytes,
+                                       cache: Path) -> None:
+    """A zip whose member fails its CRC (damaged where the MD5 was not published) is refused."""
+    damaged = bytearray(archive)
+    start = damaged.index(b"movieId,title")
+    damaged[start:start + 7] = b"MOVIEID"
+    _serve(fault_server, [body(bytes(damaged))], md5(bytes(damaged)))
+    with pytest.raises(DataError, match="not a valid zip"):
+        _download(fault_server, cache)
+    assert _leftovers(cache) == []
+
+
+def test_a_zip_bomb_is_refused_before_extraction(fault_server: FaultServer, cache: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Members that would unpack to far more than any MovieLens data set are not extracted."""
+    monkeypatch.setattr(movielens_download, "MAX_UNPACKED_BYTES", 1000)
+    payload = _zip({"m/movies.csv": b"0" * 600, "m/ratings.csv": b"0" * 600})
+    _serve(fault_server, [body(payload)], md5(payload))
+    with pytest.raises(DataError, match="would unpack to 1200 bytes"):
+        _download(fault_server, cache)
+    assert _leftovers(cache) == []
+
+
+def test_an_incomplete_cached_folder_is_replaced(fault_server: FaultServer, archive: bytes,
+                                                 cache: Path) -> None:
+    """A data set folder missing ratings.csv (deleted by hand) is downloaded again."""
+    (cache / "ml-latest-small").mkdir(parents=True)
+    (cache / "ml-latest-small" / "movies.csv").write_text("stale", encoding="utf-8")
+    _serve(fault_server, [body(archive)], md5(archive))
+    folder = _download(fault_server, cache)
+    assert (folder / "movies.csv").read_text(encoding="utf-8") == MOVIES_CSV
+
+
+def test_a_killed_download_leaves_nothing_the_next_run_trips_over(
+        fault_server: FaultServer, archive: bytes, cache: Path) -> None:
+    """A dead run's partial zip and half-extracted folder are removed by the next download."""
+    cache.mkdir()
+    (cache / ".tmp-ml-latest-small.zip-k1ll3d").write_bytes(archive[:100])
+    (cache / ".tmp-ml-latest-small-k1ll3d").mkdir()
+    _serve(fault_server, [body(archive)], md5(archive))
+    _download(fault_server, cache)
+    assert _leftovers(cache) == ["ml-latest-small"]
+
+
+def test_an_html_md5_page_is_not_a_digest(fault_server: FaultServer, cache: Path) -> None:
+    """A captive portal answering every URL with HTML fails the download, caching nothing."""
+    page = b"<html><body>" + b"Please log in to the hotel wifi. " * 400 + b"</body></html>"
+    fault_server.routes["/ml-latest-small.zip"] = [body(page)]
+    fault_server.routes["/ml-latest-small.zip.md5"] = [body(page)]
+    with pytest.raises(DownloadError, match="no MD5"):
+        _download(fault_server, cache)
+    assert _leftovers(cache) == []

@@ -1,0 +1,97 @@
+"""One writer at a time per cache folder, atomic writes, and clean-up after a killed run.
+
+Every file this project puts into its cache folder is first written under a temporary name that
+starts with ``.tmp-`` (unique per process, via ``tempfile``), checked, and then renamed into place,
+so a name that looks complete always is. Writers hold the folder's lock (``filelock``) while they
+work. A temporary name found by whoever holds the lock therefore belongs to a run that died
+(``kill -9``, power loss): it is deleted. A second run waits for the first and then uses what it
+left, instead of racing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from filelock import FileLock, Timeout
+
+from movie_errors import CacheError
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = ".movielens.lock"
+TEMP_PREFIX = ".tmp-"
+WAIT_SECONDS = 3600.0  # a first download of ml-32m (~240 MB) on a slow line
+
+
+@contextmanager
+def cache_lock(cache_dir: Path, timeout: float = WAIT_SECONDS) -> Iterator[None]:
+    """Hold ``cache_dir``'s lock (waiting up to ``timeout`` s), after clearing dead runs' files.
+
+    Raises:
+        CacheError: the folder cannot be created or locked, or another run held it too long.
+    """
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(cache_dir / LOCK_NAME)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            logger.info("Another run is using %s; waiting for it to finish", cache_dir)
+            lock.acquire(timeout=timeout)
+    except Timeout as exc:
+        raise CacheError(f"{cache_dir} stayed locked by another run for {timeout:g} s") from exc
+    except OSError as exc:
+        raise CacheError(f"cannot use the cache folder {cache_dir}: {exc}") from exc
+    try:
+        remove_stale_temporaries(cache_dir)
+        yield
+    finally:
+        lock.release()
+
+
+def remove_stale_temporaries(cache_dir: Path) -> list[Path]:
+    """Delete the temporary files and folders of dead runs; call only while holding the lock."""
+    removed = []
+    for path in cache_dir.glob(f"{TEMP_PREFIX}*"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    if removed:
+        logger.info("Removed %d file(s) left by an interrupted run in %s", len(removed), cache_dir)
+    return removed
+
+
+def temporary_path(folder: Path, name: str, directory: bool = False) -> Path:
+    """Create and return a unique temporary file (or folder) in ``folder`` for ``name``."""
+    prefix = f"{TEMP_PREFIX}{name}-"
+    if directory:
+        return Path(tempfile.mkdtemp(dir=folder, prefix=prefix))
+    handle, path = tempfile.mkstemp(dir=folder, prefix=prefix)
+    os.close(handle)
+    return Path(path)
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through ``write(stream)`` on a temporary name, then rename it into place.
+
+    Whatever interrupts the write (an exception, Ctrl-C), the temporary file is removed and
+    ``path`` keeps its previous content.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path.parent, path.name)
+    try:
+        with open(tmp, "wb") as stream:
+            write(stream)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
