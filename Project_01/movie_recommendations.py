@@ -3,6 +3,7 @@
 Examples:
     python movie_recommendations.py --movie-title "Toy Story"
     python movie_recommendations.py --movie-id 1 --format json
+    python movie_recommendations.py --movie-title "Alien" --movie-title "Heat" --genre Thriller
     python movie_recommendations.py --interactive
 """
 
@@ -19,10 +20,10 @@ from typing import Any, TextIO
 from dotenv import load_dotenv
 
 from movie_index import MovieIndex, load_or_build_index
-from movie_errors import MovieLensError, NoMatchError
+from movie_errors import MovieLensError, NoMatchError, QueryError
 from movielens_download import DATASETS, DEFAULT_BASE_URL, download_dataset
+from movie_query import DEFAULT_MIN_USERS, MovieQuery, answer, render_table
 from recommender import DEFAULT_LIKE_THRESHOLD, DEFAULT_MIN_SHARE
-from title_search import Match
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
@@ -49,12 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find a movie by title and recommend what users with the same taste loved.",
         epilog="Data sources: MOVIELENS_BASE_URL (env or .env) overrides the download host.",
     )
-    query = parser.add_argument_group("query (one of)")
-    query.add_argument("--movie-title", type=_title, help="free-text title, e.g. 'toy story'")
-    query.add_argument("--movie-id", type=int, help="a MovieLens movieId")
+    query = parser.add_argument_group("query (titles and/or ids, or --interactive)")
+    query.add_argument("--movie-title", type=_title, action="append", default=[],
+                       help="free-text title of a movie you liked, e.g. 'toy story' (repeatable)")
+    query.add_argument("--movie-id", type=int, action="append", default=[],
+                       help="a MovieLens movieId you liked (repeatable)")
     query.add_argument("--interactive", action="store_true",
                        help="answer titles typed at a prompt until end of input")
     parser.add_argument("--top-n", type=_positive_int, default=10, help="recommendations to show")
+    steer = parser.add_argument_group("steering the answer")
+    steer.add_argument("--genre", action="append", default=[],
+                       help="only recommend movies of this genre (repeatable: any of them)")
+    steer.add_argument("--year-from", type=int, help="only recommend movies from this year on")
+    steer.add_argument("--year-to", type=int, help="only recommend movies up to this year")
+    steer.add_argument("--min-users", type=_non_negative_int, default=DEFAULT_MIN_USERS,
+                       help="fewer users than this liked the movies: recommend the most liked "
+                            "movies of their genres instead; 0 never does (default: %(default)s)")
     parser.add_argument("--dataset", choices=DATASETS, default="ml-latest-small",
                         help="MovieLens data set to download")
     parser.add_argument("--data-dir", type=Path,
@@ -71,56 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _movie_fields(index: MovieIndex, movie_id: int) -> dict[str, Any]:
-    row = index.movie(movie_id)
-    return {"movieId": int(movie_id), "title": row["title"], "genres": row["genres"]}
-
-
-def answer(index: MovieIndex, query: str | int, top_n: int, min_share: float) -> dict[str, Any]:
-    """Resolve ``query`` (a title or a movieId) and return the JSON-ready result."""
-    if isinstance(query, int):
-        try:
-            found = _movie_fields(index, query)
-        except KeyError as exc:
-            raise NoMatchError(f"movieId {query} is not in movies.csv") from exc
-        matches = [Match(query, found["title"], found["genres"], 1.0)]
-    else:
-        matches = index.titles.search(query, limit=5)
-    best = matches[0]
-    recommendations = index.ratings.recommend(best.movie_id, top_n=top_n, min_share=min_share)
-    if not recommendations:
-        logger.warning("Nobody rated %s above %g: no recommendations", best.title,
-                       index.ratings.like_threshold)
-    return {
-        "query": query,
-        "match": {**_movie_fields(index, best.movie_id), "similarity": round(best.similarity, 4)},
-        "alternatives": [
-            {**_movie_fields(index, m.movie_id), "similarity": round(m.similarity, 4)}
-            for m in matches[1:]
-        ],
-        "recommendations": [
-            {**_movie_fields(index, r.movie_id), "score": r.score,
-             "similar_users_share": r.similar_users_share, "all_users_share": r.all_users_share}
-            for r in recommendations
-        ],
-    }
-
-
-def render_table(result: dict[str, Any]) -> str:
-    """Format a result for people."""
-    match = result["match"]
-    lines = [f"Best match: {match['title']} (movieId {match['movieId']}, "
-             f"similarity {match['similarity']:.2f})"]
-    if result["alternatives"]:
-        lines.append("Also close: " + "; ".join(a["title"] for a in result["alternatives"]))
-    if not result["recommendations"]:
-        lines.append("No recommendations: nobody liked this movie enough.")
-        return "\n".join(lines)
-    lines += ["", f"{'#':>2}  {'score':>6}  {'similar':>7}  {'all':>6}  title"]
-    for rank, rec in enumerate(result["recommendations"], start=1):
-        lines.append(f"{rank:>2}  {rec['score']:6.2f}  {rec['similar_users_share']:7.1%}  "
-                     f"{rec['all_users_share']:6.1%}  {rec['title']}")
-    return "\n".join(lines)
+def movie_query(args: argparse.Namespace, titles: tuple[str, ...] | None = None) -> MovieQuery:
+    """The ``MovieQuery`` the parsed arguments ask for (``titles`` replaces theirs)."""
+    return MovieQuery(
+        titles=tuple(args.movie_title) if titles is None else titles,
+        movie_ids=() if titles is not None else tuple(args.movie_id),
+        top_n=args.top_n, min_share=args.min_share, min_users=args.min_users,
+        genres=tuple(args.genre), year_from=args.year_from, year_to=args.year_to,
+    )
 
 
 def _emit(result: dict[str, Any], fmt: str, out: TextIO) -> None:
@@ -141,8 +117,8 @@ def _interactive(index: MovieIndex, args: argparse.Namespace, stdin: TextIO) -> 
         if not line.strip():
             continue
         try:
-            _emit(answer(index, line.strip(), args.top_n, args.min_share), args.format, sys.stdout)
-        except NoMatchError as exc:
+            _emit(answer(index, movie_query(args, (line.strip(),))), args.format, sys.stdout)
+        except (NoMatchError, QueryError) as exc:
             print(f"error: {exc}", file=sys.stderr)
 
 
@@ -157,9 +133,11 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     """Run the command line; return the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    has_title, has_id = args.movie_title is not None, args.movie_id is not None
-    if not args.interactive and has_title == has_id:
-        parser.error("give exactly one of --movie-title or --movie-id (or --interactive)")
+    has_query = bool(args.movie_title or args.movie_id)
+    if args.interactive == has_query:
+        parser.error("give --movie-title and/or --movie-id (each repeatable), or --interactive")
+    if None not in (args.year_from, args.year_to) and args.year_from > args.year_to:
+        parser.error(f"--year-from {args.year_from} is after --year-to {args.year_to}")
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_dotenv()
@@ -168,8 +146,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         if args.interactive:
             _interactive(index, args, stdin or sys.stdin)
             return 0
-        query = args.movie_title if has_title else args.movie_id
-        _emit(answer(index, query, args.top_n, args.min_share), args.format, sys.stdout)
+        _emit(answer(index, movie_query(args)), args.format, sys.stdout)
     except (MovieLensError, NoMatchError, OSError) as exc:
         if args.log_level == "DEBUG":
             logger.exception("failed")

@@ -7,6 +7,7 @@ who liked the movie instead of re-filtering every rating.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,12 +23,16 @@ DEFAULT_MIN_SHARE = 0.10
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended movie and the figures behind its score."""
+    """One recommended movie and the figures behind its score.
+
+    ``score`` is None for a fallback pick, which is ranked by popularity, not scored.
+    """
 
     movie_id: int
-    score: float
+    score: float | None
     similar_users_share: float
     all_users_share: float
+    similar_users_liked: int
 
 
 class RatingsIndex:
@@ -65,25 +70,41 @@ class RatingsIndex:
     def _fans(self, columns: np.ndarray) -> np.ndarray:
         """Return the user rows who liked any movie in ``columns`` (with repeats)."""
         indptr, indices = self.liked_by_movie.indptr, self.liked_by_movie.indices
-        return np.concatenate([indices[indptr[c]: indptr[c + 1]] for c in columns])
+        return np.concatenate([indices[indptr[c]: indptr[c + 1]] for c in columns]
+                              or [indices[:0]])
 
-    def recommend(
-        self, movie_id: int, top_n: int = 10, min_share: float = DEFAULT_MIN_SHARE
-    ) -> list[Recommendation]:
-        """Recommend up to ``top_n`` movies for ``movie_id``, best first; [] if nobody liked it."""
-        target = self.column(movie_id)
-        similar_users = self._fans(np.array([target]))
+    def similar_users(self, movie_ids: Sequence[int]) -> np.ndarray:
+        """The user rows who liked any of ``movie_ids``, each once; KeyError if one is unknown."""
+        return np.unique(self._fans(np.array([self.column(m) for m in movie_ids])))
+
+    def _similar_counts(self, similar_users: np.ndarray) -> np.ndarray:
+        """How many of ``similar_users`` liked each movie."""
+        similar_likes = self.liked_by_user[similar_users].indices
+        return np.bincount(similar_likes, minlength=self.movie_ids.size)
+
+    def recommend(self, movie_ids: int | Sequence[int], top_n: int = 10,
+                  min_share: float = DEFAULT_MIN_SHARE,
+                  allowed: np.ndarray | None = None) -> list[Recommendation]:
+        """Recommend up to ``top_n`` movies for fans of any of ``movie_ids``, best first.
+
+        ``allowed`` (a boolean mask over the movies, in ``movie_ids`` order of this index) filters
+        the answer without changing any score. The seeds are never recommended; [] if nobody liked
+        any of them.
+        """
+        seeds = [movie_ids] if isinstance(movie_ids, (int, np.integer)) else list(movie_ids)
+        similar_users = self.similar_users(seeds)
         if similar_users.size == 0:
             return []
-        similar_likes = self.liked_by_user[similar_users].indices
-        similar_counts = np.bincount(similar_likes, minlength=self.movie_ids.size)
+        similar_counts = self._similar_counts(similar_users)
         similar_share = similar_counts / similar_users.size
         kept = np.flatnonzero(similar_share > min_share)
         liked_any_kept = np.zeros(self.liked_by_user.shape[0], dtype=bool)
         liked_any_kept[self._fans(kept)] = True
         all_share = self.like_counts[kept] / int(liked_any_kept.sum())
         score = similar_share[kept] / all_share
-        keep = kept != target
+        keep = ~np.isin(kept, [self.column(m) for m in seeds])
+        if allowed is not None:
+            keep &= allowed[kept]
         kept, score, all_share = kept[keep], score[keep], all_share[keep]
         order = np.lexsort((self.movie_ids[kept], -self.rating_counts[kept], -score))[:top_n]
         return [
@@ -92,6 +113,30 @@ class RatingsIndex:
                 score=float(score[i]),
                 similar_users_share=float(similar_share[kept[i]]),
                 all_users_share=float(all_share[i]),
+                similar_users_liked=int(similar_counts[kept[i]]),
             )
             for i in order
+        ]
+
+    def most_liked(self, allowed: np.ndarray, similar_users: np.ndarray,
+                   top_n: int = 10) -> list[Recommendation]:
+        """The ``top_n`` movies in the ``allowed`` mask liked by the most users, most first.
+
+        The fallback when too few users liked the seeds: ``similar_users`` (possibly none) only
+        feed the figures shown beside each pick.
+        """
+        candidates = np.flatnonzero(allowed & (self.like_counts > 0))
+        order = np.lexsort((self.movie_ids[candidates], -self.like_counts[candidates]))[:top_n]
+        picks = candidates[order]
+        similar_counts = self._similar_counts(similar_users)
+        everyone = max(self.liked_by_user.shape[0], 1)
+        return [
+            Recommendation(
+                movie_id=int(self.movie_ids[c]),
+                score=None,
+                similar_users_share=float(similar_counts[c] / max(similar_users.size, 1)),
+                all_users_share=float(self.like_counts[c] / everyone),
+                similar_users_liked=int(similar_counts[c]),
+            )
+            for c in picks
         ]

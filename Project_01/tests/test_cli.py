@@ -25,7 +25,7 @@ def fixture_run(tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
 
 def test_json_output_has_the_documented_shape(run) -> None:
     """--format json prints one JSON document with match, alternatives and recommendations."""
-    code, out, _ = run("--movie-title", "toy story", "--format", "json")
+    code, out, _ = run("--movie-title", "toy story", "--format", "json", "--min-users", "1")
     assert code == 0
     result = json.loads(out)
     assert result["query"] == "toy story"
@@ -34,7 +34,10 @@ def test_json_output_has_the_documented_shape(run) -> None:
     assert len(result["alternatives"]) <= 4
     assert [r["movieId"] for r in result["recommendations"]] == [2, 3]
     assert set(result["recommendations"][0]) == {
-        "movieId", "title", "genres", "score", "similar_users_share", "all_users_share"}
+        "movieId", "title", "genres", "score", "similar_users_share", "all_users_share",
+        "similar_users_liked"}
+    assert (result["similar_users"], result["fallback"], result["notes"]) == (2, None, [])
+    assert [seed["match"]["movieId"] for seed in result["seeds"]] == [1]
     assert result["recommendations"][0]["score"] == pytest.approx(1.0)
 
 
@@ -46,10 +49,11 @@ def test_movie_id_query(run) -> None:
 
 def test_table_output(run) -> None:
     """The default table names the match and ranks recommendations."""
-    code, out, _ = run("--movie-title", "Toy Story")
+    code, out, _ = run("--movie-title", "Toy Story", "--min-users", "1")
     assert code == 0
     assert out.startswith("Best match: Toy Story (1995) (movieId 1")
-    assert " 1    1.00    50.0%   50.0%  Matrix, The (1999)" in out
+    assert "Similar users (who liked it): 2" in out
+    assert " 1    1.00    50.0%   50.0%       1  Matrix, The (1999)" in out
 
 
 def test_no_match_exits_1(run) -> None:
@@ -67,7 +71,7 @@ def test_unknown_movie_id_exits_1(run) -> None:
 
 def test_movie_nobody_liked_says_so(run, caplog: pytest.LogCaptureFixture) -> None:
     """No fans: exit 0, an empty list, and a clear statement."""
-    code, out, _ = run("--movie-id", "5")
+    code, out, _ = run("--movie-id", "5", "--min-users", "0")
     assert code == 0
     assert "No recommendations: nobody liked this movie enough." in out
     assert "Nobody rated Obscure Film (2001) above 4" in caplog.text
@@ -75,11 +79,14 @@ def test_movie_nobody_liked_says_so(run, caplog: pytest.LogCaptureFixture) -> No
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--movie-title", "x", "--movie-id", "1"], ["--movie-title", "  "],
-     ["--movie-id", "1", "--top-n", "0"], ["--movie-id", "1", "--dataset", "ml-1b"]],
+    [[], ["--interactive", "--movie-id", "1"], ["--movie-title", "  "],
+     ["--movie-id", "1", "--top-n", "0"], ["--movie-id", "1", "--dataset", "ml-1b"],
+     ["--movie-id", "1", "--year-from", "2000", "--year-to", "1999"],
+     ["--movie-id", "1", "--min-users", "-1"]],
 )
 def test_usage_errors_exit_2(run, args: list[str]) -> None:
-    """Neither or both queries, an empty title, bad numbers or choices are usage errors."""
+    """No query or a query with --interactive, an empty title, bad numbers, choices or year
+    ranges are usage errors."""
     with pytest.raises(SystemExit) as exc:
         run(*args)
     assert exc.value.code == 2

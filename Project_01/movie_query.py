@@ -1,0 +1,210 @@
+"""Answer a query: find the liked movies (seeds), then what users who liked any of them loved.
+
+The command line parses a ``MovieQuery``, calls ``answer()`` and prints ``render_table()`` or the
+JSON; everything in between lives here. A query may name several seeds (titles or movieIds),
+filter the answer by genre and year, and fall back to the most liked movies of the seeds' genres
+when too few users liked the seeds to say anything about their taste.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from movie_errors import NoMatchError, QueryError
+from movie_index import MovieIndex
+from recommender import DEFAULT_MIN_SHARE, Recommendation
+from title_search import MAX_QUERY_CHARS, Match, clip_query
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MIN_USERS = 5
+ALTERNATIVES = 4
+TITLE_YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
+
+
+@dataclass(frozen=True)
+class MovieQuery:
+    """What a person asks: the movies they liked and how to shape the answer."""
+
+    titles: tuple[str, ...] = ()
+    movie_ids: tuple[int, ...] = ()
+    top_n: int = 10
+    min_share: float = DEFAULT_MIN_SHARE
+    min_users: int = DEFAULT_MIN_USERS
+    genres: tuple[str, ...] = ()
+    year_from: int | None = None
+    year_to: int | None = None
+
+
+def _movie_fields(index: MovieIndex, movie_id: int) -> dict[str, Any]:
+    row = index.movie(movie_id)
+    return {"movieId": int(movie_id), "title": row["title"], "genres": row["genres"]}
+
+
+def _seed(index: MovieIndex, query: str | int, notes: list[str]) -> dict[str, Any]:
+    """Resolve one title or movieId into its match and the close alternatives."""
+    if isinstance(query, int):
+        try:
+            fields = _movie_fields(index, query)
+        except KeyError as exc:
+            raise NoMatchError(f"movieId {query} is not in movies.csv") from exc
+        matches = [Match(query, fields["title"], fields["genres"], 1.0)]
+    else:
+        if len(query) > MAX_QUERY_CHARS:
+            notes.append(f"title cut to its first {MAX_QUERY_CHARS} characters")
+            logger.warning("Title cut to its first %d characters", MAX_QUERY_CHARS)
+            query = clip_query(query)
+        matches = index.titles.search(query, limit=1 + ALTERNATIVES)
+    return {
+        "query": query,
+        "match": {**_movie_fields(index, matches[0].movie_id),
+                  "similarity": round(matches[0].similarity, 4)},
+        "alternatives": [{**_movie_fields(index, m.movie_id), "similarity": round(m.similarity, 4)}
+                         for m in matches[1:]],
+    }
+
+
+def _genre_mask(index: MovieIndex, genres: set[str]) -> np.ndarray:
+    """Movies (in the ratings index's order) carrying any of ``genres`` (case-insensitive)."""
+    wanted = {genre.casefold() for genre in genres}
+    return np.array([not wanted.isdisjoint(g.casefold() for g in index.movies[int(m)][1].split("|"))
+                     for m in index.ratings.movie_ids], dtype=bool)
+
+
+def _year_mask(index: MovieIndex, year_from: int | None, year_to: int | None) -> np.ndarray:
+    """Movies whose title year lies in the range; a movie without a year fails any bound."""
+    low, high = year_from or -1, year_to or 10_000
+    years = []
+    for movie_id in index.ratings.movie_ids:
+        match = TITLE_YEAR.search(index.movies[int(movie_id)][0])
+        years.append(int(match.group(1)) if match else -2)
+    years_array = np.array(years)
+    return (years_array >= low) & (years_array <= high)
+
+
+def _check_genres(index: MovieIndex, genres: tuple[str, ...]) -> None:
+    known = {g.casefold(): g for _, movie_genres in index.movies.values()
+             for g in movie_genres.split("|")}
+    unknown = [genre for genre in genres if genre.casefold() not in known]
+    if unknown:
+        raise QueryError(f"no movie has the genre {', '.join(map(repr, unknown))}; known: "
+                         f"{', '.join(sorted(known.values()))}")
+
+
+def answer_filter(index: MovieIndex, query: MovieQuery) -> np.ndarray | None:
+    """The mask of movies the genre and year filters allow, or None when there are none."""
+    allowed = None
+    if query.genres:
+        _check_genres(index, query.genres)
+        allowed = _genre_mask(index, set(query.genres))
+    if query.year_from is not None or query.year_to is not None:
+        years = _year_mask(index, query.year_from, query.year_to)
+        allowed = years if allowed is None else allowed & years
+    return allowed
+
+
+def _fallback(index: MovieIndex, seed_ids: list[int], similar_users: np.ndarray,
+              allowed: np.ndarray | None, top_n: int) -> list[Recommendation]:
+    """The most liked movies sharing a genre with any seed (and passing the filters)."""
+    seed_genres = {g for m in seed_ids for g in index.movies[m][1].split("|")}
+    mask = _genre_mask(index, seed_genres)
+    if allowed is not None:
+        mask &= allowed
+    mask[[index.ratings.column(m) for m in seed_ids]] = False
+    return index.ratings.most_liked(mask, similar_users, top_n)
+
+
+def _recommendation_fields(index: MovieIndex, rec: Recommendation) -> dict[str, Any]:
+    return {**_movie_fields(index, rec.movie_id), "score": rec.score,
+            "similar_users_share": rec.similar_users_share,
+            "all_users_share": rec.all_users_share,
+            "similar_users_liked": rec.similar_users_liked}
+
+
+def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
+    """Resolve the seeds of ``query`` and return the JSON-ready answer.
+
+    Raises:
+        NoMatchError: a title matches nothing, or a movieId is not in movies.csv.
+        QueryError: a genre filter names a genre no movie has.
+    """
+    notes: list[str] = []
+    seeds = [_seed(index, q, notes) for q in (*query.titles, *query.movie_ids)]
+    if not seeds:
+        raise QueryError("give at least one movie title or movieId")
+    seed_ids = list(dict.fromkeys(seed["match"]["movieId"] for seed in seeds))
+    allowed = answer_filter(index, query)
+    similar_users = index.ratings.similar_users(seed_ids)
+    fallback = None
+    if similar_users.size >= query.min_users:
+        recommendations = index.ratings.recommend(seed_ids, query.top_n, query.min_share, allowed)
+        if similar_users.size == 0:
+            logger.warning("Nobody rated %s above %g: no recommendations",
+                           seeds[0]["match"]["title"], index.ratings.like_threshold)
+    else:
+        fallback = "popular_in_genre"
+        logger.warning("Only %d user(s) liked the chosen movie(s), fewer than %d: recommending "
+                       "the most liked movies of their genres", similar_users.size,
+                       query.min_users)
+        recommendations = _fallback(index, seed_ids, similar_users, allowed, query.top_n)
+    return {
+        **seeds[0],
+        "seeds": seeds,
+        "filters": {"genres": list(query.genres), "year_from": query.year_from,
+                    "year_to": query.year_to},
+        "similar_users": int(similar_users.size),
+        "fallback": fallback,
+        "notes": notes,
+        "recommendations": [_recommendation_fields(index, rec) for rec in recommendations],
+    }
+
+
+def _describe_filters(filters: dict[str, Any]) -> str:
+    parts = []
+    if filters["genres"]:
+        parts.append("genre " + " or ".join(filters["genres"]))
+    if filters["year_from"] is not None or filters["year_to"] is not None:
+        parts.append(f"years {filters['year_from'] or '...'}-{filters['year_to'] or '...'}")
+    return "; ".join(parts)
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """Format an ``answer()`` result for people."""
+    lines = []
+    for seed in result["seeds"]:
+        match = seed["match"]
+        lines.append(f"Best match: {match['title']} (movieId {match['movieId']}, "
+                     f"similarity {match['similarity']:.2f})")
+        if seed["alternatives"]:
+            lines.append("Also close: " + "; ".join(a["title"] for a in seed["alternatives"]))
+    lines += [f"Note: {note}" for note in result["notes"]]
+    if filters := _describe_filters(result["filters"]):
+        lines.append(f"Only showing: {filters}")
+    users, fallback = result["similar_users"], result["fallback"]
+    if fallback == "popular_in_genre":
+        lines.append(f"Only {users} user(s) liked {'it' if len(result['seeds']) == 1 else 'them'}"
+                     ": too few to go by, so here are the most liked movies of the same genres.")
+    else:
+        liked = "it" if len(result["seeds"]) == 1 else "any of them"
+        lines.append(f"Similar users (who liked {liked}): {users}")
+    if not result["recommendations"]:
+        if fallback:
+            lines.append("No recommendations: nobody liked a movie of the same genres either.")
+        elif users == 0:
+            lines.append("No recommendations: nobody liked this movie enough.")
+        else:
+            lines.append("No recommendations: no other movie was liked by enough of these users"
+                         + (" and passes the filters." if filters else "."))
+        return "\n".join(lines)
+    lines += ["", f"{'#':>2}  {'score':>6}  {'similar':>7}  {'all':>6}  {'users':>6}  title"]
+    for rank, rec in enumerate(result["recommendations"], start=1):
+        score = "-" if rec["score"] is None else f"{rec['score']:.2f}"
+        lines.append(f"{rank:>2}  {score:>6}  {rec['similar_users_share']:7.1%}  "
+                     f"{rec['all_users_share']:6.1%}  {rec['similar_users_liked']:>6}  "
+                     f"{rec['title']}")
+    return "\n".join(lines)
