@@ -22,8 +22,13 @@ os.environ.update({
     "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
 })
 
-# pylint: disable-next=wrong-import-position  # after the Airflow settings above
-from podcast_testkit import FaultServer  # noqa: E402
+# pylint: disable=wrong-import-position  # after the Airflow settings above
+import numpy as np  # noqa: E402
+from faster_whisper import WhisperModel  # noqa: E402
+from podcast_testkit import SPEECH_DIR, FaultServer, decode, write_mp3  # noqa: E402
+from transcriber import DEFAULT_MODEL, load_model  # noqa: E402
+
+# pylint: enable=wrong-import-position
 
 
 @pytest.fixture(name="server")
@@ -44,3 +49,31 @@ def fixture_db_path(tmp_path: Path) -> Path:
 def fixture_episodes_dir(tmp_path: Path) -> Path:
     """Where a test's audio goes."""
     return tmp_path / "episodes"
+
+
+@pytest.fixture(name="speech_dir", scope="session")
+def fixture_speech_dir() -> Path:
+    """The speech samples with their exact text (skips the test where they are absent)."""
+    if not (SPEECH_DIR / "jfk.mp3").is_file():
+        pytest.skip(f"speech samples not found in {SPEECH_DIR}")
+    return SPEECH_DIR
+
+
+@pytest.fixture(name="whisper_model", scope="session")
+def fixture_whisper_model() -> WhisperModel:
+    """The default model, loaded (and its files verified) once per test session."""
+    return load_model(DEFAULT_MODEL, threads=2)
+
+
+@pytest.fixture(name="long_episode", scope="session")
+def fixture_long_episode(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An 11-minute MP3: economy, 5 minutes of quiet, story, 5 minutes of quiet, jfk.
+
+    Long pauses keep the test quick (the voice filter skips them) while every chunk boundary and
+    timestamp offset is still exercised; benchmark.py times 10 and 60 minutes of solid speech.
+    """
+    pause = np.zeros(300 * 16_000, dtype=np.float32)
+    samples = np.concatenate([decode(speech_dir / "economy.mp3"), pause,
+                              decode(speech_dir / "story.mp3"), pause,
+                              decode(speech_dir / "jfk.mp3")])
+    return write_mp3(tmp_path_factory.mktemp("long") / "long.mp3", samples)

@@ -5,6 +5,7 @@ Kept out of conftest.py so that test modules can import them by name."""
 from __future__ import annotations
 
 import http.server
+import re
 import socket
 import struct
 import threading
@@ -12,6 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import av
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from audio_chunks import decode_stream
 from feed import Episode
 from storage import create_table, load_episodes
 
@@ -134,3 +140,38 @@ def store(db_path: Path, server: FaultServer, paths: list[str]) -> list[Episode]
     create_table(db_path)
     load_episodes(db_path, episodes)
     return episodes
+
+
+# Speech to text: real speech in ../shared/data (skipped where absent), made-up audio otherwise.
+SPEECH_DIR = REAL_FEEDS / "speech"
+# 100 frames of MPEG-1 Layer III, 32 kbit/s, 44.1 kHz, mono, all-zero side info: 2.6 s of silence.
+SILENT_MP3 = (b"\xff\xfb\x10\xc0" + bytes(100)) * 100
+
+
+def write_mp3(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
+    """Encode mono float samples as a 32 kbit/s MP3 (LAME, through faster-whisper's PyAV)."""
+    with av.open(str(path), "w", format="mp3") as output:
+        stream = output.add_stream("libmp3lame", rate=rate, layout="mono")
+        stream.bit_rate = 32_000
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1),
+                                           format="flt", layout="mono")
+        frame.rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            output.mux(packet)
+    return path
+
+
+def decode(path: Path) -> np.ndarray:
+    """All of an audio file as 16 kHz mono float samples."""
+    return np.concatenate(list(decode_stream(path)))
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, punctuation dropped (how word error rate is counted)."""
+    return re.sub(r"[^\w\s]", "", text.lower()).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word-level edits (substitutions, insertions, deletions) per reference word."""
+    expected = words(reference)
+    return Levenshtein.distance(expected, words(hypothesis)) / len(expected)

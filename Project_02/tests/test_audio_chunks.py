@@ -1,0 +1,94 @@
+"""Decoding and chunking: at most 30 s per chunk, cut in quiet, nothing lost, memory flat,
+and a truncated or broken file reported."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from podcast_testkit import SILENT_MP3, decode, write_mp3
+
+from audio_chunks import (SAMPLE_RATE, AudioDecodeError, chunk_audio, episode_chunks,
+                          quiet_cut)
+
+
+def speech_like(seconds: float, gaps: list[float], seed: int = 0) -> np.ndarray:
+    """Loud noise with 0.3 s of silence starting at each of ``gaps`` (seconds)."""
+    samples = np.random.default_rng(seed).uniform(-0.5, 0.5, int(seconds * SAMPLE_RATE))
+    for gap in gaps:
+        start = int(gap * SAMPLE_RATE)
+        samples[start:start + int(0.3 * SAMPLE_RATE)] = 0.0
+    return samples.astype(np.float32)
+
+
+def blocks_of(samples: np.ndarray, size: int = SAMPLE_RATE):
+    """The samples as the decoder hands them over: one second at a time."""
+    return (samples[i:i + size] for i in range(0, len(samples), size))
+
+
+def test_chunks_are_at_most_30_s_cut_in_the_quiet_and_lose_nothing() -> None:
+    """95 s with quiet at 22 s, 47 s and 70 s: cut inside each gap, samples unchanged."""
+    samples = speech_like(95, gaps=[22.0, 47.0, 70.0])
+    chunks = list(chunk_audio(blocks_of(samples)))
+    assert all(chunk.seconds <= 30 for chunk in chunks)
+    cuts = [chunk.start for chunk in chunks[1:]]
+    assert [round(cut) for cut in cuts] == [22, 47, 70]
+    assert all(samples[int(cut * SAMPLE_RATE)] == 0 for cut in cuts)
+    assert np.array_equal(np.concatenate([chunk.samples for chunk in chunks]), samples)
+
+
+def test_without_a_quiet_point_a_chunk_is_still_at_most_30_s() -> None:
+    """Noise with no pause at all is still cut, into chunks that cover every sample."""
+    samples = speech_like(100, gaps=[])
+    chunks = list(chunk_audio(blocks_of(samples)))
+    assert max(chunk.seconds for chunk in chunks) <= 30
+    assert sum(len(chunk.samples) for chunk in chunks) == len(samples)
+
+
+def test_quiet_cut_prefers_the_latest_of_equally_quiet_stretches() -> None:
+    """Two silent stretches: the cut falls in the later one, so chunks stay long."""
+    samples = np.ones(10_000, dtype=np.float32)
+    samples[2_000:2_200] = samples[7_000:7_200] = 0.0
+    assert quiet_cut(samples, window=100, earliest=0) == 7_150
+
+
+def test_silent_mp3_decodes_to_its_length(tmp_path: Path) -> None:
+    """The hand-made MP3 of silence is 100 frames of 1152 samples at 44.1 kHz."""
+    path = tmp_path / "silence.mp3"
+    path.write_bytes(SILENT_MP3)
+    assert len(decode(path)) / SAMPLE_RATE == pytest.approx(100 * 1152 / 44_100, abs=0.01)
+
+
+def test_truncated_mp3_is_reported_after_its_audio(tmp_path: Path) -> None:
+    """Half an MP3 decodes without error; comparing with its header catches it."""
+    whole = write_mp3(tmp_path / "whole.mp3", speech_like(20, gaps=[]))
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert sum(chunk.seconds for chunk in episode_chunks(whole)) == pytest.approx(20, abs=0.1)
+    with pytest.raises(AudioDecodeError, match=r"cut.mp3: decoded \d+\.\d s of the 20\.\d s"):
+        list(episode_chunks(cut))
+
+
+@pytest.mark.parametrize("payload", [b"", b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(1000),
+                                     bytes(range(256)) * 40, b"<html>not audio</html>"])
+def test_files_that_are_not_audio_are_reported(tmp_path: Path, payload: bytes) -> None:
+    """Empty, tag-only, random and HTML files raise AudioDecodeError naming the file."""
+    path = tmp_path / "episode.mp3"
+    path.write_bytes(payload)
+    with pytest.raises(AudioDecodeError, match="episode.mp3"):
+        list(episode_chunks(path))
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_an_11_minute_episode(long_episode: Path) -> None:
+    """Decoding 11 minutes chunk by chunk never holds much more than one chunk (1.9 MB)."""
+    tracemalloc.start()
+    try:
+        seconds = sum(chunk.seconds for chunk in episode_chunks(long_episode))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seconds > 600
+    assert peak < 8_000_000  # the whole episode decoded at once: 43 MB
