@@ -1,0 +1,107 @@
+"""The pipeline's transcribe step: every downloaded episode without a transcript gets one.
+
+For each episode the WebVTT file is written first (atomically, beside the MP3, same stem), then
+the segments are stored in one transaction. Ctrl-C while transcribing writes neither; an
+interruption between the two leaves a complete .vtt and no stored transcript, so the next run
+transcribes that episode again and replaces the file. A rerun transcribes nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from sqlite3 import Row
+from typing import Any
+
+from audio_chunks import AudioDecodeError
+from transcriber import DEFAULT_MODEL, load_model, transcribe_file
+from transcript_store import create_transcript_tables, save_transcript, untranscribed_episodes
+from vtt_writer import render_vtt, write_atomic
+
+logger = logging.getLogger(__name__)
+
+
+def default_threads() -> int:
+    """CPU threads for the model: the cores this process may use, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class TranscribeSettings:
+    """Which model, how many CPU threads, how many episodes per run (None: all)."""
+
+    model: str = DEFAULT_MODEL
+    threads: int = field(default_factory=default_threads)
+    limit: int | None = None
+    show_progress: bool = True
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """What happened to one episode."""
+
+    link: str
+    status: str  # "transcribed" or "failed"
+    audio_seconds: float = 0.0
+    real_time_factor: float = 0.0
+    error: str | None = None
+
+
+def episodes_to_transcribe(db_path: Path, episodes_dir: Path,
+                           limit: int | None = None) -> list[Row]:
+    """Downloaded episodes whose audio is there and which have no transcript, newest first."""
+    create_transcript_tables(db_path)
+    rows = [row for row in untranscribed_episodes(db_path)
+            if (episodes_dir / row["filename"]).is_file()]
+    return rows if limit is None else rows[:limit]
+
+
+def vtt_path(audio: Path) -> Path:
+    """Where the transcript of ``audio`` goes: beside it, same stem, ``.vtt``."""
+    return audio.with_suffix(".vtt")
+
+
+def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
+                       settings: TranscribeSettings) -> TranscriptionResult:
+    """Transcribe one stored episode; write its .vtt, then store its segments.
+
+    An undecodable or truncated file is a failed result, not an exception.
+
+    Raises:
+        transcriber.ModelError: the model cannot be loaded.
+    """
+    model = load_model(settings.model, settings.threads)
+    audio = episodes_dir / row["filename"]
+    try:
+        transcript = transcribe_file(model, audio, settings.model, settings.show_progress)
+    except AudioDecodeError as exc:
+        logger.error("Cannot transcribe %s: %s", row["link"], exc)
+        return TranscriptionResult(row["link"], "failed", error=str(exc))
+    target = vtt_path(audio)
+    write_atomic(target, render_vtt(transcript.segments))
+    save_transcript(db_path, row["link"], transcript, target.name)
+    return TranscriptionResult(row["link"], "transcribed", transcript.audio_seconds,
+                               transcript.real_time_factor)
+
+
+def transcribe_episodes(db_path: Path, episodes_dir: Path,
+                        settings: TranscribeSettings = TranscribeSettings()
+                        ) -> list[TranscriptionResult]:
+    """Transcribe, newest first, up to ``settings.limit`` episodes that need it, one at a time.
+
+    The model is loaded only when there is something to transcribe.
+    """
+    rows = episodes_to_transcribe(db_path, episodes_dir, settings.limit)
+    if rows:
+        logger.info("Transcribing %d episode(s) with %s", len(rows), settings.model)
+    return [transcribe_episode(db_path, episodes_dir, row, settings) for row in rows]
+
+
+def tally_transcripts(results: list[TranscriptionResult]) -> dict[str, Any]:
+    """How many episodes were transcribed, and each failure with its error."""
+    return {"transcribed": sum(r.status == "transcribed" for r in results),
+            "failed": [{"link": r.link, "error": r.error} for r in results
+                       if r.status == "failed"]}
