@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from movie_index import build_index
 from movie_recommendations import main
 from movielens_data import load_movielens
+from movie_errors import NoMatchError
 from recipe import ClassicTitleSearch
+from title_search import MAX_QUERY_CHARS
 
 pytestmark = pytest.mark.realdata
 QUERIES = Path(__file__).parent / "data" / "search_queries.csv"
+with open(QUERIES, encoding="utf-8", newline="") as _file:
+    QUERY_TABLE = [(row["query"], int(row["movieId"]), row["kind"])
+                   for row in csv.DictReader(_file)]
 
 
 @pytest.fixture(name="real", scope="module")
@@ -37,6 +46,29 @@ def test_toy_story_matches_and_is_not_recommended_to_itself(real_dir: Path, tmp_
     assert result["recommendations"][0]["title"] == "Toy Story 2 (1999)"
     scores = [r["score"] for r in result["recommendations"]]
     assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize(("query", "movie_id", "kind"), QUERY_TABLE,
+                         ids=[f"{kind}:{query}" for query, _, kind in QUERY_TABLE])
+def test_real_query_finds_the_intended_movie(real, query: str, movie_id: int, kind: str) -> None:
+    """Each query a person might type (tests/data/search_queries.csv) finds its movieId first."""
+    match = real[1].titles.search(query)[0]
+    assert match.movie_id == movie_id, f"{kind} query {query!r} found {match.title}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(query=st.text(max_size=3 * MAX_QUERY_CHARS)
+       | st.sampled_from([q for q, _, _ in QUERY_TABLE]).flatmap(
+           lambda q: st.integers(0, len(q)).map(lambda cut: q[:cut] + " " + q[cut:] * 20)))
+def test_any_string_ends_in_a_match_or_no_match_within_bounded_time(real, query: str) -> None:
+    """Over the 9,742 real titles: a sorted list of movies or a clean NoMatchError, fast."""
+    started = time.perf_counter()
+    try:
+        scores = [match.similarity for match in real[1].titles.search(query)]
+        assert scores == sorted(scores, reverse=True)
+    except NoMatchError as exc:
+        assert str(exc).startswith("no movie title matches")
+    assert time.perf_counter() - started < 0.5
 
 
 def _hits(search, queries: pd.DataFrame) -> int:

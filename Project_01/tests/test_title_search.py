@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from title_search import (
-    NoMatchError, TitleIndex, fold, parse_title, query_readings, text_similarity,
+    MAX_QUERY_CHARS, NoMatchError, TitleIndex, TrigramIndex, clip_query, fold, parse_title,
+    query_readings, squash, text_similarity,
 )
 
 
@@ -73,6 +78,45 @@ def test_text_similarity_prefers_the_closer_name(query: str, better: str, worse:
     assert text_similarity(query, better) > text_similarity(query, worse)
 
 
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [("Spider-Man", "spider man"), ("spiderman", "spider man"), ("Spider Man", "spider man"),
+     ("good fellas", "goodfellas"), ("Toystory", "toy story"), ("lionking", "the lion king"),
+     ("X-Men", "x men")],
+)
+def test_compound_and_split_words_fold_and_squash_alike(typed: str, name: str) -> None:
+    """Hyphens, spaces and a leading article do not matter once squashed."""
+    assert squash(fold(typed)) == squash(name)
+
+
+@pytest.mark.parametrize(
+    ("query", "better", "worse"),
+    [
+        ("spiderman", "spider man", "superman"),
+        ("good fellas", "goodfellas", "good will hunting"),
+        ("toystory", "toy story", "toy soldiers"),
+        ("terminator 2", "terminator 2 judgment day", "the terminator"),
+    ],
+)
+def test_squashed_names_match_but_not_across_numbers(query: str, better: str, worse: str) -> None:
+    """A compound matches its split form; "terminator2" is still not "terminator"."""
+    assert text_similarity(query, better) > text_similarity(query, worse)
+
+
+def test_trigram_index_ranks_shared_rare_trigrams_first() -> None:
+    """The candidates stage finds the misspelt and the squashed name; no trigram, no candidate."""
+    grams = TrigramIndex(["the matrix", "spider man", "superman", "toy story"])
+    assert grams.top("matrx", 2)[0] == 0
+    assert grams.top("spiderman", 2)[0] == 1
+    assert grams.top("qqqq", 5).size == 0
+
+
+def test_clip_query_bounds_the_length() -> None:
+    """Only the first MAX_QUERY_CHARS characters of a query are searched."""
+    assert clip_query("x" * 10 * MAX_QUERY_CHARS) == "x" * MAX_QUERY_CHARS
+    assert clip_query("toy story") == "toy story"
+
+
 def test_text_similarity_of_identical_words_is_one() -> None:
     """The same words score 1.0."""
     assert text_similarity("the matrix", "the matrix") == pytest.approx(1.0)
@@ -119,3 +163,30 @@ def test_search_without_a_plausible_match_raises(index: TitleIndex) -> None:
     """Gibberish is an error, not a random movie."""
     with pytest.raises(NoMatchError, match="qwxyz"):
         index.search("qwxyz")
+
+
+def test_search_finds_compound_forms(index: TitleIndex) -> None:
+    """Words run together or split still find the movie."""
+    assert index.search("toystory")[0].movie_id == 1
+    assert index.search("Toy-Story 2")[0].movie_id == 2
+
+
+# The index fixture is only read, so sharing it across examples is safe.
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.text(max_size=4 * MAX_QUERY_CHARS)
+       | st.lists(st.sampled_from(["toy", "story", "the", "matrix", "2", "-", " ", "léon"]),
+                  max_size=400).map("".join))
+def test_any_string_gets_a_match_or_a_clean_no_match_quickly(index: TitleIndex,
+                                                             query: str) -> None:
+    """Whatever is typed (unicode, punctuation, pages of text): a ranked list or NoMatchError."""
+    started = time.perf_counter()
+    try:
+        matches = index.search(query)
+    except NoMatchError as exc:
+        assert str(exc).startswith("no movie title matches")
+    else:
+        assert 1 <= len(matches) <= 5
+        scores = [match.similarity for match in matches]
+        assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= 1
+    assert time.perf_counter() - started < 0.5
