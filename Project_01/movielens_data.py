@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,22 +14,46 @@ logger = logging.getLogger(__name__)
 
 MOVIE_COLUMNS = ("movieId", "title", "genres")
 RATING_COLUMNS = ("userId", "movieId", "rating")
+TEXT_COLUMNS = ("title", "genres")  # may be blank; numbers may not
+SNIFF_BYTES = 1 << 16  # enough to tell text from binary
+
+
+def _check_text_file(path: Path) -> None:
+    """Refuse what is not a whole CSV text file before pandas parses it."""
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+        if not head.strip():
+            raise DataError(f"{path.name} is empty")
+        if b"\x00" in head:
+            raise DataError(f"{path.name} is not a CSV text file (it holds binary data)")
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) != b"\n":
+            raise DataError(f"{path.name} ends in the middle of a line: it looks truncated "
+                            "(MovieLens files end every line with a line break)")
 
 
 def _read_csv(path: Path, columns: tuple[str, ...], dtypes: dict[str, str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path} does not exist")
+    _check_text_file(path)
     try:
         header = pd.read_csv(path, nrows=0).columns
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise DataError(
+                f"{path.name} lacks column(s) {', '.join(missing)}; found {list(header)[:10]}")
+        frame = pd.read_csv(path, usecols=list(columns), dtype=dtypes)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name} is not UTF-8 text ({exc.reason}, byte {exc.start})") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path.name} is empty") from exc
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise DataError(f"{path.name} lacks column(s) {', '.join(missing)}; found {list(header)}")
-    try:
-        return pd.read_csv(path, usecols=list(columns), dtype=dtypes)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # pandas' ParserError is a ValueError
         raise DataError(f"{path.name} has a malformed value: {exc}") from exc
+    blank = frame[[c for c in columns if c not in TEXT_COLUMNS]].isna().any(axis=1)
+    if blank.any():
+        raise DataError(f"{path.name} has {int(blank.sum())} row(s) with a missing value, "
+                        f"e.g. line {int(blank.to_numpy().argmax()) + 2}")
+    return frame
 
 
 def load_movielens(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

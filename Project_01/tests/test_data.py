@@ -30,6 +30,12 @@ from movielens_download import download_dataset, make_session, parse_md5
         (MOVIES_CSV, "userId,movieId,rating\n1,1,7.0\n", "outside 0-5"),
         (MOVIES_CSV, "userId,movieId,rating\n", "no ratings"),
         ("movieId,title,genres\n1,A (1999),x\n1,B (2000),y\n", RATINGS_CSV, "repeats a movieId"),
+        (MOVIES_CSV, "\x89PNG\r\n\x1a\n\x00\x00\n", "ratings.csv is not a CSV text file"),
+        (MOVIES_CSV, RATINGS_CSV[:-4], "ratings.csv ends in the middle of a line"),
+        (MOVIES_CSV[:-10], RATINGS_CSV, "movies.csv ends in the middle of a line"),
+        (MOVIES_CSV, "userId,movieId,rating\n1,1,4.0\n2,1,\n", "1 row.* missing value.* line 3"),
+        (MOVIES_CSV, " \r\n\n", "ratings.csv is empty"),
+        ('movieId,title,genres\n1,"Unclosed (1999),x\n', RATINGS_CSV, "movies.csv has a malformed"),
     ],
 )
 def test_malformed_files_raise_a_clear_data_error(tmp_path: Path, movies: str, ratings: str,
@@ -37,6 +43,14 @@ def test_malformed_files_raise_a_clear_data_error(tmp_path: Path, movies: str, r
     """Each malformed input names what is wrong."""
     with pytest.raises(DataError, match=message):
         load_movielens(write_movielens(tmp_path, movies, ratings))
+
+
+def test_latin1_ratings_are_not_utf8(tmp_path: Path) -> None:
+    """A file saved in another encoding is named as such."""
+    folder = write_movielens(tmp_path)
+    (folder / "movies.csv").write_bytes(MOVIES_CSV.encode("latin-1"))
+    with pytest.raises(DataError, match="movies.csv is not UTF-8 text"):
+        load_movielens(folder)
 
 
 def test_missing_files_raise_a_data_error(tmp_path: Path) -> None:
