@@ -156,7 +156,8 @@ def code_fingerprint() -> str:
 def cache_path(data_dir: Path, cache_dir: Path, like_threshold: float,
                checksum: str | None = None) -> Path:
     """Return where the index of ``data_dir`` built with these settings is cached."""
-    key = f"{checksum or remembered_checksum(data_dir, cache_dir)}-t{like_threshold:g}"
+    # repr, not :g, which rounds 4.4999999 to "4.5": a different threshold, a different index
+    key = f"{checksum or remembered_checksum(data_dir, cache_dir)}-t{float(like_threshold)!r}"
     return cache_dir / f"index-{data_dir.name}-{key}-c{code_fingerprint()}.pkl"
 
 

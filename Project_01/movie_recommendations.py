@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from dotenv import load_dotenv
@@ -23,19 +24,40 @@ from movie_index import MovieIndex, load_or_build_index
 from movie_errors import MovieLensError, NoMatchError, QueryError
 from movielens_download import DATASETS, DEFAULT_BASE_URL, download_dataset
 from movie_query import DEFAULT_MIN_USERS, MovieQuery, answer, render_table
+from movie_signals import exit_code, stop_on_signals
 from recommender import DEFAULT_LIKE_THRESHOLD, DEFAULT_MIN_SHARE
 
 logger = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parent
 DEFAULT_CACHE_DIR = PROJECT_DIR / "data"
+MAX_TOP_N = 1000
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head`
+MAX_LINE_CHARS = 10_000  # an --interactive line; longer input is cut (titles are cut further)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _ranged(kind: type, low: float, high: float, reason: str, *,
+            include_high: bool = True) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` from text, in [low, high] (or [low, high)), else ``reason``."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not (low <= value <= high if include_high else low <= value < high):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {reason}")
+        return value
+    return parse
 
 
 def _non_negative_int(text: str) -> int:
@@ -56,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Find a movie by title and recommend what users with the same taste loved.",
         epilog="Data sources: MOVIELENS_BASE_URL (env or .env) overrides the download host.",
+        formatter_class=_HelpFormatter,
     )
     query = parser.add_argument_group("query (titles and/or ids, or --interactive)")
     query.add_argument("--movie-title", type=_title, action="append", default=[],
@@ -64,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a MovieLens movieId you liked (repeatable)")
     query.add_argument("--interactive", action="store_true",
                        help="answer titles typed at a prompt until end of input")
-    parser.add_argument("--top-n", type=_positive_int, default=10, help="recommendations to show")
+    parser.add_argument("--top-n", default=10, help="recommendations to show",
+                        type=_ranged(int, 1, MAX_TOP_N, f"must be 1 to {MAX_TOP_N}"))
     steer = parser.add_argument_group("steering the answer")
     steer.add_argument("--genre", action="append", default=[],
                        help="only recommend movies of this genre (repeatable: any of them)")
@@ -79,13 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an extracted MovieLens folder (movies.csv, ratings.csv); no download")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR,
                         help="where downloads and the index cache live (default: %(default)s)")
-    parser.add_argument("--like-threshold", type=float, default=DEFAULT_LIKE_THRESHOLD,
-                        help="a rating above this counts as 'liked' (default: %(default)s)")
-    parser.add_argument("--min-share", type=float, default=DEFAULT_MIN_SHARE,
-                        help="keep movies liked by more than this share of similar users")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--like-threshold", default=DEFAULT_LIKE_THRESHOLD,
+                        help="a rating above this counts as 'liked'",
+                        type=_ranged(float, 0.5, 5.0, "must be 0.5 <= X < 5.0 (ratings run from "
+                                     "0.5 to 5.0; 'liked' means rated above X)",
+                                     include_high=False))
+    parser.add_argument("--min-share", default=DEFAULT_MIN_SHARE,
+                        help="keep movies liked by more than this share of similar users",
+                        type=_ranged(float, 0.0, 1.0, "must be 0 <= X < 1 (a share of users; "
+                                     "none is above 1)", include_high=False))
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="table for people, json for programs")
     parser.add_argument("--log-level", default="INFO",
-                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="DEBUG also shows the traceback behind an error")
     return parser
 
 
@@ -111,8 +142,8 @@ def _interactive(index: MovieIndex, args: argparse.Namespace, stdin: TextIO) -> 
         if prompt:
             sys.stderr.write("title> ")
             sys.stderr.flush()
-        line = stdin.readline()
-        if not line:
+        line = _read_line(stdin)
+        if line is None:
             return
         if not line.strip():
             continue
@@ -120,6 +151,18 @@ def _interactive(index: MovieIndex, args: argparse.Namespace, stdin: TextIO) -> 
             _emit(answer(index, movie_query(args, (line.strip(),))), args.format, sys.stdout)
         except (NoMatchError, QueryError) as exc:
             print(f"error: {exc}", file=sys.stderr)
+
+
+def _read_line(stdin: TextIO) -> str | None:
+    """The next line of ``stdin`` (None at end of input), cut to ``MAX_LINE_CHARS``."""
+    line = stdin.readline(MAX_LINE_CHARS)
+    if not line:
+        return None
+    if len(line) == MAX_LINE_CHARS and not line.endswith("\n"):
+        logger.warning("Input line cut to its first %d characters", MAX_LINE_CHARS)
+        while (rest := stdin.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+            pass  # drop the rest of the over-long line without holding it in memory
+    return line
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -141,17 +184,31 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_dotenv()
-    try:
-        index = load_or_build_index(_data_dir(args), args.cache_dir, args.like_threshold)
-        if args.interactive:
-            _interactive(index, args, stdin or sys.stdin)
-            return 0
+    with stop_on_signals():
+        try:
+            return _run(args, stdin or sys.stdin)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: files were cleaned on the way out
+            if args.log_level == "DEBUG":
+                logger.exception("interrupted")
+            print("error: interrupted", file=sys.stderr)
+            return exit_code(exc)
+        except BrokenPipeError:  # the reader went away (`| head`): not worth a message
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
+        except (MovieLensError, OSError) as exc:
+            if args.log_level == "DEBUG":
+                logger.exception("failed")
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+
+def _run(args: argparse.Namespace, stdin: TextIO) -> int:
+    """Load the index, answer the query (or each typed line), and return 0."""
+    index = load_or_build_index(_data_dir(args), args.cache_dir, args.like_threshold)
+    if args.interactive:
+        _interactive(index, args, stdin)
+    else:
         _emit(answer(index, movie_query(args)), args.format, sys.stdout)
-    except (MovieLensError, NoMatchError, OSError) as exc:
-        if args.log_level == "DEBUG":
-            logger.exception("failed")
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     return 0
 
 

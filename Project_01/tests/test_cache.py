@@ -59,6 +59,13 @@ def test_threshold_is_part_of_the_key(tiny_dir: Path, tmp_path: Path) -> None:
     assert cache_path(tiny_dir, tmp_path, 4.0) != cache_path(tiny_dir, tmp_path, 3.5)
 
 
+def test_thresholds_that_round_alike_are_different_keys(tiny_dir: Path, tmp_path: Path) -> None:
+    """4.4999999 counts a 4.5 rating as liked and 4.5 does not: they must not share an index."""
+    assert cache_path(tiny_dir, tmp_path, 4.4999999) != cache_path(tiny_dir, tmp_path, 4.5)
+    low, high = (load_or_build_index(tiny_dir, tmp_path, t) for t in (4.4999999, 4.5))
+    assert low.ratings.like_threshold == 4.4999999 and high.ratings.like_threshold == 4.5
+
+
 def test_corrupted_cache_is_rebuilt(tiny_dir: Path, tmp_path: Path, builds: list) -> None:
     """A truncated cache file is ignored and replaced, not a crash."""
     cache = tmp_path / "cache"
