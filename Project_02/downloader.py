@@ -1,19 +1,25 @@
-"""Download episode audio concurrently, safely and resumably.
+"""Download episode audio concurrently, safely, resumably and verifiably.
 
-Each file streams to ``<name>.part`` and is renamed only once every byte the server promised has
-arrived, so a file with the final name is always complete. The database row is updated only after
-that rename. Transient failures (connection errors, timeouts, a body cut short) are retried with
-exponential backoff; 429/5xx responses are retried by urllib3, honouring Retry-After.
+Every stored episode in scope is checked on every run: a file recorded complete must still have
+its recorded size and SHA-256, or it is downloaded again. Downloads go through
+:mod:`podcast_transfer` (temporary file of their own, resume with Range/If-Range, atomic rename);
+the database row is updated only after the rename. Transient failures (connection errors,
+timeouts, a body cut short) are retried with exponential backoff; 429/5xx responses are retried
+by urllib3, honouring Retry-After. Workers are daemon threads watched by a :class:`Cancellation`,
+so Ctrl-C stops a run within a second, with every finished download recorded.
+
+The caller holds the pipeline lock (:func:`podcast_locks.pipeline_lock`): temporary files found
+in the folder are then left by runs that died, and are resumed or deleted here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from sqlite3 import Row
@@ -22,34 +28,19 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
-from feed import make_session
-from storage import mark_downloaded, newest_episodes
+from feed import enclosure_problem, make_session
+from podcast_locks import all_partials, partials_of
+from podcast_transfer import (RETRYABLE, Cancellation, DownloadCancelled, DownloadError,
+                              DownloadSettings, IncompleteDownload, Transfer, fetch_to_file)
+from storage import mark_downloaded, newest_episodes, set_resume_validator
+
+__all__ = ["DEFAULT_EPISODES_DIR", "Cancellation", "DownloadError", "DownloadResult",
+           "DownloadSettings", "download_episodes", "safe_path", "tally"]
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 64 * 1024
 DEFAULT_EPISODES_DIR = Path(__file__).resolve().parent / "episodes"
-RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
-class DownloadError(Exception):
-    """An episode cannot be downloaded (not worth retrying)."""
-
-
-class IncompleteDownload(DownloadError):
-    """The server sent fewer bytes than it promised (worth retrying)."""
-
-
-@dataclass(frozen=True)
-class DownloadSettings:
-    """How downloads behave; the defaults suit real podcast hosts."""
-
-    workers: int = 4
-    timeout: tuple[float, float] = (10.0, 60.0)  # seconds: connect, between bytes
-    attempts: int = 3
-    backoff: float = 1.0  # seconds before the 2nd attempt, doubling after
-    max_bytes: int = 1 << 30
-    http_retries: int = 4  # urllib3 retries of connection errors and 429/5xx per attempt
+STOP_GRACE = 1.0  # seconds the workers get to wind down after Ctrl-C
 
 
 @dataclass(frozen=True)
@@ -57,7 +48,7 @@ class DownloadResult:
     """What happened to one episode."""
 
     link: str
-    status: str  # "downloaded", "skipped" or "failed"
+    status: str  # "downloaded", "skipped", "failed", "unavailable" or "cancelled"
     size_bytes: int = 0
     sha256: str | None = None
     error: str | None = None
@@ -78,99 +69,168 @@ def file_digest(path: Path) -> tuple[int, str]:
         return path.stat().st_size, hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def fetch_to_file(session: requests.Session, url: str, target: Path,
-                  settings: DownloadSettings) -> tuple[int, str]:
-    """Stream ``url`` into ``target`` via a ``.part`` file; return its size and SHA-256."""
-    part = target.with_name(target.name + ".part")
-    digest, size = hashlib.sha256(), 0
-    try:
-        with session.get(url, stream=True, timeout=settings.timeout) as response:
-            response.raise_for_status()
-            length = response.headers.get("Content-Length")
-            expected = int(length) if length and length.isdigit() else None
-            if expected is not None and expected > settings.max_bytes:
-                raise DownloadError(f"{expected} bytes is over the {settings.max_bytes} limit")
-            with open(part, "wb") as handle:
-                for chunk in response.iter_content(CHUNK_SIZE):
-                    size += len(chunk)
-                    if size > settings.max_bytes:
-                        raise DownloadError(f"over the {settings.max_bytes} byte limit")
-                    handle.write(chunk)
-                    digest.update(chunk)
-        if expected is not None and size != expected:
-            raise IncompleteDownload(f"received {size} of {expected} bytes")
-        os.replace(part, target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return size, digest.hexdigest()
+def _verified_copy(row: Row, target: Path) -> DownloadResult | None:
+    """A "skipped" result if ``target`` is the complete file; None if it must be downloaded."""
+    if not target.is_file():
+        return None
+    size, sha256 = file_digest(target)
+    if row["downloaded_at"] is None and size > 0:
+        return DownloadResult(row["link"], "skipped", size, sha256)  # renamed, then a crash
+    if (size, sha256) == (row["size_bytes"], row["sha256"]):
+        return DownloadResult(row["link"], "skipped", size, sha256)
+    logger.warning("%s has %d bytes (sha256 %.12s), not the %s bytes (%.12s) recorded: "
+                   "downloading it again", target.name, size, sha256, row["size_bytes"],
+                   row["sha256"] or "none")
+    return None
 
 
-def download_episode(row: Row, episodes_dir: Path, settings: DownloadSettings,
-                     session: requests.Session) -> DownloadResult:
-    """Download one stored episode unless its complete file is already there."""
+def download_episode(row: Row, transfer: Transfer, settings: DownloadSettings,
+                     session: requests.Session, cancel: Cancellation) -> DownloadResult:
+    """Download one stored episode unless its verified complete file is already there."""
     link = row["link"]
-    try:
-        target = safe_path(episodes_dir, row["filename"])
-    except DownloadError as exc:
-        return DownloadResult(link, "failed", error=str(exc))
-    if target.is_file():
-        size, sha256 = file_digest(target)
-        return DownloadResult(link, "skipped", size, sha256)
+    verified = _verified_copy(row, transfer.target)
+    if verified is not None:
+        transfer.discard()
+        return verified
     error: Exception | None = None
     for attempt in range(1, settings.attempts + 1):
         try:
-            size, sha256 = fetch_to_file(session, row["url"], target, settings)
-            logger.debug("Downloaded %s (%d bytes)", target.name, size)
+            size, sha256 = fetch_to_file(session, row["url"], transfer, settings, cancel)
+            logger.debug("Downloaded %s (%d bytes)", transfer.target.name, size)
             return DownloadResult(link, "downloaded", size, sha256)
         except (*RETRYABLE, IncompleteDownload) as exc:
             error = exc
+            if cancel.is_set():
+                break
             if attempt < settings.attempts:
                 delay = settings.backoff * 2 ** (attempt - 1)
                 logger.warning("Attempt %d for %s failed (%s); retrying in %.1f s",
                                attempt, row["url"], exc, delay)
-                time.sleep(delay)
+                cancel.wait(delay)
+            transfer.keep_or_discard()
+        except DownloadCancelled:
+            break
         except (requests.RequestException, DownloadError, OSError) as exc:
             error = exc
+            transfer.discard()
             break
+    if cancel.is_set():
+        transfer.keep_or_discard()
+        return DownloadResult(link, "cancelled")
     return DownloadResult(link, "failed", error=f"{type(error).__name__}: {error}")
 
 
 def tally(results: list[DownloadResult]) -> dict[str, Any]:
-    """Counts of downloaded and skipped episodes, and each failure with its error."""
+    """Counts of downloaded and skipped episodes; each failure and each unavailable episode."""
     statuses = [r.status for r in results]
     return {"downloaded": statuses.count("downloaded"), "skipped": statuses.count("skipped"),
             "failed": [{"link": r.link, "error": r.error} for r in results
-                       if r.status == "failed"]}
+                       if r.status == "failed"],
+            "unavailable": [{"link": r.link, "reason": r.error} for r in results
+                            if r.status == "unavailable"]}
+
+
+def _transfer(row: Row, episodes_dir: Path, db_path: Path) -> Transfer:
+    """The episode's transfer, adopting the newest temporary file a dead run left for it."""
+    target = safe_path(episodes_dir, row["filename"])
+
+    def remember(validator: str | None) -> None:
+        set_resume_validator(db_path, row["link"], validator)
+
+    transfer = Transfer(target, validator=row["resume_validator"], on_restart=remember)
+    leftovers = partials_of(target)
+    if leftovers and row["resume_validator"]:
+        transfer.partial = leftovers.pop(0)
+    for stale in leftovers:
+        stale.unlink(missing_ok=True)
+    return transfer
+
+
+def _run_workers(jobs: list[tuple[Row, Transfer]], work: Callable[..., DownloadResult],
+                 settings: DownloadSettings, cancel: Cancellation,
+                 on_result: Callable[[DownloadResult], None]) -> None:
+    """Run ``work`` over ``jobs`` on daemon threads; hand each result to ``on_result``.
+
+    On any exception here (Ctrl-C included) the workers are cancelled and get ``STOP_GRACE``
+    seconds to finish; what finished is still handed over, then the exception propagates.
+    """
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
+
+    def loop() -> None:
+        session = make_session(retries=settings.http_retries, backoff=settings.backoff)
+        with session:
+            while not cancel.is_set():
+                try:
+                    row, transfer = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put(work(row, transfer, settings, session, cancel))
+                # pylint: disable-next=broad-exception-caught  # a worker must always answer
+                except Exception as exc:
+                    done.put(DownloadResult(row["link"], "failed",
+                                            error=f"{type(exc).__name__}: {exc}"))
+
+    threads = [threading.Thread(target=loop, name=f"download-{n}", daemon=True)
+               for n in range(min(settings.workers, len(jobs)))]
+    for thread in threads:
+        thread.start()
+    received = 0
+    try:
+        while received < len(jobs):
+            try:
+                on_result(done.get(timeout=0.2))
+                received += 1
+            except queue.Empty:
+                continue
+    except BaseException:
+        cancel.cancel()
+        stop_by = time.monotonic() + STOP_GRACE
+        for thread in threads:
+            thread.join(max(0.0, stop_by - time.monotonic()))
+        while not done.empty():
+            on_result(done.get_nowait())
+        raise
 
 
 def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = None,
-                      settings: DownloadSettings = DownloadSettings()) -> list[DownloadResult]:
-    """Download the ``limit`` newest stored episodes with a bounded thread pool."""
+                      settings: DownloadSettings = DownloadSettings(),
+                      cancel: Cancellation | None = None) -> list[DownloadResult]:
+    """Verify or download the ``limit`` newest stored episodes with a bounded pool of workers."""
     episodes_dir.mkdir(parents=True, exist_ok=True)
-    rows = newest_episodes(db_path, limit)
-    pending, results = [], []
-    for row in rows:
-        if row["downloaded_at"] and (episodes_dir / row["filename"]).is_file():
-            results.append(DownloadResult(row["link"], "skipped", row["size_bytes"], row["sha256"]))
-        else:
-            pending.append(row)
-    local = threading.local()
+    cancel = cancel or Cancellation()
+    rows = {row["link"]: row for row in newest_episodes(db_path, limit)}
+    results: list[DownloadResult] = []
+    jobs: list[tuple[Row, Transfer]] = []
+    for row in rows.values():
+        reason = row["skip_reason"] or enclosure_problem(row["url"])
+        try:
+            if reason:
+                results.append(DownloadResult(row["link"], "unavailable", error=reason))
+            else:
+                jobs.append((row, _transfer(row, episodes_dir, db_path)))
+        except DownloadError as exc:
+            results.append(DownloadResult(row["link"], "failed", error=str(exc)))
+    adopted = {transfer.partial for _, transfer in jobs}
+    for stale in set(all_partials(episodes_dir)) - adopted:
+        logger.info("Removing %s, left by an earlier run", stale.name)
+        stale.unlink(missing_ok=True)
 
-    def work(row: Row) -> DownloadResult:
-        if not hasattr(local, "session"):
-            local.session = make_session(retries=settings.http_retries, backoff=settings.backoff)
-        return download_episode(row, episodes_dir, settings, local.session)
-
-    with ThreadPoolExecutor(max_workers=settings.workers) as pool, \
-            tqdm(total=len(pending), unit="episode", desc="download", leave=False,
-                 disable=not pending) as progress:
-        for future in as_completed([pool.submit(work, row) for row in pending]):
-            result = future.result()
-            if result.sha256 is not None:
+    with tqdm(total=len(jobs), unit="episode", desc="download", leave=False,
+              disable=not jobs) as progress:
+        def record(result: DownloadResult) -> None:
+            row = rows[result.link]
+            if result.sha256 is not None and (result.status == "downloaded"
+                                              or result.sha256 != row["sha256"]):
                 mark_downloaded(db_path, result.link, result.size_bytes, result.sha256)
             if result.status == "failed":
                 logger.error("Failed %s: %s", result.link, result.error)
-            results.append(result)
+            if result.status != "cancelled":
+                results.append(result)
             progress.update()
+
+        _run_workers(jobs, download_episode, settings, cancel, record)
     return results

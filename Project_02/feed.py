@@ -6,7 +6,13 @@ page in every item, or omit it, and then the ``<guid>`` (or the enclosure URL) i
 Real feeds are messy: a blank line before ``<?xml``, a single ``<item>`` (a dict, not a list),
 missing optional fields, HTML in descriptions, video enclosures, upper-case namespaces, dates
 without weekdays. Entity declarations are refused outright, so a "billion laughs" payload fails
-fast instead of eating memory.
+fast instead of eating memory. An audio enclosure whose URL is blank or not http(s) is kept as an
+episode with a ``skip_reason``: stored once, reported, never retried.
+
+The feed is fetched with a conditional GET (If-None-Match / If-Modified-Since on the validators
+of the last fetch): a 304 answer means nothing new, and nothing is parsed. However the host
+misbehaves (accepts connections and never answers, trickles bytes, says "retry after an hour"),
+the fetch gives up within ``FEED_DEADLINE`` seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import html
 import logging
 import re
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import timezone
@@ -25,6 +32,7 @@ from urllib.parse import urlparse
 from xml.parsers.expat import ExpatError
 
 import requests
+import urllib3
 import xmltodict
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -34,7 +42,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_FEED_URL = "https://www.marketplace.org/feed/podcast/marketplace/"
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wav")
 MAX_FEED_BYTES = 50 * 1024 * 1024
-FEED_TIMEOUT = (10, 30)  # seconds: connect, read
+FEED_TIMEOUT = (5, 10)  # seconds: connect, and between bytes
+FEED_DEADLINE = 30.0  # seconds for the whole fetch, retries included
+# Worst cases within the deadline: a host that never answers costs 2 x 10 s (one read retry);
+# one that refuses or drops connections 4 x 5 s plus 6 s of backoff; Retry-After is capped at 5 s.
+FEED_RETRIES = {"retries": 3, "read_retries": 1, "retry_after_max": 5}
 
 
 class FeedError(Exception):
@@ -51,20 +63,64 @@ class Episode:
     published: str | None
     description: str | None
     url: str
+    skip_reason: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         """Return the episode as a dict of column values."""
         return asdict(self)
 
 
-def make_session(retries: int = 4, backoff: float = 1.0) -> requests.Session:
-    """Return a session retrying connection errors and 429/5xx, honouring Retry-After."""
+@dataclass(frozen=True)
+class FeedValidators:
+    """What the server said identifies this version of the feed (either may be missing)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers asking the server to answer 304 if the feed has not changed."""
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+
+@dataclass(frozen=True)
+class FeedFetch:
+    """A fetched feed: its bytes, or None when the server said 304 Not Modified."""
+
+    payload: bytes | None
+    validators: FeedValidators
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """The feed's episodes, or None when it has not changed since the last fetch."""
+
+    episodes: list[Episode] | None
+    validators: FeedValidators
+
+
+def make_session(retries: int = 4, backoff: float = 1.0, read_retries: int | None = None,
+                 retry_after_max: int = 120) -> requests.Session:
+    """Return a session retrying connection errors and 429/5xx, honouring Retry-After.
+
+    Args:
+        retries: attempts after the first, whatever went wrong.
+        backoff: seconds before the third attempt, doubling after (the second is immediate).
+        read_retries: at most this many of them after a read timeout (default: ``retries``).
+        retry_after_max: a longer Retry-After is cut to this many seconds.
+    """
     retry = Retry(
         total=retries,
+        read=read_retries,
         backoff_factor=backoff,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=frozenset({"GET", "HEAD"}),
         respect_retry_after_header=True,
+        retry_after_max=retry_after_max,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
@@ -74,21 +130,45 @@ def make_session(retries: int = 4, backoff: float = 1.0) -> requests.Session:
     return session
 
 
-def fetch_feed(url: str, session: requests.Session | None = None) -> bytes:
-    """Download the feed at ``url``; FeedError on any network or HTTP failure."""
-    session = session or make_session()
+def _read_body(response: requests.Response, url: str, deadline: float) -> bytes:
+    """Read the body as it arrives, within the size limit and the deadline."""
     chunks, size = [], 0
-    try:
-        with session.get(url, timeout=FEED_TIMEOUT, stream=True) as response:
-            response.raise_for_status()
-            for chunk in response.iter_content(1 << 16):
-                size += len(chunk)
-                if size > MAX_FEED_BYTES:  # checked while reading: never buffered whole
-                    raise FeedError(f"feed {url} is larger than {MAX_FEED_BYTES} bytes")
-                chunks.append(chunk)
-    except requests.RequestException as exc:
-        raise FeedError(f"could not fetch feed {url}: {exc}") from exc
+    while chunk := response.raw.read1(1 << 16, decode_content=True):
+        size += len(chunk)
+        if size > MAX_FEED_BYTES:  # checked while reading: never buffered whole
+            raise FeedError(f"feed {url} is larger than {MAX_FEED_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise FeedError(f"feed {url} did not arrive within {FEED_DEADLINE:g} s")
+        chunks.append(chunk)
     return b"".join(chunks)
+
+
+def fetch_feed(url: str, session: requests.Session | None = None,
+               validators: FeedValidators | None = None) -> FeedFetch:
+    """Download the feed at ``url`` unless it is unchanged since ``validators`` were given.
+
+    Raises:
+        FeedError: on any network or HTTP failure, or when ``FEED_DEADLINE`` has passed.
+    """
+    session = session or make_session(**FEED_RETRIES)
+    validators = validators or FeedValidators()
+    deadline = time.monotonic() + FEED_DEADLINE
+    try:
+        with session.get(url, timeout=FEED_TIMEOUT, stream=True,
+                         headers=validators.request_headers()) as response:
+            response.raise_for_status()
+            fresh = FeedValidators(response.headers.get("ETag"),
+                                   response.headers.get("Last-Modified"))
+            if response.status_code == 304:
+                logger.info("Feed not modified since the last fetch (304)")
+                return FeedFetch(None, FeedValidators(fresh.etag or validators.etag,
+                                                       fresh.last_modified
+                                                       or validators.last_modified))
+            return FeedFetch(_read_body(response, url, deadline), fresh)
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        timed_out = isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError))
+        reason = "no answer in time" if timed_out else exc
+        raise FeedError(f"could not fetch feed {url}: {reason}") from exc
 
 
 def _text(value: Any) -> str | None:
@@ -123,6 +203,18 @@ def _published(value: str | None) -> str | None:
     return stamp.astimezone(timezone.utc).isoformat()
 
 
+def enclosure_problem(url: str) -> str | None:
+    """Why an enclosure URL cannot be downloaded (blank, not http(s), no host), or None."""
+    if not url.strip():
+        return "enclosure has a blank URL"
+    parts = urlparse(url.strip())
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"enclosure URL is not http(s): {url.strip()[:200]!r}"
+    if not parts.hostname:
+        return f"enclosure URL has no host: {url.strip()[:200]!r}"
+    return None
+
+
 def _is_audio(enclosure: dict[str, Any]) -> bool:
     kind = (enclosure.get("@type") or "").lower()
     if kind:
@@ -141,16 +233,23 @@ def episode_filename(link: str, title: str | None, url: str) -> str:
 def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
     enclosures = item.get("enclosure")
     enclosures = enclosures if isinstance(enclosures, list) else [enclosures]
-    audio = [e for e in enclosures if isinstance(e, dict) and e.get("@url") and _is_audio(e)]
+    audio = [e for e in enclosures if isinstance(e, dict) and "@url" in e and _is_audio(e)]
     title = _text(item.get("title"))
     if not audio:
         kinds = [e.get("@type") for e in enclosures if isinstance(e, dict)]
         logger.warning("Skipping %r: no audio enclosure (found %s)", title, kinds or "none")
         return None
-    url = audio[0]["@url"].strip()
+    usable = [e for e in audio if enclosure_problem(str(e["@url"])) is None]
+    url = str((usable or audio)[0]["@url"]).strip()
     link = _text(item.get("link"))
     if link is None or link in shared_links:
         link = _text(item.get("guid")) or url
+    if not link:
+        logger.warning("Skipping %r: no link, guid or enclosure URL to identify it", title)
+        return None
+    problem = enclosure_problem(url)
+    if problem:
+        logger.warning("Episode %r will not be downloaded: %s", title, problem)
     description = item.get("description") or item.get("itunes:summary")
     return Episode(
         link=link,
@@ -159,6 +258,7 @@ def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
         published=_published(_text(item.get("pubDate"))),
         description=html_to_text(_text(description)),
         url=url,
+        skip_reason=problem,
     )
 
 
@@ -187,6 +287,9 @@ def parse_feed(payload: bytes) -> list[Episode]:
     return list(episodes.values())
 
 
-def get_episodes(url: str, session: requests.Session | None = None) -> list[Episode]:
-    """Fetch and parse the feed at ``url``."""
-    return parse_feed(fetch_feed(url, session))
+def get_episodes(url: str, session: requests.Session | None = None,
+                 validators: FeedValidators | None = None) -> FeedUpdate:
+    """Fetch the feed at ``url`` and parse it, unless it is unchanged since ``validators``."""
+    fetched = fetch_feed(url, session, validators)
+    episodes = None if fetched.payload is None else parse_feed(fetched.payload)
+    return FeedUpdate(episodes, fetched.validators)

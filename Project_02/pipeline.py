@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from downloader import DownloadSettings, download_episodes, tally
-from feed import get_episodes
+from downloader import Cancellation, DownloadSettings, download_episodes, tally
+from feed import FeedUpdate, get_episodes
+from podcast_locks import pipeline_lock
+from podcast_settings import DEFAULT_LOCK_TIMEOUT
 from report import draw_schedule, publication_schedule
-from storage import create_table, load_episodes, published_dates
+from storage import (create_table, load_episodes, published_dates, save_feed_validators,
+                     stored_feed_validators)
+from transcription import TranscribeSettings, tally_transcripts, transcribe_episodes
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,8 @@ class PipelineConfig:
     skip_download: bool = False
     report: Path | None = None
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    transcribe: TranscribeSettings | None = field(default_factory=TranscribeSettings)  # None: skip
 
 
 def summarize(db_path: Path, report: Path | None = None) -> dict[str, Any]:
@@ -38,23 +44,47 @@ def summarize(db_path: Path, report: Path | None = None) -> dict[str, Any]:
     return schedule
 
 
-def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
-    """Fetch, store, download and summarize; return the run's summary.
+def fetch_and_store(config: PipelineConfig) -> tuple[FeedUpdate, int]:
+    """Fetch the feed (conditionally) and store its new episodes; return it and how many were new.
 
-    The feed is fetched and parsed before the database is opened, so a bad feed changes nothing.
+    The feed is fetched and parsed before the database is written, so a bad feed changes
+    nothing. Its validators are saved only once its episodes are stored.
     """
-    episodes = get_episodes(config.feed_url)
+    validators = stored_feed_validators(config.db_path, config.feed_url)
+    update = get_episodes(config.feed_url, validators=validators)
     create_table(config.db_path)
-    new = load_episodes(config.db_path, episodes)
-    logger.info("Stored %d new of %d episodes in %s", new, len(episodes), config.db_path)
-    results = [] if config.skip_download else download_episodes(
-        config.db_path, config.episodes_dir, config.max_episodes, config.downloads)
-    return {
-        "feed_url": config.feed_url,
-        "episodes_in_feed": len(episodes),
-        "new_episodes": new,
-        **tally(results),
-        "db_path": str(config.db_path),
-        "episodes_dir": str(config.episodes_dir),
-        "schedule": summarize(config.db_path, config.report),
-    }
+    if update.episodes is None:
+        return update, 0
+    new = load_episodes(config.db_path, update.episodes)
+    save_feed_validators(config.db_path, config.feed_url, update.validators)
+    logger.info("Stored %d new of %d episodes in %s", new, len(update.episodes), config.db_path)
+    return update, new
+
+
+def run_pipeline(config: PipelineConfig, cancel: Cancellation | None = None) -> dict[str, Any]:
+    """Fetch, store, download, transcribe and summarize, holding the pipeline lock; return the
+    summary. ``--skip-download`` skips transcription too; failures of both steps are listed.
+
+    Raises:
+        podcast_locks.LockBusy: another run kept the lock for all of ``config.lock_timeout``.
+    """
+    with pipeline_lock(config.db_path, config.lock_timeout):
+        update, new = fetch_and_store(config)
+        results = [] if config.skip_download else download_episodes(
+            config.db_path, config.episodes_dir, config.max_episodes, config.downloads, cancel)
+        downloads = tally(results)
+        transcripts = tally_transcripts(
+            [] if config.skip_download or config.transcribe is None
+            else transcribe_episodes(config.db_path, config.episodes_dir, config.transcribe))
+        return {
+            "feed_url": config.feed_url,
+            "feed_not_modified": update.episodes is None,
+            "episodes_in_feed": None if update.episodes is None else len(update.episodes),
+            "new_episodes": new,
+            **downloads,
+            "failed": downloads["failed"] + transcripts["failed"],
+            "transcribed": transcripts["transcribed"],
+            "db_path": str(config.db_path),
+            "episodes_dir": str(config.episodes_dir),
+            "schedule": summarize(config.db_path, config.report),
+        }

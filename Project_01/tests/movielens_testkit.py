@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import io
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -90,7 +91,8 @@ class FaultServer:
                 """Keep test output quiet."""
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)  # polls often: close() returns at once
         self.thread.start()
 
     def url(self, path: str = "") -> str:
@@ -111,6 +113,26 @@ def body(payload: bytes, status: int = 200, length: int | None = None) -> Respon
         handler.send_header("Content-Length", str(len(payload) if length is None else length))
         handler.end_headers()
         handler.wfile.write(payload)
+        handler.close_connection = True
+
+    return respond
+
+
+def slow_body(payload: bytes, seconds: float, pieces: int = 20) -> Responder:
+    """A responder that trickles ``payload`` over ``seconds``, as a slow mirror does."""
+
+    def respond(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        step = max(1, -(-len(payload) // pieces))
+        try:
+            for start in range(0, len(payload), step):
+                handler.wfile.write(payload[start:start + step])
+                handler.wfile.flush()
+                time.sleep(seconds / pieces)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client was interrupted or killed: what the tests do to it
         handler.close_connection = True
 
     return respond

@@ -25,6 +25,8 @@ if str(PROJECT_DIR) not in sys.path:
 # pylint: disable=wrong-import-position  # these need the path above; they are light to import
 import downloader
 import feed
+import podcast_locks
+import podcast_settings
 import storage
 
 # pylint: enable=wrong-import-position
@@ -38,10 +40,11 @@ def _settings() -> dict[str, Any]:
     max_episodes = os.environ.get("PODCAST_MAX_EPISODES")
     return {
         "feed_url": os.environ.get("PODCAST_FEED_URL", feed.DEFAULT_FEED_URL),
-        "db_path": Path(os.environ.get("PODCAST_DB_PATH", storage.DEFAULT_DB_PATH)),
-        "episodes_dir": Path(os.environ.get("PODCAST_EPISODES_DIR",
-                                            downloader.DEFAULT_EPISODES_DIR)),
+        "db_path": podcast_settings.env_path("PODCAST_DB_PATH", storage.DEFAULT_DB_PATH),
+        "episodes_dir": podcast_settings.env_path("PODCAST_EPISODES_DIR",
+                                                  downloader.DEFAULT_EPISODES_DIR),
         "max_episodes": int(max_episodes) if max_episodes else None,
+        "lock_timeout": podcast_settings.env_lock_timeout(),
     }
 
 
@@ -52,23 +55,38 @@ def create_table() -> None:
 
 
 @task(**NETWORK_RETRIES)
-def get_episodes() -> list[dict[str, Any]]:
-    """Fetch and parse the feed; hand the episodes to the next task."""
-    return [episode.as_row() for episode in feed.get_episodes(_settings()["feed_url"])]
+def get_episodes() -> dict[str, Any]:
+    """Fetch and parse the feed (a conditional GET: no episodes when it has not changed)."""
+    settings = _settings()
+    update = feed.get_episodes(settings["feed_url"], validators=storage.stored_feed_validators(
+        settings["db_path"], settings["feed_url"]))
+    return {"episodes": None if update.episodes is None else
+            [episode.as_row() for episode in update.episodes],
+            "etag": update.validators.etag, "last_modified": update.validators.last_modified}
 
 
 @task
-def load_episodes(episodes: list[dict[str, Any]]) -> int:
-    """Store the episodes not yet in the database; return how many were new."""
-    return storage.load_episodes(_settings()["db_path"], [feed.Episode(**e) for e in episodes])
+def load_episodes(update: dict[str, Any]) -> int:
+    """Store the episodes not yet in the database, then the feed's validators; return how many
+    were new."""
+    settings = _settings()
+    if update["episodes"] is None:
+        return 0
+    with podcast_locks.pipeline_lock(settings["db_path"], settings["lock_timeout"]):
+        new = storage.load_episodes(settings["db_path"],
+                                    [feed.Episode(**e) for e in update["episodes"]])
+        storage.save_feed_validators(settings["db_path"], settings["feed_url"], feed.FeedValidators(
+            update["etag"], update["last_modified"]))
+    return new
 
 
 @task(**NETWORK_RETRIES)
 def download_episodes() -> dict[str, Any]:
     """Download the newest episodes; fail the task (so Airflow retries) if any failed."""
     settings = _settings()
-    results = downloader.download_episodes(
-        settings["db_path"], settings["episodes_dir"], settings["max_episodes"])
+    with podcast_locks.pipeline_lock(settings["db_path"], settings["lock_timeout"]):
+        results = downloader.download_episodes(
+            settings["db_path"], settings["episodes_dir"], settings["max_episodes"])
     counts = downloader.tally(results)
     if counts["failed"]:
         raise RuntimeError(f"{len(counts['failed'])} episode(s) failed, "

@@ -6,18 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
-from podcast_testkit import MP3, FaultServer, make_feed, make_item, respond
+from podcast_testkit import SILENT_MP3, FaultServer, make_feed, make_item, respond
 
 from podcast_pipeline import main
 
 
 @pytest.fixture(name="feed_url")
 def fixture_feed_url(server: FaultServer) -> str:
-    """A loopback feed of three episodes, each with its audio."""
+    """A loopback feed of three episodes, each with its audio (silence, so transcribed quickly)."""
     server.routes["/feed.xml"] = [respond(make_feed(
         [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in (1, 2, 3)]))]
     for n in (1, 2, 3):
-        server.routes[f"/audio/{n}.mp3"] = [respond(MP3)]
+        server.routes[f"/audio/{n}.mp3"] = [respond(SILENT_MP3)]
     return server.url("/feed.xml")
 
 
@@ -37,12 +37,14 @@ def test_json_output_and_idempotent_rerun(run, feed_url: str, db_path: Path,
     code, out, _ = run("--feed-url", feed_url, "--format", "json")
     assert code == 0
     assert json.loads(out) == {
-        "feed_url": feed_url, "episodes_in_feed": 3, "new_episodes": 3, "downloaded": 3,
-        "skipped": 0, "failed": [], "db_path": str(db_path), "episodes_dir": str(episodes_dir)}
+        "feed_url": feed_url, "feed_not_modified": False, "episodes_in_feed": 3,
+        "new_episodes": 3, "downloaded": 3, "skipped": 0, "failed": [], "unavailable": [],
+        "transcribed": 3, "db_path": str(db_path), "episodes_dir": str(episodes_dir)}
     code, out, _ = run("--feed-url", feed_url, "--format", "json")
     second = json.loads(out)
     assert code == 0
     assert (second["new_episodes"], second["downloaded"], second["skipped"]) == (0, 0, 3)
+    assert second["transcribed"] == 0
 
 
 def test_max_episodes_stores_all_downloads_newest(run, feed_url: str, episodes_dir: Path) -> None:

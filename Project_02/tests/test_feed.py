@@ -111,7 +111,7 @@ def test_episode_filename_is_safe_and_unique(url: str) -> None:
 def test_fetch_feed_retries_then_fails_with_feed_error(server: FaultServer) -> None:
     """A 503 is retried; a 404 ends with a FeedError naming the URL."""
     server.routes["/flaky.xml"] = [respond(b"busy", status=503), respond(b"<rss/>")]
-    assert fetch_feed(server.url("/flaky.xml"), make_session(backoff=0)) == b"<rss/>"
+    assert fetch_feed(server.url("/flaky.xml"), make_session(backoff=0)).payload == b"<rss/>"
     with pytest.raises(FeedError, match="could not fetch feed .*/missing.xml"):
         fetch_feed(server.url("/missing.xml"), make_session(backoff=0))
 

@@ -1,0 +1,227 @@
+"""One HTTP download into a temporary file: resumed with Range/If-Range, cancelled at once.
+
+A download streams into a temporary file of its own (see :mod:`podcast_locks`) and is renamed to
+its final name only once every byte the server promised has arrived. When a download is cut
+short, the temporary file is kept with the validator (strong ETag, else Last-Modified) it was
+started under, and the next attempt asks for the rest with ``Range`` and ``If-Range``: a 206
+answer continues the file, a 200 (the server ignores ranges, or the file changed) starts over.
+
+:class:`Cancellation` stops every download of a run at once: it shuts the sockets being read, so
+a worker waiting for a slow server wakes up instead of sitting out its read timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from podcast_locks import commit, new_partial
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 64 * 1024
+RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class DownloadError(Exception):
+    """An episode cannot be downloaded (not worth retrying)."""
+
+
+class IncompleteDownload(DownloadError):
+    """The server sent fewer bytes than it promised (worth retrying, resuming where it stopped)."""
+
+
+class DownloadCancelled(Exception):
+    """The run is stopping (Ctrl-C or SIGTERM): the download was abandoned, not failed."""
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    """How downloads behave; the defaults suit real podcast hosts."""
+
+    workers: int = 4
+    timeout: tuple[float, float] = (10.0, 60.0)  # seconds: connect, between bytes
+    attempts: int = 3
+    backoff: float = 1.0  # seconds before the 2nd attempt, doubling after
+    max_bytes: int = 1 << 30
+    http_retries: int = 4  # urllib3 retries of connection errors and 429/5xx per attempt
+
+
+class Cancellation:
+    """A stop signal shared by every download of a run."""
+
+    def __init__(self) -> None:
+        """Start not cancelled, watching no response."""
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._watched: set[requests.Response] = set()
+
+    def is_set(self) -> bool:
+        """Whether the run is stopping."""
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; return True at once if the run is stopping."""
+        return self._event.wait(seconds)
+
+    def check(self) -> None:
+        """Raise DownloadCancelled if the run is stopping."""
+        if self._event.is_set():
+            raise DownloadCancelled("cancelled")
+
+    def cancel(self) -> None:
+        """Stop every download: set the flag and shut the sockets being read."""
+        self._event.set()
+        with self._lock:
+            for response in self._watched:
+                _shutdown(response)
+
+    @contextmanager
+    def watching(self, response: requests.Response) -> Iterator[None]:
+        """Let :meth:`cancel` shut ``response``'s socket while the block reads it."""
+        with self._lock:
+            self._watched.add(response)
+        if self.is_set():
+            _shutdown(response)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._watched.discard(response)
+
+
+def _shutdown(response: requests.Response) -> None:
+    """Shut the socket under ``response``: a read blocked on it returns at once."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: nothing left to wake
+
+
+@dataclass
+class Transfer:
+    """One episode's download across attempts: its temporary file and the validator it began with.
+
+    ``on_restart`` is told the validator each time the download starts from byte 0, so it can be
+    stored where the next run finds it (the database).
+    """
+
+    target: Path
+    partial: Path | None = None
+    validator: str | None = None
+    on_restart: Callable[[str | None], None] = field(default=lambda _validator: None)
+
+    def resume_offset(self) -> int:
+        """How many bytes can be resumed from (0 without a partial file or a validator)."""
+        if self.partial is None or not self.validator or not self.partial.is_file():
+            return 0
+        return self.partial.stat().st_size
+
+    def restart(self, validator: str | None) -> None:
+        """Drop any partial file and start a new, empty one for a download from byte 0."""
+        self.discard()
+        self.on_restart(validator)
+        self.validator = validator
+        self.partial = new_partial(self.target)
+
+    def discard(self) -> None:
+        """Delete the partial file, if any."""
+        if self.partial is not None:
+            self.partial.unlink(missing_ok=True)
+            self.partial = None
+
+    def keep_or_discard(self) -> None:
+        """Keep the partial file only if a later attempt (or run) can resume it."""
+        if not self.validator:
+            self.discard()
+
+
+def validator_of(headers: requests.structures.CaseInsensitiveDict) -> str | None:
+    """The validator If-Range accepts: a strong ETag, else Last-Modified, else None."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified")
+
+
+def _resumed_total(response: requests.Response, offset: int) -> int | None:
+    """Check a 206 answer continues at ``offset``; return the file's total size if known."""
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)",
+                         response.headers.get("Content-Range", "").strip())
+    if match is None or int(match[1]) != offset:
+        raise IncompleteDownload(f"the server resumed at {response.headers.get('Content-Range')!r}"
+                                 f", not at byte {offset}")
+    return None if match[3] == "*" else int(match[3])
+
+
+def _digest_so_far(transfer: Transfer, offset: int) -> Any:
+    """A SHA-256 object fed with the first ``offset`` bytes (those of the partial file)."""
+    if not offset or transfer.partial is None:
+        return hashlib.sha256()
+    with open(transfer.partial, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256")
+
+
+def _expected_size(response: requests.Response, transfer: Transfer, offset: int) -> int | None:
+    """Prepare ``transfer`` for this answer; return the file's total size, if the server says."""
+    if response.status_code == 206 and offset:
+        logger.info("Resuming %s at byte %d", transfer.target.name, offset)
+        return _resumed_total(response, offset)
+    transfer.restart(validator_of(response.headers))
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else None
+
+
+def fetch_to_file(session: requests.Session, url: str, transfer: Transfer,
+                  settings: DownloadSettings, cancel: Cancellation) -> tuple[int, str]:
+    """Stream ``url`` into the transfer's partial file, then rename it to its target.
+
+    Returns:
+        The size and SHA-256 of the complete file.
+
+    Raises:
+        IncompleteDownload: the body was cut short (the partial file stays for a resume).
+        DownloadError: over the size limit, or the server cannot resume as asked.
+        DownloadCancelled: the run is stopping.
+    """
+    offset = transfer.resume_offset()
+    headers = {"Range": f"bytes={offset}-", "If-Range": str(transfer.validator)} if offset else {}
+    with session.get(url, stream=True, timeout=settings.timeout, headers=headers) as response, \
+            cancel.watching(response):
+        if response.status_code == 416:
+            transfer.discard()
+            raise IncompleteDownload("the server cannot resume this file (416); starting over")
+        response.raise_for_status()
+        expected = _expected_size(response, transfer, offset)
+        offset = offset if response.status_code == 206 else 0
+        if expected is not None and expected > settings.max_bytes:
+            raise DownloadError(f"{expected} bytes is over the {settings.max_bytes} limit")
+        digest = _digest_so_far(transfer, offset)
+        size = offset
+        with open(transfer.partial, "ab") as handle:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                cancel.check()
+                size += len(chunk)
+                if size > settings.max_bytes:
+                    raise DownloadError(f"over the {settings.max_bytes} byte limit")
+                handle.write(chunk)
+                digest.update(chunk)
+    cancel.check()  # a shut socket may end a body of unknown length early, without an error
+    if expected is not None and size != expected:
+        raise IncompleteDownload(f"received {size} of {expected} bytes")
+    commit(transfer.partial, transfer.target)
+    transfer.partial = None
+    return size, digest.hexdigest()
