@@ -75,7 +75,9 @@ class RatingsIndex:
 
     def similar_users(self, movie_ids: Sequence[int]) -> np.ndarray:
         """The user rows who liked any of ``movie_ids``, each once; KeyError if one is unknown."""
-        return np.unique(self._fans(np.array([self.column(m) for m in movie_ids])))
+        columns = np.array([self.column(m) for m in movie_ids])
+        fans = self._fans(columns)
+        return fans if columns.size == 1 else np.unique(fans)  # one movie's fans never repeat
 
     def _similar_counts(self, similar_users: np.ndarray) -> np.ndarray:
         """How many of ``similar_users`` liked each movie."""
