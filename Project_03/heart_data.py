@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pandas as pd
 import requests
+from filelock import FileLock, Timeout
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 from urllib3.util.retry import Retry
@@ -40,6 +44,7 @@ UCI_CODES = {
     "slope": {1: "Up", 2: "Flat", 3: "Down"},
 }
 TIMEOUT = (10, 60)
+LOCK_TIMEOUT = 600  # one download of a few hundred kB, even on a slow link
 
 
 class DataSourceError(Exception):
@@ -56,31 +61,103 @@ def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:
     return session
 
 
-def fetch(url: str, target: Path, session: requests.Session | None = None) -> Path:
-    """Download ``url`` to ``target`` with a progress bar, atomically; reuse it when cached."""
-    if target.is_file():
-        logger.info("Using cached %s", target)
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    session = session or make_session()
+def _remove_leftovers(target: Path) -> None:
+    """Delete temporary files of downloads that were killed; call it holding the download lock."""
+    for leftover in target.parent.glob(f"{target.name}.*.part"):
+        leftover.unlink(missing_ok=True)
+        logger.info("Removed %s, left by a download that was stopped", leftover)
+
+
+def _download(url: str, part: Path, session: requests.Session) -> None:
+    """Stream ``url`` into ``part`` with a progress bar."""
+    with session.get(url, stream=True, timeout=TIMEOUT) as response:
+        response.raise_for_status()
+        total = int(response.headers.get("Content-Length", 0)) or None
+        with open(part, "wb") as handle, tqdm(total=total, unit="B", unit_scale=True,
+                                              desc=part.name, leave=False) as progress:
+            for chunk in response.iter_content(1 << 16):
+                handle.write(chunk)
+                progress.update(len(chunk))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def fetch(url: str, target: Path, verify: Callable[[Path], None],
+          session: requests.Session | None = None) -> Path:
+    """Download ``url`` to ``target`` unless a verified copy is cached; return ``target``.
+
+    The download goes to a uniquely named temporary file under a lock (so two runs never share
+    one), and only a file that passes ``verify`` is renamed into the cache. A cached file that
+    fails ``verify`` (a captive portal's HTML page cached by an older version) is downloaded again.
+
+    Raises:
+        DataSourceError: the download failed or what arrived is not the expected data.
+    """
     try:
-        with session.get(url, stream=True, timeout=TIMEOUT) as response:
-            response.raise_for_status()
-            total = int(response.headers.get("Content-Length", 0)) or None
-            with open(part, "wb") as handle, tqdm(total=total, unit="B", unit_scale=True,
-                                                  desc=target.name, leave=False) as progress:
-                for chunk in response.iter_content(1 << 16):
-                    handle.write(chunk)
-                    progress.update(len(chunk))
-        part.replace(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(target.with_name(target.name + ".lock"), timeout=LOCK_TIMEOUT):
+            _remove_leftovers(target)
+            if target.is_file():
+                try:
+                    verify(target)
+                    logger.info("Using cached %s", target)
+                    return target
+                except DataSourceError as exc:
+                    logger.warning("Cached %s is unusable (%s); downloading it again", target, exc)
+                    target.unlink()
+            handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".part",
+                                            dir=target.parent)
+            os.close(handle)
+            part = Path(name)
+            try:
+                _download(url, part, session or make_session())
+                verify(part)
+                part.replace(target)
+            finally:
+                part.unlink(missing_ok=True)
+    except Timeout as exc:
+        raise DataSourceError(f"another process held {target}.lock for {LOCK_TIMEOUT} s") from exc
     except requests.RequestException as exc:
         raise DataSourceError(f"could not download {url}: {exc}; pass a local CSV with "
                               "--data-path or set HEART_DATA_URL to a mirror") from exc
-    finally:
-        part.unlink(missing_ok=True)
+    except DataSourceError as exc:
+        raise DataSourceError(f"{url} did not send the UCI archive: {exc}; nothing was cached. "
+                              "Check HEART_DATA_URL (a login page or proxy may have answered) "
+                              "or pass a local CSV with --data-path") from exc
+    except OSError as exc:
+        raise DataSourceError(f"cannot write the data cache {target.parent}: "
+                              f"{exc.strerror or exc}") from exc
     logger.info("Downloaded %s (%d bytes)", target.name, target.stat().st_size)
     return target
+
+
+def verify_uci_archive(path: Path, sha256: str | None = None) -> None:
+    """Raise DataSourceError unless ``path`` is an intact zip holding the four UCI files.
+
+    ``sha256`` (e.g. from $HEART_DATA_SHA256), when given, must match the file's digest too.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head[:4] != b"PK\x03\x04":
+        kind = "an HTML page" if b"<html" in head.lower() or b"<!doctype" in head.lower() else (
+            "not a zip archive")
+        raise DataSourceError(f"it is {kind} ({path.stat().st_size} bytes)")
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            broken = bundle.testzip()
+            names = {Path(n).name for n in bundle.namelist()}
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DataSourceError(f"it is a damaged zip archive ({exc})") from exc
+    if broken is not None:
+        raise DataSourceError(f"its member {broken} is damaged")
+    missing = [f for f in UCI_FILES if f not in names]
+    if missing:
+        raise DataSourceError(f"the zip archive lacks {', '.join(missing)}")
+    if sha256:
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if digest != sha256.lower():
+            raise DataSourceError(f"its SHA-256 is {digest}, expected {sha256}")
 
 
 def convert_uci(frame: pd.DataFrame) -> pd.DataFrame:
@@ -160,12 +237,19 @@ def read_csv_source(source: str) -> tuple[pd.DataFrame, str]:
     return frame[COLUMNS], hashlib.sha256(payload).hexdigest()
 
 
-def load_data(data_path: str | None, data_url: str, cache_dir: Path) -> tuple[pd.DataFrame, str]:
-    """Return the raw data and a SHA-256 of the bytes it came from."""
+def load_data(data_path: str | None, data_url: str, cache_dir: Path,
+              data_sha256: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Return the raw data and a SHA-256 of the bytes it came from.
+
+    Without ``data_path`` the UCI archive is downloaded from ``data_url`` into ``cache_dir``
+    (verified, and checked against ``data_sha256`` when one is given).
+    """
     if data_path:
         frame, digest = read_csv_source(data_path)
     else:
-        archive = fetch(data_url, cache_dir / Path(urlparse(data_url).path).name)
+        name = Path(urlparse(data_url).path).name or "heart-disease.zip"
+        archive = fetch(data_url, cache_dir / name,
+                        verify=lambda path: verify_uci_archive(path, data_sha256))
         frame = read_uci_archive(archive)
         with open(archive, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()

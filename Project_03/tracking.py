@@ -2,6 +2,11 @@
 
 The default store is a SQLite file inside this project (no server, no network); point
 ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` at a server to share runs.
+
+:func:`check_tracking` and :func:`check_storage` try the MLflow store and the Optuna storage before
+training starts, failing in seconds instead of after minutes of MLflow's retries. A SQLite store is
+created and written under a file lock beside it, so several trainings can start on a fresh store at
+once (unguarded, they race in the schema migration).
 """
 
 from __future__ import annotations
@@ -9,16 +14,131 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import optuna
+import requests
+from filelock import FileLock, Timeout
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
 PACKAGES = ("scikit-learn", "pandas", "numpy", "optuna", "skl2onnx", "onnxruntime", "mlflow-skinny")
+SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
+STORE_ERRORS = (MlflowException, SQLAlchemyError, requests.RequestException, OSError, ImportError,
+                ValueError)
+FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+LOCK_TIMEOUT = 120
+
+
+class TrackingError(Exception):
+    """The MLflow store or the Optuna storage cannot be used."""
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for anything else, or in-memory)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?")[0]).resolve()
+
+
+@contextmanager
+def store_lock(url: str) -> Iterator[None]:
+    """Hold a file lock beside a SQLite database while creating or writing it; else no-op."""
+    path = _sqlite_path(url)
+    if path is None:
+        yield
+        return
+    try:
+        with FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT):
+            yield
+    except Timeout as exc:
+        raise TrackingError(f"{path} stayed locked for {LOCK_TIMEOUT} s by another "
+                            "process") from exc
+
+
+def _check_sqlite_file(url: str, flag: str) -> None:
+    """Refuse a SQLite URL whose folder is missing or whose file is not a SQLite database."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise TrackingError(f"{flag} {url}: folder {path.parent} does not exist")
+    if path.exists():
+        try:
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+                connection.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise TrackingError(f"{flag} {url}: {path} is not a SQLite database ({exc})") from exc
+
+
+@contextmanager
+def _fail_fast() -> Iterator[None]:
+    """No retries and a short timeout for MLflow's HTTP calls, unless the user chose otherwise."""
+    added = {k: v for k, v in FAIL_FAST.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _experiment_id(client: MlflowClient, experiment: str, tracking_uri: str) -> str:
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(experiment,
+                                    artifact_location=artifact_location(tracking_uri))
+
+
+def check_tracking(tracking_uri: str, experiment: str) -> str:
+    """Reach the MLflow store (creating it and the experiment if needed); return the experiment id.
+
+    Raises:
+        TrackingError: unknown scheme, unreachable server, or a store that cannot be opened.
+    """
+    scheme = urlparse(tracking_uri).scheme
+    if scheme not in SCHEMES:
+        raise TrackingError(f"--tracking-uri {tracking_uri!r}: unknown scheme "
+                            f"{scheme or '(none)'!r}; use one of {', '.join(SCHEMES)} "
+                            "(e.g. sqlite:///mlflow.db)")
+    _check_sqlite_file(tracking_uri, "--tracking-uri")
+    try:
+        with store_lock(tracking_uri), _fail_fast():
+            return _experiment_id(MlflowClient(tracking_uri=tracking_uri), experiment,
+                                  tracking_uri)
+    except STORE_ERRORS as exc:
+        raise TrackingError(f"cannot use the MLflow store {tracking_uri}: "
+                            f"{_first_line(exc)}") from exc
+
+
+def check_storage(storage: str) -> None:
+    """Open (and if new, create) an Optuna storage URL so a bad one fails before training.
+
+    Raises:
+        TrackingError: the URL cannot be parsed, its driver is missing, or it cannot be opened.
+    """
+    _check_sqlite_file(storage, "--storage")
+    try:
+        with store_lock(storage):
+            optuna.storages.RDBStorage(storage)
+    except STORE_ERRORS as exc:
+        raise TrackingError(f"--storage {storage}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _git(*args: str, cwd: Path) -> str | None:
@@ -63,23 +183,33 @@ def artifact_location(tracking_uri: str) -> str | None:
 
 
 def log_run(tracking_uri: str, experiment: str, *, params: dict[str, Any],
-            metrics: dict[str, float], tags: dict[str, str], artifacts: Path) -> str:
-    """Record one finished run; return its id."""
-    client = MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        experiment_id = client.create_experiment(
-            experiment, artifact_location=artifact_location(tracking_uri))
-    else:
-        experiment_id = found.experiment_id
-    run = client.create_run(experiment_id, run_name=tags.get("run_name"))
-    run_id = run.info.run_id
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None],
-        params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-        tags=[RunTag(k, v) for k, v in tags.items()],
-    )
-    client.log_artifacts(run_id, str(artifacts))
-    client.set_terminated(run_id)
+            metrics: dict[str, float], tags: dict[str, str], artifacts: Iterable[Path]) -> str:
+    """Record one finished run and its artifact files; return its id.
+
+    Raises:
+        TrackingError: the store could not be written (the run, if created, is marked FAILED).
+    """
+    try:
+        with store_lock(tracking_uri):
+            client = MlflowClient(tracking_uri=tracking_uri)
+            experiment_id = _experiment_id(client, experiment, tracking_uri)
+            run_id = client.create_run(experiment_id, run_name=tags.get("run_name")).info.run_id
+            try:
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()
+                             if v is not None],
+                    params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                    tags=[RunTag(k, v) for k, v in tags.items()],
+                )
+                for path in artifacts:
+                    client.log_artifact(run_id, str(path))
+            except BaseException:
+                with _fail_fast(), suppress(*STORE_ERRORS):
+                    client.set_terminated(run_id, status="FAILED")
+                raise
+            client.set_terminated(run_id)
+    except STORE_ERRORS as exc:
+        raise TrackingError(f"the run was not recorded in {tracking_uri}: "
+                            f"{_first_line(exc)}") from exc
     return run_id

@@ -1,16 +1,15 @@
 """Train, evaluate, export and track one heart-disease model, end to end.
 
-Artifacts are written to a temporary folder beside ``output_dir`` and swapped in only when every
-step (including the ONNX parity check) has passed, so a failed run never leaves a half-written or
-inconsistent artifact folder behind.
+Settings, the output folder and the tracking store are checked before any training starts.
+Artifacts are written to a staging folder and moved into ``output_dir`` (see heart_artifacts) only
+when every step (including the ONNX parity check) has passed, so a failed or interrupted run never
+leaves a half-written artifact, and no file the project did not write is ever touched.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,12 +23,15 @@ from sklearn.pipeline import Pipeline
 from data_checks import check_data
 from evaluation import fairness_report, feature_importance, flip_rate, slice_report
 from export import check_parity, export_onnx
+from heart_artifacts import amend, check_output_dir, publish, staging_dir
 from heart_data import TARGET, load_data
+from heart_limits import check_split
 from modeling import (FAMILIES, build_pipeline, classic_features, classification_metrics,
                       fit_baseline, model_frame)
 from plots import plot_confusion_matrix, plot_importance, plot_roc
 from search import SCORING, SearchSettings, cv_score, run_search
-from tracking import log_run, peak_memory_mb, provenance
+from tracking import (TrackingError, check_storage, check_tracking, log_run, peak_memory_mb,
+                      provenance)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class TrainConfig:  # pylint: disable=too-many-instance-attributes  # mirrors th
     storage: str | None = None
     n_jobs: int = -1
     track: bool = True
+    data_sha256: str | None = None
 
     def search_settings(self) -> SearchSettings:
         """The settings the hyperparameter search takes from this config."""
@@ -117,8 +120,12 @@ def evaluate(pipeline: Pipeline, train_rows: pd.DataFrame, test_rows: pd.DataFra
     }
 
 
+def _json_text(payload: Any) -> str:
+    return json.dumps(payload, indent=2, default=str) + "\n"
+
+
 def _write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    path.write_text(_json_text(payload), encoding="utf-8")
 
 
 def write_artifacts(folder: Path, pipeline: Pipeline, family: str, measured: dict[str, Any],
@@ -137,18 +144,8 @@ def write_artifacts(folder: Path, pipeline: Pipeline, family: str, measured: dic
     return difference
 
 
-def _swap_in(staging: Path, output_dir: Path) -> None:
-    """Replace ``output_dir`` with ``staging`` (the old folder is removed only afterwards)."""
-    backup = output_dir.with_name(f".{output_dir.name}.old")
-    shutil.rmtree(backup, ignore_errors=True)
-    if output_dir.exists():
-        output_dir.rename(backup)
-    staging.rename(output_dir)
-    shutil.rmtree(backup, ignore_errors=True)
-
-
 def _track(config: TrainConfig, result: dict[str, Any], extra: dict[str, Any],
-           staging: Path) -> str:
+           files: list[Path]) -> str:
     metrics = {f"test_{k}": v for k, v in result["test"].items()}
     metrics |= {"cv_roc_auc": result["cv"]["mean"],
                 "baseline_accuracy": result["baseline"]["accuracy"],
@@ -161,14 +158,37 @@ def _track(config: TrainConfig, result: dict[str, Any], extra: dict[str, Any],
     tags = {**provenance(Path(__file__).resolve().parent), "data_sha256": extra["data_sha256"],
             "run_name": f"{result['model']}-seed{config.seed}"}
     return log_run(config.tracking_uri, config.experiment, params=params, metrics=metrics,
-                   tags=tags, artifacts=staging)
+                   tags=tags, artifacts=files)
+
+
+def _track_published(config: TrainConfig, result: dict[str, Any], extra: dict[str, Any],
+                     manifest: dict[str, Any]) -> None:
+    """Log the published artifacts to MLflow, then record the run id in metrics.json."""
+    try:
+        result["run_id"] = _track(config, result, extra,
+                                  [config.output_dir / name for name in manifest["files"]])
+    except TrackingError as exc:
+        raise TrackingError(f"the model is saved in {config.output_dir}, but {exc}") from exc
+    amend(config.output_dir, "metrics.json", _json_text({**result, **extra}), manifest)
+
+
+def preflight(config: TrainConfig) -> None:
+    """Fail in seconds, before any training, on an output folder or store that cannot be used."""
+    check_output_dir(config.output_dir, ARTIFACTS)
+    if config.track:
+        check_tracking(config.tracking_uri, config.experiment)
+    if config.tuning and config.search == "bayesian" and config.storage:
+        check_storage(config.storage)
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
     """Run the whole training; return the summary printed by ``train --format json``."""
     started = time.perf_counter()
-    raw, checksum = load_data(config.data_path, config.data_url, config.cache_dir)
+    preflight(config)
+    raw, checksum = load_data(config.data_path, config.data_url, config.cache_dir,
+                              config.data_sha256)
     clean, data_report = check_data(raw)
+    check_split(clean[TARGET], config.test_size, config.cv)
     train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
                                              stratify=clean[TARGET], random_state=config.seed)
     features = model_frame(train_rows)
@@ -188,10 +208,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "artifacts": {name: str(config.output_dir / name) for name in ARTIFACTS},
         "run_id": None,
     }
-    config.output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{config.output_dir.name}-",
-                                    dir=config.output_dir.parent))
-    try:
+    with staging_dir(config.output_dir) as staging:
         extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness",
                                                 "baseline_params")}
         extra |= {"onnx_max_abs_difference": write_artifacts(staging, pipeline, family, measured,
@@ -203,13 +220,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
                   "wall_seconds": time.perf_counter() - started}
         _write_json(staging / "data_report.json", data_report)
         _write_json(staging / "metrics.json", {**result, **extra})
-        if config.track:
-            result["run_id"] = _track(config, result, extra, staging)
-            _write_json(staging / "metrics.json", {**result, **extra})
-        _swap_in(staging, config.output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        manifest = publish(staging, config.output_dir)
+    if config.track:
+        _track_published(config, result, extra, manifest)
     logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", family,
                 time.perf_counter() - started, result["test"]["accuracy"],
                 result["test"]["roc_auc"])

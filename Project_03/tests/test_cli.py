@@ -31,7 +31,8 @@ def test_train_json_has_the_documented_shape(train_json) -> None:
     assert set(result["test"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert set(result["baseline"]) == {"accuracy", "roc_auc"}
     assert all(Path(p).is_file() for p in result["artifacts"].values())
-    assert sorted(p.name for p in output.iterdir()) == sorted(result["artifacts"])
+    visible = [p.name for p in output.iterdir() if not p.name.startswith(".")]
+    assert sorted(visible) == sorted(result["artifacts"])
     assert len(result["run_id"]) == 32
 
 

@@ -49,7 +49,7 @@ def test_download_failure_names_the_offline_options(httpserver: HTTPServer, tmp_
     httpserver.expect_request("/missing.zip").respond_with_data("gone", status=404)
     with pytest.raises(DataSourceError, match="--data-path"):
         load_data(None, httpserver.url_for("/missing.zip"), tmp_path)
-    assert not any(tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["missing.zip.lock"]
 
 
 def test_csv_over_http(httpserver: HTTPServer, patients: pd.DataFrame) -> None:

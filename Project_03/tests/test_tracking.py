@@ -18,7 +18,7 @@ def test_log_run_records_params_metrics_provenance_and_artifacts(tmp_path: Path)
     run_id = log_run(uri, "test", params={"model": "knn", "seed": 1},
                      metrics={"test_accuracy": 0.9, "skipped": None},
                      tags={**provenance(Path(__file__).parent), "data_sha256": "abc"},
-                     artifacts=artifacts)
+                     artifacts=[artifacts / "metrics.json"])
     run = MlflowClient(uri).get_run(run_id)
     assert run.data.params == {"model": "knn", "seed": "1"}
     assert run.data.metrics == {"test_accuracy": 0.9}

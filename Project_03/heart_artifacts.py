@@ -1,0 +1,220 @@
+"""Write training artifacts into a user's folder, never deleting what the project did not write.
+
+A run writes its files into a private staging folder inside ``--output-dir`` and then moves them
+into place one by one (``os.replace`` is atomic on one file system), under a lock, with Ctrl-C and
+SIGTERM held back until the last file is in. A manifest (``.heart-disease-manifest.json``) records
+which files a run wrote and their SHA-256: it marks the folder as a previous output, so a later run
+replaces exactly those files and leaves everything else (a ``thesis.tex``, a notebook) alone.
+
+A folder that holds a file of the same name as an artifact but no manifest was not written by this
+program: training refuses it before it starts rather than overwrite someone's ``model.onnx``.
+A staging folder left by a run that was killed is removed by the next run: each staging folder
+holds a lock while its run is alive, and a lock a dead process held can be taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from heart_signals import deferred_signals
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = ".heart-disease-manifest.json"
+LOCK = ".heart-disease.lock"
+STAGING_PREFIX = ".heart-staging-"
+OWNER_LOCK = ".owner.lock"
+WRITTEN_BY = "heart_disease.py train"
+LOCK_TIMEOUT = 120
+
+
+class ArtifactError(Exception):
+    """The output folder cannot take this run's artifacts without harming other files."""
+
+
+def read_manifest(output_dir: Path) -> dict[str, Any] | None:
+    """The manifest of a previous run in ``output_dir``, or None if there is none (or it is bad)."""
+    try:
+        manifest = json.loads((output_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("written_by") != WRITTEN_BY:
+        return None
+    return manifest
+
+
+def foreign_files(output_dir: Path, names: Iterable[str]) -> list[str]:
+    """Files in ``output_dir`` that a run would overwrite but that no previous run wrote."""
+    if not output_dir.is_dir():
+        return []
+    names = set(names)
+    present = sorted(n for n in names if os.path.lexists(output_dir / n))
+    blocked = [n for n in present if not (output_dir / n).is_file()]
+    if blocked or read_manifest(output_dir) is not None:
+        return blocked
+    # Before manifests existed, train wrote a folder holding nothing but its artifacts.
+    others = [p.name for p in output_dir.iterdir()
+              if p.name not in names and not p.name.startswith((".heart-", STAGING_PREFIX))]
+    return present if others else []
+
+
+def check_output_dir(output_dir: Path, names: Iterable[str]) -> None:
+    """Refuse, before any work, an output folder this run could not write into safely."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ArtifactError(f"--output-dir {output_dir} is a file, not a folder")
+    foreign = foreign_files(output_dir, names)
+    if foreign:
+        raise ArtifactError(f"{output_dir} already holds {', '.join(foreign)}, not written by "
+                            f"{WRITTEN_BY}; move them away or choose another --output-dir")
+
+
+def _folder_lock(output_dir: Path) -> FileLock:
+    return FileLock(output_dir / LOCK, timeout=LOCK_TIMEOUT)
+
+
+@contextmanager
+def _locked(output_dir: Path) -> Iterator[None]:
+    try:
+        with _folder_lock(output_dir):
+            yield
+    except Timeout as exc:
+        raise ArtifactError(f"another training held {output_dir / LOCK} for {LOCK_TIMEOUT} s; "
+                            "try again when it has finished") from exc
+
+
+def remove_stale_staging(output_dir: Path) -> list[Path]:
+    """Remove what killed runs left: staging folders whose owner lock is free, temporary files.
+
+    Call it holding the folder lock: temporary files are only written under that lock.
+    """
+    removed = []
+    for leftover in sorted(output_dir.glob(".heart-manifest-*")) + sorted(
+            output_dir.glob(".heart-amend-*")):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    for folder in sorted(output_dir.glob(f"{STAGING_PREFIX}*")):
+        if not folder.is_dir():
+            continue
+        try:
+            with FileLock(folder / OWNER_LOCK, timeout=0):
+                shutil.rmtree(folder, ignore_errors=True)
+        except Timeout:
+            continue  # its run is alive
+        except OSError:
+            continue  # removed meanwhile by another run's clean-up
+        removed.append(folder)
+        logger.info("Removed %s, left by a run that was stopped", folder)
+    return removed
+
+
+@contextmanager
+def staging_dir(output_dir: Path) -> Iterator[Path]:
+    """A private folder inside ``output_dir`` for one run's files; removed when the run ends."""
+    created = not output_dir.exists()
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(output_dir):
+            remove_stale_staging(output_dir)
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output_dir))
+            owner = FileLock(staging / OWNER_LOCK, timeout=0)
+            owner.acquire()
+    except OSError as exc:
+        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from exc
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        owner.release()
+        if created and read_manifest(output_dir) is None:
+            (output_dir / LOCK).unlink(missing_ok=True)
+            with suppress(OSError):
+                output_dir.rmdir()  # only if empty: a failed first run leaves no empty folder
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _replace_text(path: Path, text: str, prefix: str) -> None:
+    """Write ``text`` to a unique temporary file beside ``path``, then rename it over ``path``."""
+    temporary = path.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(temporary, "x", encoding="utf-8") as out:  # "x": the umask's permissions
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_manifest(output_dir: Path, files: dict[str, str]) -> dict[str, Any]:
+    manifest = {"written_by": WRITTEN_BY, "files": files}
+    _replace_text(output_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                  ".heart-manifest-")
+    return manifest
+
+
+def publish(staging: Path, output_dir: Path) -> dict[str, Any]:
+    """Move every file of ``staging`` into ``output_dir``; return the new manifest.
+
+    Files a previous run wrote and this one did not are removed; no other file is touched.
+    """
+    names = sorted(p.name for p in staging.iterdir() if p.is_file() and p.name != OWNER_LOCK)
+    files = {}
+    for name in names:
+        _sync(staging / name)
+        files[name] = sha256(staging / name)
+    try:
+        with _locked(output_dir), deferred_signals():
+            foreign = foreign_files(output_dir, names)
+            if foreign:
+                raise ArtifactError(f"{output_dir} now holds {', '.join(foreign)}, not written "
+                                    f"by {WRITTEN_BY}; the new model was not saved")
+            previous = (read_manifest(output_dir) or {}).get("files", {})
+            for name in names:
+                os.replace(staging / name, output_dir / name)
+            for name in set(previous) - set(files):
+                if Path(name).name == name:  # only plain names in this folder, never a path
+                    (output_dir / name).unlink(missing_ok=True)
+            manifest = _write_manifest(output_dir, files)
+    except OSError as exc:
+        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from exc
+    logger.info("Saved %d artifacts in %s", len(names), output_dir)
+    return manifest
+
+
+def amend(output_dir: Path, name: str, text: str, manifest: dict[str, Any]) -> bool:
+    """Replace one published text file, unless another run has published since ``manifest``."""
+    try:
+        with _locked(output_dir), deferred_signals():
+            current = read_manifest(output_dir)
+            if current is None or current["files"] != manifest["files"]:
+                logger.warning("%s was replaced by another run; %s left as that run wrote it",
+                               output_dir, name)
+                return False
+            _replace_text(output_dir / name, text, ".heart-amend-")
+            manifest["files"][name] = sha256(output_dir / name)
+            _write_manifest(output_dir, manifest["files"])
+    except OSError as exc:
+        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from exc
+    return True

@@ -1,0 +1,157 @@
+"""The output folder: artifacts replaced file by file, nothing else touched, leftovers cleaned."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from heart_artifacts import (MANIFEST, OWNER_LOCK, STAGING_PREFIX, ArtifactError, amend,
+                             check_output_dir, publish, read_manifest, remove_stale_staging, sha256,
+                             staging_dir)
+from heart_disease import main
+from heart_signals import Interrupted, deferred_signals, handle_signals
+from training import ARTIFACTS
+
+
+def _train(patients_csv: Path, output: Path | str) -> int:
+    return main(["train", "--data-path", str(patients_csv), "--model", "logistic_regression",
+                 "--no-tracking", "--log-level", "WARNING", "--output-dir", str(output)])
+
+
+def _stage(output: Path, files: dict[str, str]) -> dict:
+    with staging_dir(output) as staging:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        return publish(staging, output)
+
+
+def test_retraining_keeps_the_users_other_files(patients_csv: Path, tmp_path: Path) -> None:
+    """Regression: a thesis.tex beside the model was deleted (the folder was replaced)."""
+    output = tmp_path / "artifacts"
+    assert _train(patients_csv, output) == 0
+    (output / "thesis.tex").write_text("\\chapter{Results}", encoding="utf-8")
+    (output / "figures").mkdir()
+    old_model = (output / "model.onnx").stat().st_ino
+    assert _train(patients_csv, output) == 0
+    assert (output / "thesis.tex").read_text(encoding="utf-8") == "\\chapter{Results}"
+    assert (output / "figures").is_dir()
+    assert (output / "model.onnx").stat().st_ino != old_model  # replaced, not left as it was
+    manifest = read_manifest(output)
+    assert manifest is not None and sorted(manifest["files"]) == sorted(ARTIFACTS)
+    assert all(sha256(output / n) == digest for n, digest in manifest["files"].items())
+    assert not list(output.glob(f"{STAGING_PREFIX}*"))
+
+
+def test_output_dir_dot_writes_beside_the_users_files(patients_csv: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: `--output-dir .` gave a traceback; now it works and touches nothing else."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("mine", encoding="utf-8")
+    assert _train(patients_csv, ".") == 0
+    assert Path("notes.txt").read_text(encoding="utf-8") == "mine"
+    assert all(Path(name).is_file() for name in ARTIFACTS) and patients_csv.is_file()
+
+
+def test_a_foreign_model_file_is_refused_before_training(
+        patients_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A folder holding someone's model.onnx (no manifest) is refused, and left as it was."""
+    output = tmp_path / "work"
+    output.mkdir()
+    (output / "model.onnx").write_bytes(b"someone else's model")
+    (output / "notes.md").write_text("notes", encoding="utf-8")
+    assert _train(patients_csv, output) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "holds model.onnx, not written by" in err
+    assert sorted(p.name for p in output.iterdir()) == ["model.onnx", "notes.md"]
+    assert (output / "model.onnx").read_bytes() == b"someone else's model"
+
+
+@pytest.mark.parametrize("what", ["file", "artifact-named folder"])
+def test_what_cannot_hold_artifacts_is_refused(tmp_path: Path, what: str) -> None:
+    """A file given as --output-dir, or a folder named like an artifact inside it."""
+    target = tmp_path / "out"
+    if what == "file":
+        target.write_text("x", encoding="utf-8")
+    else:
+        (target / "model.onnx").mkdir(parents=True)
+    with pytest.raises(ArtifactError):
+        check_output_dir(target, ARTIFACTS)
+
+
+def test_a_folder_of_artifacts_from_before_manifests_is_accepted(tmp_path: Path) -> None:
+    """An older train wrote only its artifacts (no manifest): replacing them loses nothing."""
+    for name in ARTIFACTS:
+        (tmp_path / name).write_bytes(b"old")
+    check_output_dir(tmp_path, ARTIFACTS)
+
+
+def test_publish_removes_only_files_an_earlier_run_wrote(tmp_path: Path) -> None:
+    """A file the last run wrote and this one did not goes; the user's file stays."""
+    _stage(tmp_path, {"a.json": "1", "b.png": "1"})
+    (tmp_path / "c.txt").write_text("user", encoding="utf-8")
+    manifest = _stage(tmp_path, {"a.json": "2"})
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "a.json", "c.txt"]
+    assert manifest["files"] == {"a.json": sha256(tmp_path / "a.json")}
+    assert json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8")) == manifest
+
+
+def test_a_manifest_cannot_make_publish_delete_outside_the_folder(tmp_path: Path) -> None:
+    """Names in a (crafted) manifest that are paths are never deleted."""
+    output = tmp_path / "out"
+    _stage(output, {"a.json": "1"})
+    (tmp_path / "precious.txt").write_text("keep", encoding="utf-8")
+    manifest = read_manifest(output)
+    assert manifest is not None
+    manifest["files"]["../precious.txt"] = "0" * 64
+    (output / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    _stage(output, {"a.json": "2"})
+    assert (tmp_path / "precious.txt").is_file()
+
+
+def test_staging_of_a_dead_run_is_removed_and_a_live_one_kept(tmp_path: Path) -> None:
+    """After kill -9 the staging folder's lock is free: the next run removes it."""
+    dead = tmp_path / f"{STAGING_PREFIX}dead"
+    live = tmp_path / f"{STAGING_PREFIX}live"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"half")
+    (dead / OWNER_LOCK).touch()
+    (tmp_path / ".heart-manifest-123-ab").write_text("{", encoding="utf-8")
+    with FileLock(live / OWNER_LOCK):
+        remove_stale_staging(tmp_path)
+        assert live.is_dir()
+    assert not dead.exists() and not (tmp_path / ".heart-manifest-123-ab").exists()
+
+
+def test_a_failed_first_run_leaves_no_empty_folder(tmp_path: Path) -> None:
+    """An output folder the run created is removed again if nothing was published."""
+    output = tmp_path / "new"
+    with pytest.raises(RuntimeError), staging_dir(output) as staging:
+        (staging / "model.onnx").write_bytes(b"half")
+        raise RuntimeError("training failed")
+    assert not output.exists()
+
+
+def test_amend_gives_way_to_a_run_that_published_since(tmp_path: Path) -> None:
+    """metrics.json gets the run id only if no other run replaced the artifacts meanwhile."""
+    first = _stage(tmp_path, {"metrics.json": "{}", "model.onnx": "A"})
+    assert amend(tmp_path, "metrics.json", '{"run_id": "a"}', first)
+    _stage(tmp_path, {"metrics.json": "{}", "model.onnx": "B"})
+    assert not amend(tmp_path, "metrics.json", '{"run_id": "a"}', first)
+    assert (tmp_path / "metrics.json").read_text(encoding="utf-8") == "{}"
+
+
+def test_a_signal_during_publishing_waits_for_the_last_file() -> None:
+    """SIGINT inside deferred_signals is raised when the block ends, not in the middle."""
+    finished = []
+    with pytest.raises(Interrupted) as caught, handle_signals():
+        with deferred_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("all files moved")
+    assert finished == ["all files moved"] and caught.value.exit_code == 130
