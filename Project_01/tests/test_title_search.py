@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from movie_index import INDEX_CODE
 from title_search import (
     MAX_QUERY_CHARS, NoMatchError, TitleIndex, TrigramIndex, clip_query, fold, parse_title,
     query_readings, squash, text_similarity,
@@ -190,3 +191,8 @@ def test_any_string_gets_a_match_or_a_clean_no_match_quickly(index: TitleIndex,
         scores = [match.similarity for match in matches]
         assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= 1
     assert time.perf_counter() - started < 0.5
+
+
+def test_title_index_code_is_part_of_the_cache_key() -> None:
+    """A change to the title index's code (and so its pickled format) changes the cache key."""
+    assert {f"{TitleIndex.__module__}.py", f"{TrigramIndex.__module__}.py"} <= set(INDEX_CODE)

@@ -1,0 +1,47 @@
+"""The benchmark's helpers: the seeded synthetic data set and the title search engines compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from movielens_testkit import write_movielens
+
+from movie_index import build_index
+from movielens_data import load_movielens
+from movielens_synthetic import generate_movielens, synthetic_queries, synthetic_titles
+from title_search_engines import search_engines
+
+
+def test_synthetic_data_is_valid_movielens_and_seeded(tmp_path: Path) -> None:
+    """The generated folder loads like the real one, and the same seed writes the same bytes."""
+    first = generate_movielens(tmp_path / "a", 5_000)
+    second = generate_movielens(tmp_path / "b", 5_000)
+    movies, ratings = load_movielens(first)
+    assert len(ratings) == 5_000
+    assert not ratings.duplicated(["userId", "movieId"]).any()
+    assert movies["title"].str.fullmatch(r".+ \(\d{4}\)").all()
+    for name in ("movies.csv", "ratings.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+
+
+def test_synthetic_titles_share_common_words_like_real_ones() -> None:
+    """Common words recur across many titles; most titles are still distinct."""
+    titles = synthetic_titles(2_000)
+    assert sum(" the " in f" {t.lower()} " for t in titles) > 200
+    assert len(set(titles)) > 0.9 * len(titles)
+
+
+def test_synthetic_queries_drop_the_year_and_misspell_every_other_one(tmp_path: Path) -> None:
+    """What a person types: lower case, no year, a letter missing from every other query."""
+    movies, _ = load_movielens(write_movielens(tmp_path / "tiny"))
+    queries = synthetic_queries(movies, [4, 1])
+    assert queries == [("léon: the professional (a.k.a. the professional) (léon)", 4),
+                       ("toy stry", 1)]
+
+
+def test_every_compared_engine_finds_an_exact_title(tiny_dir: Path) -> None:
+    """Each engine in the comparison answers with a movieId (the same one for an exact title)."""
+    movies, ratings = load_movielens(tiny_dir)
+    index = build_index(movies, ratings, 4.0)
+    for name, search in search_engines(movies, index.titles).items():
+        assert search("Toy Story 2") == 3, name
