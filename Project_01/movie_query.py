@@ -78,7 +78,8 @@ def _genre_mask(index: MovieIndex, genres: set[str]) -> np.ndarray:
 
 def _year_mask(index: MovieIndex, year_from: int | None, year_to: int | None) -> np.ndarray:
     """Movies whose title year lies in the range; a movie without a year fails any bound."""
-    low, high = year_from or -1, year_to or 10_000
+    low = -1 if year_from is None else year_from
+    high = 10_000 if year_to is None else year_to
     years = []
     for movie_id in index.ratings.movie_ids:
         match = TITLE_YEAR.search(index.movies[int(movie_id)][0])

@@ -105,7 +105,8 @@ def test_repeated_genres_mean_any_of_them(index: MovieIndex) -> None:
 
 @pytest.mark.parametrize(
     ("year_from", "year_to", "expected"),
-    [(1985, 1990, [2, 6]), (1990, None, [8]), (None, 1984, [5]), (2000, None, [])],
+    [(1985, 1990, [2, 6]), (1990, None, [8]), (None, 1984, [5]), (2000, None, []),
+     (None, 0, []), (0, None, [2, 8, 5, 6])],
 )
 def test_year_filter_bounds_are_inclusive(index: MovieIndex, year_from: int | None,
                                           year_to: int | None, expected: list[int]) -> None:
