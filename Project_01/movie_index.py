@@ -106,6 +106,8 @@ def _file_stats(data_dir: Path) -> list[list[Any]]:
                 for name in REQUIRED_FILES]
     except FileNotFoundError as exc:
         raise DataError(f"{exc.filename} does not exist") from exc
+    except NotADirectoryError as exc:
+        raise DataError(f"{data_dir} is not a folder") from exc
 
 
 def _memo_path(data_dir: Path, cache_dir: Path) -> Path:

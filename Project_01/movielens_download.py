@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import requests
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from movie_errors import DataError, DownloadError
@@ -31,7 +32,7 @@ DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens"
 DATASETS = ("ml-latest-small", "ml-25m", "ml-32m")
 REQUIRED_FILES = ("movies.csv", "ratings.csv")
 CHUNK_SIZE = 1 << 20
-TIMEOUT = (10, 30)  # seconds: connect, and silence while reading
+TIMEOUT = (10, 15)  # seconds: connect, and silence while reading (tried twice: 30 s at most)
 MAX_MD5_BYTES = 4096  # a .md5 file is one line; anything longer is not one
 MAX_UNPACKED_BYTES = 8 << 30  # ml-32m unpacks to ~1 GB: far more is a zip bomb, not MovieLens
 
@@ -65,6 +66,14 @@ def _fetch_text(session: requests.Session, url: str) -> str:
     with session.get(url, stream=True, timeout=TIMEOUT) as response:
         response.raise_for_status()
         return next(response.iter_content(MAX_MD5_BYTES), b"").decode("utf-8", "replace")
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """A short reason for a failed request: what urllib3 gave up on, not the whole chain."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.Timeout) or isinstance(reason, ReadTimeoutError):
+        return f"no answer within {TIMEOUT[1]:g} s"
+    return type(reason or exc).__name__
 
 
 def download_file(session: requests.Session, url: str, target: Path, expected_md5: str) -> Path:
@@ -172,7 +181,7 @@ def download_dataset(
             return extract_dataset(archive, dataset, cache_dir)
         except requests.RequestException as exc:
             raise DownloadError(
-                f"could not download {url} ({type(exc).__name__}); when offline, pass an "
+                f"could not download {url} ({_describe(exc)}); when offline, pass an "
                 "extracted MovieLens folder with --data-dir DIR or set MOVIELENS_BASE_URL to a "
                 "mirror"
             ) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import requests
 from movielens_cache_lock import LOCK_NAME
 from movielens_data import load_movielens
 import movielens_download
+from movie_index import load_or_build_index
 from movie_errors import DataError, DownloadError
 from movielens_download import download_dataset, make_session, parse_md5
 
@@ -262,3 +264,22 @@ def test_an_html_md5_page_is_not_a_digest(fault_server: FaultServer, cache: Path
     with pytest.raises(DownloadError, match="no MD5"):
         _download(fault_server, cache)
     assert _leftovers(cache) == []
+
+
+def test_a_server_that_never_answers_fails_in_bounded_time(
+        fault_server: FaultServer, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accepting the connection and then saying nothing is a timeout, tried twice, not a hang."""
+    monkeypatch.setattr(movielens_download, "TIMEOUT", (1, 0.3))
+    fault_server.routes["/ml-latest-small.zip.md5"] = [lambda handler: time.sleep(2)]
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"no answer within 0.3 s.*--data-dir"):
+        _download(fault_server, cache)
+    assert time.monotonic() - started < 1.5
+    assert fault_server.hits["/ml-latest-small.zip.md5"] == 2  # one retry, not five
+
+
+def test_a_data_dir_that_is_a_file_is_a_data_error(tmp_path: Path) -> None:
+    """--data-dir naming a file is reported as such, not as an errno."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(DataError, match="is not a folder"):
+        load_or_build_index(tmp_path / "file", tmp_path / "cache", 4.0)
