@@ -88,14 +88,20 @@ def _write_ratings(path: Path, n_ratings: int, n_movies: int, seed: int) -> None
 
 
 def synthetic_queries(movies: pd.DataFrame, movie_ids: list[int]) -> list[tuple[str, int]]:
-    """What people type for these movies: the title without its year, lower case, every other
-    one with a typo (its longest word loses a letter)."""
-    titles = movies.set_index("movieId")["title"]
+    """What people type for these movies: the title in lower case, without its year unless
+    another movie has the same words in its title, every other one with a typo (its longest word
+    loses a letter)."""
+    names = movies["title"].str.rsplit(" (", n=1).str[0].str.lower()
+    shared = names.map(lambda name: " ".join(sorted(name.replace(",", "").split())))
+    counts = shared.value_counts()
     queries = []
     for number, movie_id in enumerate(movie_ids):
-        words = titles[movie_id].rsplit(" (", 1)[0].lower().split()
+        row = movies.index[movies["movieId"] == movie_id][0]
+        words = names[row].split()
         if number % 2 and max(map(len, words)) >= 5:
             longest = int(np.argmax([len(word) for word in words]))
             words[longest] = words[longest][:2] + words[longest][3:]
+        if counts[shared[row]] > 1:
+            words.append(movies.at[row, "title"].rsplit(" (", 1)[1].rstrip(")"))
         queries.append((" ".join(words), movie_id))
     return queries

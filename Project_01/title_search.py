@@ -41,6 +41,8 @@ POPULARITY_WEIGHT = 0.15
 YEAR_MISMATCH = 0.85
 WORD_MATCH = 80.0  # rapidfuzz ratio (0-100) from which two words count as the same, misspelt
 SQUASHED_MATCH = 0.85  # below this, names compared without spaces do not count as the same
+SQUASHED_WEIGHT = 0.99  # ... and when they do, the same words spaced the same way still win
+TIE_BREAK = 1e-4  # weight of popularity among names with the same trigram score
 
 
 def fold(text: str) -> str:
@@ -132,7 +134,7 @@ def _squashed_similarity(query: str, name: str) -> float:
     """Similarity of squashed names with equal numbers ("terminator2" is not "terminator")."""
     if NOT_DIGITS.sub("", query) != NOT_DIGITS.sub("", name):
         return 0.0
-    return fuzz.ratio(query, name, score_cutoff=SQUASHED_MATCH * 100) / 100
+    return SQUASHED_WEIGHT * fuzz.ratio(query, name, score_cutoff=SQUASHED_MATCH * 100) / 100
 
 
 def text_similarity(query: str, name: str, weights: Mapping[str, float] | None = None) -> float:
@@ -167,10 +169,11 @@ class TrigramIndex:
 
     A name's score for a query is the cosine similarity of their IDF-weighted trigram sets; it is
     summed from the postings of the query's trigrams alone, so a query never touches most names.
+    Among names that score the same (many movies share a title), ``prior`` decides.
     """
 
-    def __init__(self, names: Sequence[str]) -> None:
-        """Index ``names`` (folded); a name's row is its position."""
+    def __init__(self, names: Sequence[str], prior: Sequence[float] | None = None) -> None:
+        """Index ``names`` (folded); a name's row is its position; ``prior`` is in [0, 1]."""
         name_grams = [trigrams(name) for name in names]
         counts = Counter(gram for grams in name_grams for gram in grams)
         self.columns = {gram: column for column, gram in enumerate(sorted(counts))}
@@ -184,6 +187,8 @@ class TrigramIndex:
         self.weights = (idf[columns] ** 2 / np.sqrt(norms[self.rows])).astype(np.float32)
         self.indptr = np.searchsorted(columns, np.arange(len(self.columns) + 1))
         self.size = len(names)
+        self.prior = TIE_BREAK * (np.zeros(self.size) if prior is None
+                                  else np.asarray(prior, dtype=float))
 
     def top(self, text: str, limit: int) -> np.ndarray:
         """Rows of up to ``limit`` names sharing the most (weighted) trigrams with ``text``."""
@@ -194,6 +199,7 @@ class TrigramIndex:
         rows = np.concatenate([self.rows[s] for s in spans])
         scores = np.bincount(rows, np.concatenate([self.weights[s] for s in spans]), self.size)
         keep = min(limit, np.count_nonzero(scores))
+        scores += np.where(scores > 0, self.prior, 0.0)
         top = np.argpartition(-scores, keep - 1)[:keep]
         return top[np.argsort(-scores[top], kind="stable")]
 
@@ -221,7 +227,7 @@ class TitleIndex:
         document_frequency = Counter(word for name in names for word in set(name.split()))
         self.word_weights = {word: float(np.log((1 + len(names)) / (1 + count)) + 1.0)
                              for word, count in document_frequency.items()}
-        self.grams = TrigramIndex(names)
+        self.grams = TrigramIndex(names, prior=self.popularity[self.owners])
 
     def candidates(self, text: str) -> np.ndarray:
         """Rows of the names worth scoring exactly for the folded ``text``."""

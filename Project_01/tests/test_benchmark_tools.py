@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from movielens_testkit import write_movielens
+from movielens_testkit import MOVIES_CSV, write_movielens
 
 from movie_index import build_index
 from movielens_data import load_movielens
 from movielens_synthetic import generate_movielens, synthetic_queries, synthetic_titles
 from title_search_engines import search_engines
+
+SAME_NAME = "6,The Matrix (2021),Action\n"
 
 
 def test_synthetic_data_is_valid_movielens_and_seeded(tmp_path: Path) -> None:
@@ -32,11 +34,12 @@ def test_synthetic_titles_share_common_words_like_real_ones() -> None:
 
 
 def test_synthetic_queries_drop_the_year_and_misspell_every_other_one(tmp_path: Path) -> None:
-    """What a person types: lower case, no year, a letter missing from every other query."""
-    movies, _ = load_movielens(write_movielens(tmp_path / "tiny"))
-    queries = synthetic_queries(movies, [4, 1])
+    """What a person types: lower case, no year unless the name is shared, a letter missing from
+    every other query."""
+    movies, _ = load_movielens(write_movielens(tmp_path / "tiny", MOVIES_CSV + SAME_NAME))
+    queries = synthetic_queries(movies, [4, 1, 2, 6])
     assert queries == [("léon: the professional (a.k.a. the professional) (léon)", 4),
-                       ("toy stry", 1)]
+                       ("toy stry", 1), ("matrix, the 1999", 2), ("the marix 2021", 6)]
 
 
 def test_every_compared_engine_finds_an_exact_title(tiny_dir: Path) -> None:
