@@ -26,10 +26,17 @@ from movie_errors import TerminatedError
 
 EXIT_SIGINT = 128 + signal.SIGINT  # 130, what a shell reports for a Ctrl-C'd program
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
-    raise TerminatedError(f"stopped by signal {signal.Signals(signum).name}")
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    """Raise the signal's exception, and ignore repeats: a second Ctrl-C must not cut the
+    clean-up short, nor land as a traceback while the interpreter shuts down."""
+    for repeat in STOP_SIGNALS:
+        signal.signal(repeat, signal.SIG_IGN)
+    if signum == signal.SIGTERM:
+        raise TerminatedError("stopped by SIGTERM")
+    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -38,20 +45,19 @@ def stop_on_signals() -> Iterator[None]:
 
     SIGINT is set explicitly because a program started in the background by a shell script
     inherits "ignore SIGINT". The previous handlers come back afterwards (tests call ``main()``
-    in-process). Outside the main thread, where Python cannot set handlers, this does nothing.
+    in-process), unless a signal arrived: then the process is on its way out and keeps ignoring
+    repeats. Outside the main thread, where Python cannot set handlers, this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
-    }
+    previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if all(signal.getsignal(signum) is _stop for signum in STOP_SIGNALS):
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:

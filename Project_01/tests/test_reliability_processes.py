@@ -155,3 +155,21 @@ def test_a_reader_that_goes_away_is_no_error(tiny_dir: Path, tmp_path: Path) -> 
         _, err = run.communicate("toy story\n" * 2000, timeout=60)
     assert run.returncode == 141
     assert "Traceback" not in err and "Exception ignored" not in err and not _error_lines(err)
+
+
+def test_ctrl_c_pressed_again_and_again_still_exits_cleanly(
+        fault_server: FaultServer, archive: bytes, tmp_path: Path) -> None:
+    """Repeated Ctrl-C while the first one is cleaning up: still 130, one line, no debris."""
+    cache = tmp_path / "cache"
+    _serve(fault_server, archive, seconds=60)
+    run = _start(fault_server, cache, *QUERY)
+    _wait_for_download(fault_server, run)
+    sent = time.monotonic()
+    while run.poll() is None and time.monotonic() - sent < 5:
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    out, err = run.communicate(timeout=10)
+    assert (run.returncode, out) == (130, "")
+    assert _error_lines(err) == ["error: interrupted"] == err.splitlines()[-1:]
+    assert "Traceback" not in err and "Exception ignored" not in err and "lost sys" not in err
+    assert _leftovers(cache) == []
