@@ -9,10 +9,9 @@ without weekdays. Entity declarations are refused outright, so a "billion laughs
 fast instead of eating memory. An audio enclosure whose URL is blank or not http(s) is kept as an
 episode with a ``skip_reason``: stored once, reported, never retried.
 
-The feed is fetched with a conditional GET (If-None-Match / If-Modified-Since on the validators
-of the last fetch): a 304 answer means nothing new, and nothing is parsed. However the host
-misbehaves (accepts connections and never answers, trickles bytes, says "retry after an hour"),
-the fetch gives up within ``FEED_DEADLINE`` seconds.
+The feed is fetched with a conditional GET (the last fetch's validators): a 304 answer means
+nothing new, and nothing is parsed. However the host misbehaves (never answers, trickles bytes,
+says "retry after an hour"), the fetch gives up within ``FEED_DEADLINE`` seconds.
 """
 
 from __future__ import annotations
@@ -143,6 +142,13 @@ def _read_body(response: requests.Response, url: str, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+def _timed_out(exc: Exception) -> bool:
+    """Whether ``exc`` (or the last error urllib3's retries met) is a timeout."""
+    cause = getattr(exc.args[0], "reason", None) if exc.args else None
+    timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError)
+    return isinstance(exc, timeouts) or isinstance(cause, timeouts)
+
+
 def fetch_feed(url: str, session: requests.Session | None = None,
                validators: FeedValidators | None = None) -> FeedFetch:
     """Download the feed at ``url`` unless it is unchanged since ``validators`` were given.
@@ -161,13 +167,11 @@ def fetch_feed(url: str, session: requests.Session | None = None,
                                    response.headers.get("Last-Modified"))
             if response.status_code == 304:
                 logger.info("Feed not modified since the last fetch (304)")
-                return FeedFetch(None, FeedValidators(fresh.etag or validators.etag,
-                                                       fresh.last_modified
-                                                       or validators.last_modified))
+                return FeedFetch(None, FeedValidators(
+                    fresh.etag or validators.etag, fresh.last_modified or validators.last_modified))
             return FeedFetch(_read_body(response, url, deadline), fresh)
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        timed_out = isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError))
-        reason = "no answer in time" if timed_out else exc
+        reason = "no answer in time" if _timed_out(exc) else exc
         raise FeedError(f"could not fetch feed {url}: {reason}") from exc
 
 
@@ -233,14 +237,14 @@ def episode_filename(link: str, title: str | None, url: str) -> str:
 def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
     enclosures = item.get("enclosure")
     enclosures = enclosures if isinstance(enclosures, list) else [enclosures]
-    audio = [e for e in enclosures if isinstance(e, dict) and "@url" in e and _is_audio(e)]
+    audio = [e for e in enclosures if isinstance(e, dict) and _is_audio(e)]
     title = _text(item.get("title"))
     if not audio:
         kinds = [e.get("@type") for e in enclosures if isinstance(e, dict)]
         logger.warning("Skipping %r: no audio enclosure (found %s)", title, kinds or "none")
         return None
-    usable = [e for e in audio if enclosure_problem(str(e["@url"])) is None]
-    url = str((usable or audio)[0]["@url"]).strip()
+    usable = [e for e in audio if enclosure_problem(e.get("@url") or "") is None]
+    url = ((usable or audio)[0].get("@url") or "").strip()
     link = _text(item.get("link"))
     if link is None or link in shared_links:
         link = _text(item.get("guid")) or url

@@ -3,13 +3,17 @@ consistent database, and a rerun that completes."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
+from podcast_reliability_kit import serve_file
 from podcast_testkit import MP3, FaultServer, drop_mid_body, only, respond, store
 
-from downloader import DownloadError, DownloadSettings, download_episodes, safe_path
+from downloader import DownloadError, DownloadSettings, download_episodes, safe_path, tally
+from feed import Episode
+from storage import create_table, load_episodes
 
 FAST = DownloadSettings(workers=2, timeout=(2.0, 0.5), attempts=2, backoff=0.0, http_retries=2)
 
@@ -21,8 +25,8 @@ def _rows(db_path: Path) -> dict[str, tuple]:
 
 
 def _assert_consistent(db_path: Path, episodes_dir: Path) -> None:
-    """No .part file; every recorded download exists with its recorded size, and vice versa."""
-    assert not list(episodes_dir.glob("*.part"))
+    """No temporary file; every recorded download exists with its recorded size, and vice versa."""
+    assert not list(episodes_dir.glob("*.part")) and not list(episodes_dir.glob(".*.part"))
     with sqlite3.connect(db_path) as db:
         rows = db.execute("SELECT filename, size_bytes, downloaded_at FROM episodes").fetchall()
     for filename, size, downloaded_at in rows:
@@ -133,3 +137,121 @@ def test_limit_downloads_only_the_newest(server: FaultServer, db_path: Path,
     results = download_episodes(db_path, episodes_dir, limit=2, settings=FAST)
     assert sorted(r.link for r in results) == ["https://example.org/ep/1",
                                                "https://example.org/ep/2"]
+
+
+def _partial_of(episodes_dir: Path, data: bytes, name: str = "episode-0.mp3") -> Path:
+    """A temporary file a dead run left: the first bytes of ``data``."""
+    episodes_dir.mkdir(exist_ok=True)
+    partial = episodes_dir / f".{name}.x1y2z3.part"
+    partial.write_bytes(data)
+    return partial
+
+
+def _remember_validator(db_path: Path, validator: str) -> None:
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE episodes SET resume_validator = ?", (validator,))
+
+
+def test_interrupted_download_resumes_with_range_and_if_range(server: FaultServer, db_path: Path,
+                                                              episodes_dir: Path) -> None:
+    """A partial file and its validator: only the rest is asked for, and the file is whole."""
+    seen: list[dict] = []
+    server.routes["/a.mp3"] = [serve_file(MP3, seen=seen)]
+    store(db_path, server, ["/a.mp3"])
+    _partial_of(episodes_dir, MP3[:4000])
+    _remember_validator(db_path, '"v1"')
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert seen == [{"Range": "bytes=4000-", "If-Range": '"v1"'}]
+    assert result.status == "downloaded" and result.sha256 == hashlib.sha256(MP3).hexdigest()
+    assert (episodes_dir / "episode-0.mp3").read_bytes() == MP3
+    _assert_consistent(db_path, episodes_dir)
+
+
+@pytest.mark.parametrize("responder", [serve_file(MP3, honour_range=False),
+                                       serve_file(MP3, etag='"v2"')],
+                         ids=["server ignores Range", "file changed on the server"])
+def test_a_200_answer_to_a_range_request_starts_over(responder, server: FaultServer,
+                                                     db_path: Path, episodes_dir: Path) -> None:
+    """No 206: the partial bytes are dropped and the whole file is downloaded afresh."""
+    server.routes["/a.mp3"] = [responder]
+    store(db_path, server, ["/a.mp3"])
+    _partial_of(episodes_dir, b"X" * 4000)  # would corrupt the file if appended to
+    _remember_validator(db_path, '"v1"')
+    assert only(download_episodes(db_path, episodes_dir, settings=FAST)).status == "downloaded"
+    assert (episodes_dir / "episode-0.mp3").read_bytes() == MP3
+    _assert_consistent(db_path, episodes_dir)
+
+
+def test_a_dropped_connection_is_resumed_within_the_run(server: FaultServer, db_path: Path,
+                                                        episodes_dir: Path) -> None:
+    """The retry after a reset asks only for what was not written yet."""
+    big = bytes(range(256)) * 800  # 200 KiB: several chunks are written before the drop
+    seen: list[dict] = []
+
+    def drop_mid_body_with_etag(handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(big)))
+        handler.send_header("ETag", '"v1"')
+        handler.end_headers()
+        handler.wfile.write(big[:150_000])
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    server.routes["/a.mp3"] = [drop_mid_body_with_etag, serve_file(big, seen=seen)]
+    store(db_path, server, ["/a.mp3"])
+    assert only(download_episodes(db_path, episodes_dir, settings=FAST)).status == "downloaded"
+    offset = int(only(seen)["Range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < offset <= 150_000 and only(seen)["If-Range"] == '"v1"'
+    assert (episodes_dir / "episode-0.mp3").read_bytes() == big
+
+
+def test_partial_without_a_validator_is_not_trusted(server: FaultServer, db_path: Path,
+                                                    episodes_dir: Path) -> None:
+    """No stored validator: no Range request, and the stale temporary file is removed."""
+    seen: list[dict] = []
+    server.routes["/a.mp3"] = [serve_file(MP3, seen=seen)]
+    store(db_path, server, ["/a.mp3"])
+    stale = _partial_of(episodes_dir, b"X" * 4000)
+    assert only(download_episodes(db_path, episodes_dir, settings=FAST)).status == "downloaded"
+    assert seen == [{"Range": None, "If-Range": None}] and not stale.exists()
+    assert (episodes_dir / "episode-0.mp3").read_bytes() == MP3
+
+
+def test_stale_temporaries_of_other_files_are_removed(server: FaultServer, db_path: Path,
+                                                      episodes_dir: Path) -> None:
+    """Temporary files a dead run left for no episode in scope do not accumulate."""
+    server.routes["/a.mp3"] = [respond(MP3)]
+    store(db_path, server, ["/a.mp3"])
+    stray = _partial_of(episodes_dir, b"junk", name="gone.mp3")
+    keep = episodes_dir / "notes.txt"
+    keep.write_text("mine")
+    download_episodes(db_path, episodes_dir, settings=FAST)
+    assert not stray.exists() and keep.read_text() == "mine"
+
+
+@pytest.mark.parametrize("damage", [b"", MP3[:-1], MP3[:-1] + b"!", b"<html>captive</html>"],
+                         ids=["empty", "truncated", "one byte changed", "html"])
+def test_recorded_file_that_no_longer_matches_is_downloaded_again(
+        damage: bytes, server: FaultServer, db_path: Path, episodes_dir: Path) -> None:
+    """Every run checks size and sha256 of recorded files; a mismatch is repaired."""
+    server.routes["/a.mp3"] = [respond(MP3)]
+    store(db_path, server, ["/a.mp3"])
+    assert only(download_episodes(db_path, episodes_dir, settings=FAST)).status == "downloaded"
+    (episodes_dir / "episode-0.mp3").write_bytes(damage)
+    assert only(download_episodes(db_path, episodes_dir, settings=FAST)).status == "downloaded"
+    assert (episodes_dir / "episode-0.mp3").read_bytes() == MP3
+    assert server.hits["/a.mp3"] == 2
+    assert only(download_episodes(db_path, episodes_dir, settings=FAST)).status == "skipped"
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("", "blank URL"), ("   ", "blank URL"), ("ftp://h/a.mp3", "not http(s)"),
+    ("file:///etc/passwd", "not http(s)"), ("http://", "no host")])
+def test_unusable_enclosure_is_unavailable_with_its_reason_not_retried(
+        url: str, reason: str, db_path: Path, episodes_dir: Path) -> None:
+    """Such a row (from an older database, say) is reported with why, never failed or fetched."""
+    create_table(db_path)
+    load_episodes(db_path, [Episode("https://e/1", "One", "one.mp3", None, None, url)])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert (result.status, reason in result.error) == ("unavailable", True)
+    assert tally([result])["unavailable"] == [{"link": "https://e/1", "reason": result.error}]

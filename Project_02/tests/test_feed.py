@@ -6,10 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+from podcast_reliability_kit import conditional, silent, trickle
 from podcast_testkit import REAL_FEEDS, FaultServer, make_feed, make_item, only, respond
 
 import feed
-from feed import FeedError, episode_filename, fetch_feed, html_to_text, make_session, parse_feed
+from feed import (FeedError, FeedValidators, episode_filename, fetch_feed, get_episodes,
+                  html_to_text, make_session, parse_feed)
 
 
 @pytest.mark.realdata
@@ -138,3 +140,74 @@ def test_oversized_feed_is_refused_while_reading(server: FaultServer,
     with pytest.raises(FeedError, match="larger than 100000 bytes"):
         fetch_feed(server.url("/huge.xml"), make_session(backoff=0))
     assert time.perf_counter() - started < 3
+
+
+def test_conditional_get_304_means_nothing_new_and_nothing_parsed(
+        server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The validators of the first fetch are sent back; the 304 answer is not parsed."""
+    seen: list[dict] = []
+    server.routes["/feed.xml"] = [conditional(make_feed([make_item(1, "http://h/a.mp3")]),
+                                              seen=seen)]
+    first = get_episodes(server.url("/feed.xml"))
+    assert len(first.episodes) == 1
+    assert first.validators == FeedValidators('"feed-1"', "Mon, 01 Jan 2024 08:00:00 GMT")
+
+    def must_not_parse(_payload: bytes) -> None:
+        raise AssertionError("a 304 answer was parsed")
+
+    monkeypatch.setattr(feed, "parse_feed", must_not_parse)
+    second = get_episodes(server.url("/feed.xml"), validators=first.validators)
+    assert second.episodes is None and second.validators == first.validators
+    assert seen[1] == {"If-None-Match": '"feed-1"',
+                       "If-Modified-Since": "Mon, 01 Jan 2024 08:00:00 GMT"}
+
+
+def test_changed_feed_is_fetched_whole_despite_old_validators(server: FaultServer) -> None:
+    """Validators of an older version get the new document and its new validators."""
+    server.routes["/feed.xml"] = [conditional(make_feed([make_item(1, "http://h/a.mp3")]),
+                                              etag='"feed-2"')]
+    update = get_episodes(server.url("/feed.xml"), validators=FeedValidators('"feed-1"'))
+    assert len(update.episodes) == 1 and update.validators.etag == '"feed-2"'
+
+
+@pytest.mark.slow
+def test_host_that_never_answers_fails_within_30_seconds(server: FaultServer) -> None:
+    """Connections accepted, no answer: a FeedError within FEED_DEADLINE, default settings."""
+    server.routes["/hang.xml"] = [silent(120)]
+    started = time.perf_counter()
+    with pytest.raises(FeedError, match="no answer in time"):
+        fetch_feed(server.url("/hang.xml"))
+    assert time.perf_counter() - started < feed.FEED_DEADLINE
+
+
+def test_feed_trickling_past_the_deadline_is_abandoned(server: FaultServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A byte now and then keeps read timeouts away; the deadline still ends the fetch."""
+    monkeypatch.setattr(feed, "FEED_DEADLINE", 1.0)
+    server.routes["/slow.xml"] = [trickle(make_feed([]) * 20, chunk=64, interval=0.1)]
+    started = time.perf_counter()
+    with pytest.raises(FeedError, match="did not arrive within 1 s"):
+        fetch_feed(server.url("/slow.xml"))
+    assert time.perf_counter() - started < 2.5
+
+
+@pytest.mark.parametrize(("enclosure", "reason"), [
+    ('<enclosure url="" type="audio/mpeg"/>', "blank URL"),
+    ('<enclosure url="   " type="audio/mpeg"/>', "blank URL"),
+    ('<enclosure type="audio/mpeg"/>', "blank URL"),
+    ('<enclosure url="ftp://h/a.mp3" type="audio/mpeg"/>', "not http(s)"),
+    ('<enclosure url="http:///a.mp3" type="audio/mpeg"/>', "no host"),
+])
+def test_unusable_enclosure_url_is_kept_with_its_skip_reason(enclosure: str, reason: str) -> None:
+    """An episode whose audio cannot be fetched is stored as such, not as a download to retry."""
+    item = "<title>T</title><link>https://e/1</link>" + enclosure
+    episode = only(parse_feed(make_feed([item])))
+    assert reason in episode.skip_reason
+
+
+def test_a_usable_enclosure_wins_over_a_blank_one() -> None:
+    """Two audio enclosures, the first blank: the second is the episode's URL."""
+    item = ('<title>T</title><link>https://e/1</link><enclosure url=" " type="audio/mpeg"/>'
+            '<enclosure url="http://h/b.mp3" type="audio/mpeg"/>')
+    episode = only(parse_feed(make_feed([item])))
+    assert (episode.url, episode.skip_reason) == ("http://h/b.mp3", None)
