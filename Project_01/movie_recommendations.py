@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import io
 import os
+import re
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -34,6 +36,7 @@ DEFAULT_CACHE_DIR = PROJECT_DIR / "data"
 MAX_TOP_N = 1000
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head`
 MAX_LINE_CHARS = 10_000  # an --interactive line; longer input is cut (titles are cut further)
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -67,10 +70,15 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _printable(text: str) -> str:
+    """``text`` with undecodable input bytes (lone surrogates from argv or stdin) as U+FFFD."""
+    return SURROGATES.sub("\ufffd", text)
+
+
 def _title(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
-    return text
+    return _printable(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,7 +170,7 @@ def _read_line(stdin: TextIO) -> str | None:
         logger.warning("Input line cut to its first %d characters", MAX_LINE_CHARS)
         while (rest := stdin.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
             pass  # drop the rest of the over-long line without holding it in memory
-    return line
+    return _printable(line)
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -206,6 +214,8 @@ def _run(args: argparse.Namespace, stdin: TextIO) -> int:
     """Load the index, answer the query (or each typed line), and return 0."""
     index = load_or_build_index(_data_dir(args), args.cache_dir, args.like_threshold)
     if args.interactive:
+        if isinstance(stdin, io.TextIOWrapper):  # a byte that is not UTF-8 becomes U+FFFD
+            stdin.reconfigure(errors="replace")
         _interactive(index, args, stdin)
     else:
         _emit(answer(index, movie_query(args)), args.format, sys.stdout)

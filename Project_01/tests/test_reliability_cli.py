@@ -114,3 +114,11 @@ def test_an_over_long_interactive_line_is_cut(cli, caplog: pytest.LogCaptureFixt
     assert code == 0
     assert out.count("Best match:") == 1 and "Matrix, The (1999)" in out
     assert f"Input line cut to its first {MAX_LINE_CHARS} characters" in caplog.text
+
+
+def test_an_undecodable_title_byte_is_shown_as_a_replacement_character(cli) -> None:
+    """Python hands an undecodable argv byte over as a lone surrogate, which no UTF-8 stream can
+    print; it becomes U+FFFD at the boundary."""
+    code, out, _ = cli("--movie-title", "toy story \udcff", "--format", "json", "--min-users", "0")
+    assert code == 0 and '"toy story \ufffd"' in out
+    out.encode("utf-8")

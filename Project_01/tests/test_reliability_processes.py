@@ -173,3 +173,16 @@ def test_ctrl_c_pressed_again_and_again_still_exits_cleanly(
     assert _error_lines(err) == ["error: interrupted"] == err.splitlines()[-1:]
     assert "Traceback" not in err and "Exception ignored" not in err and "lost sys" not in err
     assert _leftovers(cache) == []
+
+
+def test_bytes_that_are_not_utf8_in_argv_or_stdin(tiny_dir: Path, tmp_path: Path) -> None:
+    """Under a strict UTF-8 locale, a stray byte becomes U+FFFD: answered, output valid UTF-8."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    base = [sys.executable, str(SCRIPT), "--data-dir", str(tiny_dir), "--cache-dir",
+            str(tmp_path / "cache"), "--format", "json", "--min-users", "0"]
+    for args, typed in (([b"--movie-title=toy story \xff"], b""),
+                        (["--interactive"], b"toy story\n\xff\xfe matrix\n")):
+        done = subprocess.run([*base, *args], input=typed, env=env, capture_output=True,
+                              timeout=60, check=False)
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+        assert "\ufffd" in done.stdout.decode("utf-8")  # strict: raises if not UTF-8
