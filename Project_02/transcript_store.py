@@ -85,13 +85,13 @@ def save_transcript(db_path: Path, link: str, transcript: Transcript, vtt_file: 
              transcript.work_seconds, vtt_file, datetime.now(timezone.utc).isoformat()))
 
 
-def untranscribed_episodes(db_path: Path) -> list[sqlite3.Row]:
-    """Downloaded episodes with no transcript yet, newest first."""
+def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlite3.Row]:
+    """Downloaded episodes with no transcript yet (only ``link``, if given), newest first."""
     with connect(db_path) as db:
         return db.execute(
             "SELECT e.* FROM episodes AS e LEFT JOIN transcripts AS t ON t.link = e.link "
-            "WHERE e.downloaded_at IS NOT NULL AND t.link IS NULL "
-            "ORDER BY e.published IS NULL, e.published DESC, e.link").fetchall()
+            "WHERE e.downloaded_at IS NOT NULL AND t.link IS NULL AND (? IS NULL OR e.link = ?) "
+            "ORDER BY e.published IS NULL, e.published DESC, e.link", (link, link)).fetchall()
 
 
 def transcript_segments(db_path: Path, link: str) -> list[sqlite3.Row]:

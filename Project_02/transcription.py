@@ -100,6 +100,22 @@ def transcribe_episodes(db_path: Path, episodes_dir: Path,
     return [transcribe_episode(db_path, episodes_dir, row, settings) for row in rows]
 
 
+def transcribe_link(db_path: Path, episodes_dir: Path, link: str,
+                    settings: TranscribeSettings = TranscribeSettings()
+                    ) -> TranscriptionResult | None:
+    """Transcribe the episode ``link`` if it still needs it (one Airflow mapped task); else None.
+
+    Raises:
+        transcriber.ModelError: the model cannot be loaded.
+    """
+    create_transcript_tables(db_path)
+    rows = untranscribed_episodes(db_path, link)
+    if not rows or not (episodes_dir / rows[0]["filename"]).is_file():
+        logger.info("Nothing to transcribe for %s", link)
+        return None
+    return transcribe_episode(db_path, episodes_dir, rows[0], settings)
+
+
 def tally_transcripts(results: list[TranscriptionResult]) -> dict[str, Any]:
     """How many episodes were transcribed, and each failure with its error."""
     return {"transcribed": sum(r.status == "transcribed" for r in results),

@@ -1,10 +1,12 @@
 """Airflow 3 DAG: the podcast pipeline as scheduled, retried tasks.
 
-create_table -> get_episodes -> load_episodes -> download_episodes -> summarize
+create_table -> get_episodes -> load_episodes -> download_episodes -> episodes_to_transcribe
+-> transcribe (one mapped task instance per episode) -> summarize
 
 Each task is a thin wrapper over the plain functions the command line uses. Settings come from
-the environment (PODCAST_FEED_URL, PODCAST_DB_PATH, PODCAST_EPISODES_DIR, PODCAST_MAX_EPISODES)
-when a task runs, never when the file is parsed, so parsing does no I/O.
+the environment (PODCAST_FEED_URL, PODCAST_DB_PATH, PODCAST_EPISODES_DIR, PODCAST_MAX_EPISODES,
+PODCAST_MAX_TRANSCRIPTS, PODCAST_WHISPER_MODEL, PODCAST_WHISPER_THREADS) when a task runs, never
+when the file is parsed, so parsing does no I/O.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import chain, dag, task
+from airflow.sdk import TriggerRule, chain, dag, task
 
 # The pipeline modules live one folder up (Project_02/); Airflow puts only dags/ on sys.path.
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -28,6 +30,9 @@ import feed
 import podcast_locks
 import podcast_settings
 import storage
+
+if TYPE_CHECKING:
+    from transcription import TranscribeSettings
 
 # pylint: enable=wrong-import-position
 
@@ -46,6 +51,18 @@ def _settings() -> dict[str, Any]:
         "max_episodes": int(max_episodes) if max_episodes else None,
         "lock_timeout": podcast_settings.env_lock_timeout(),
     }
+
+
+def _transcribe_settings() -> TranscribeSettings:
+    """The transcribe step's settings from the environment (imported here: not at parse time)."""
+    import transcription  # pylint: disable=import-outside-toplevel  # loads faster-whisper
+
+    limit, threads = (os.environ.get(f"PODCAST_{name}") for name in ("MAX_TRANSCRIPTS",
+                                                                     "WHISPER_THREADS"))
+    return transcription.TranscribeSettings(
+        model=os.environ.get("PODCAST_WHISPER_MODEL") or transcription.DEFAULT_MODEL,
+        threads=int(threads) if threads else transcription.default_threads(),
+        limit=int(limit) if limit else None, show_progress=False)
 
 
 @task
@@ -95,6 +112,32 @@ def download_episodes() -> dict[str, Any]:
 
 
 @task
+def episodes_to_transcribe() -> list[str]:
+    """Links of the downloaded episodes without a transcript, newest first (at most
+    PODCAST_MAX_TRANSCRIPTS): one mapped ``transcribe`` task each."""
+    import transcription  # pylint: disable=import-outside-toplevel  # loads faster-whisper
+
+    settings = _settings()
+    rows = transcription.episodes_to_transcribe(settings["db_path"], settings["episodes_dir"],
+                                                _transcribe_settings().limit)
+    return [row["link"] for row in rows]
+
+
+@task
+def transcribe(link: str) -> dict[str, Any]:
+    """Transcribe one episode offline; fail (listing why) when its audio cannot be decoded."""
+    import transcription  # pylint: disable=import-outside-toplevel  # loads faster-whisper
+
+    settings = _settings()
+    result = transcription.transcribe_link(settings["db_path"], settings["episodes_dir"], link,
+                                           _transcribe_settings())
+    if result is not None and result.status == "failed":
+        raise RuntimeError(f"cannot transcribe {link}: {result.error}")
+    return {"link": link, "transcribed": result is not None,
+            "audio_seconds": result.audio_seconds if result else 0.0}
+
+
+@task(trigger_rule=TriggerRule.NONE_FAILED)  # runs when there was nothing to transcribe
 def summarize() -> dict[str, Any]:
     """Count stored episodes by weekday and hour of publication."""
     import pipeline  # pylint: disable=import-outside-toplevel  # heavy: not at parse time
@@ -111,9 +154,11 @@ def summarize() -> dict[str, Any]:
     doc_md=__doc__,
 )
 def podcast_summary() -> None:
-    """Fetch the feed, store new episodes, download audio, summarize."""
+    """Fetch the feed, store new episodes, download audio, transcribe it, summarize."""
     episodes = get_episodes()
-    chain(create_table(), episodes, load_episodes(episodes), download_episodes(), summarize())
+    links = episodes_to_transcribe()
+    chain(create_table(), episodes, load_episodes(episodes), download_episodes(), links,
+          transcribe.expand(link=links), summarize())
 
 
 podcast_summary()

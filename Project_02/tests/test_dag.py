@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from podcast_testkit import MP3, PROJECT_DIR, FaultServer, make_feed, make_item, respond
+from podcast_testkit import (PROJECT_DIR, SILENT_MP3, FaultServer, make_feed, make_item,
+                             respond)
 from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
 
+from transcript_store import search
 
-TASKS = ["create_table", "get_episodes", "load_episodes", "download_episodes", "summarize"]
+
+TASKS = ["create_table", "get_episodes", "load_episodes", "download_episodes",
+         "episodes_to_transcribe", "transcribe", "summarize"]
 
 
 @pytest.fixture(name="dagbag", scope="module")
@@ -54,7 +59,7 @@ def test_dag_runs_end_to_end(dagbag: DagBag, server: FaultServer, tmp_path: Path
     server.routes["/feed.xml"] = [respond(make_feed(
         [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in range(1, 4)]))]
     for n in range(1, 4):
-        server.routes[f"/audio/{n}.mp3"] = [respond(MP3)]
+        server.routes[f"/audio/{n}.mp3"] = [respond(SILENT_MP3)]
     db_path, episodes_dir = tmp_path / "episodes.db", tmp_path / "audio"
     monkeypatch.setenv("PODCAST_FEED_URL", server.url("/feed.xml"))
     monkeypatch.setenv("PODCAST_DB_PATH", str(db_path))
@@ -68,4 +73,39 @@ def test_dag_runs_end_to_end(dagbag: DagBag, server: FaultServer, tmp_path: Path
             "SELECT filename, size_bytes FROM episodes WHERE downloaded_at IS NOT NULL")
         stored = rows.fetchall()
     assert len(stored) == 3
-    assert all((episodes_dir / name).stat().st_size == size == len(MP3) for name, size in stored)
+    assert all((episodes_dir / name).stat().st_size == size == len(SILENT_MP3)
+               for name, size in stored)
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM transcripts").fetchone()[0] == 3
+    assert len(list(episodes_dir.glob("*.vtt"))) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("airflow_db")
+def test_dag_transcribes_speech_in_mapped_tasks(dagbag: DagBag, server: FaultServer,
+                                                speech_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short speech on a loopback feed: one mapped transcribe task per episode, each searchable;
+    a second run maps no task and still succeeds (summarize runs after the skipped step)."""
+    speech = [(speech_dir / f"{name}.mp3").read_bytes() for name in ("jfk", "economy")]
+    server.routes["/feed.xml"] = [respond(make_feed(
+        [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in (1, 2)]))]
+    for n, payload in enumerate(speech, start=1):
+        server.routes[f"/audio/{n}.mp3"] = [respond(payload)]
+    db_path = tmp_path / "episodes.db"
+    monkeypatch.setenv("PODCAST_FEED_URL", server.url("/feed.xml"))
+    monkeypatch.setenv("PODCAST_DB_PATH", str(db_path))
+    monkeypatch.setenv("PODCAST_EPISODES_DIR", str(tmp_path / "audio"))
+    dag = dagbag.dags["podcast_summary"]
+
+    run = dag.test()
+
+    assert run.state == DagRunState.SUCCESS
+    mapped = [ti for ti in run.get_task_instances() if ti.task_id == "transcribe"]
+    assert sorted(ti.map_index for ti in mapped) == [0, 1]
+    assert search(db_path, "fellow Americans")[0]["link"] == "https://example.org/ep/1"
+    assert search(db_path, "interest rates")[0]["link"] == "https://example.org/ep/2"
+    second = dag.test(logical_date=run.logical_date + timedelta(days=1))
+    assert second.state == DagRunState.SUCCESS
+    states = {ti.task_id: ti.state for ti in second.get_task_instances()}
+    assert (states["transcribe"], states["summarize"]) == ("skipped", "success")
