@@ -122,3 +122,14 @@ def test_an_undecodable_title_byte_is_shown_as_a_replacement_character(cli) -> N
     code, out, _ = cli("--movie-title", "toy story \udcff", "--format", "json", "--min-users", "0")
     assert code == 0 and '"toy story \ufffd"' in out
     out.encode("utf-8")
+
+
+def test_a_cache_dir_that_is_a_file_is_one_error_line(tiny_dir: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """--cache-dir naming a file: exit 1, and the message names the folder."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    code = main(["--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path / "file"),
+                 "--movie-id", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: cannot use the cache folder")

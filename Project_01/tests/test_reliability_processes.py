@@ -186,3 +186,22 @@ def test_bytes_that_are_not_utf8_in_argv_or_stdin(tiny_dir: Path, tmp_path: Path
                               timeout=60, check=False)
         assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
         assert "\ufffd" in done.stdout.decode("utf-8")  # strict: raises if not UTF-8
+
+
+def test_a_run_waiting_for_the_lock_stops_on_sigterm_and_the_first_finishes(
+        fault_server: FaultServer, archive: bytes, tmp_path: Path, expected: str) -> None:
+    """The second run waits for the first one's download; SIGTERM ends the wait, not the first."""
+    cache = tmp_path / "cache"
+    _serve(fault_server, archive, seconds=4)
+    first = _start(fault_server, cache, *QUERY)
+    _wait_for_download(fault_server, first)
+    second = _start(fault_server, cache, *QUERY)
+    deadline = time.monotonic() + 30
+    while "waiting" not in (line := second.stderr.readline()):
+        assert line and time.monotonic() < deadline, "the second run never waited"
+    sent = time.monotonic()
+    second.send_signal(signal.SIGTERM)
+    out, err = second.communicate(timeout=10)
+    assert time.monotonic() - sent < 2
+    assert (second.returncode, out, _error_lines(err)) == (143, "", ["error: interrupted"])
+    assert first.communicate(timeout=60)[0] == expected and first.returncode == 0
