@@ -18,7 +18,7 @@ from typing import Any
 from audio_chunks import AudioDecodeError
 from transcriber import DEFAULT_MODEL, load_model, transcribe_file
 from transcript_store import create_transcript_tables, save_transcript, untranscribed_episodes
-from vtt_writer import render_vtt, write_atomic
+from vtt_writer import remove_stale_temporaries, render_vtt, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ def transcribe_episodes(db_path: Path, episodes_dir: Path,
     The model is loaded only when there is something to transcribe.
     """
     rows = episodes_to_transcribe(db_path, episodes_dir, settings.limit)
+    for stale in remove_stale_temporaries(episodes_dir):
+        logger.info("Removed %s, left by an interrupted run", stale.name)
     if rows:
         logger.info("Transcribing %d episode(s) with %s", len(rows), settings.model)
     return [transcribe_episode(db_path, episodes_dir, row, settings) for row in rows]

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from transcriber import Segment
+
+TEMPORARY_SUFFIX = ".tmp"
+STALE_AFTER = 600.0  # seconds: a write takes milliseconds, so an older temporary file is litter
 
 
 def vtt_timestamp(seconds: float) -> str:
@@ -38,7 +42,8 @@ def write_atomic(path: Path, text: str) -> None:
     The temporary file has a unique name (two writers never share one) and is removed if anything,
     Ctrl-C included, interrupts the write.
     """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as output:
             output.write(text)
@@ -49,3 +54,17 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = STALE_AFTER) -> list[Path]:
+    """Delete the temporary .vtt files a killed process (``kill -9``) left in ``folder``.
+
+    Only files untouched for ``older_than`` seconds go, so a write in progress elsewhere (another
+    run, an Airflow task) keeps its file. Returns what was removed.
+    """
+    cutoff = time.time() - older_than
+    stale = [path for path in folder.glob(f".*.vtt.*{TEMPORARY_SUFFIX}")
+             if path.stat().st_mtime < cutoff]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

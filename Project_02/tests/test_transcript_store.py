@@ -15,7 +15,7 @@ from podcast_testkit import FaultServer, store
 from transcriber import DEFAULT_MODEL, Segment, Transcript, Word, transcribe_file
 from transcript_store import (create_transcript_tables, fts_query, save_transcript, search,
                               transcript_segments)
-from vtt_writer import render_vtt, vtt_timestamp, write_atomic
+from vtt_writer import remove_stale_temporaries, render_vtt, vtt_timestamp, write_atomic
 
 
 def transcript(*texts: str, start: float = 0.0) -> Transcript:
@@ -162,3 +162,14 @@ def test_interrupted_write_keeps_the_old_file_and_no_temporary(
         write_atomic(target, "WEBVTT\n\nnew")
     assert target.read_text() == "WEBVTT\n"
     assert [p.name for p in tmp_path.iterdir()] == ["episode.vtt"]
+
+
+def test_only_stale_temporaries_are_removed(tmp_path: Path) -> None:
+    """A temporary .vtt left by kill -9 an hour ago goes; one being written now stays."""
+    old, fresh = tmp_path / ".a.vtt.x1.tmp", tmp_path / ".b.vtt.x2.tmp"
+    for path in (old, fresh, tmp_path / "a.vtt", tmp_path / ".a.mp3.x3.part"):
+        path.write_text("")
+    os.utime(old, (0, 0))
+    assert remove_stale_temporaries(tmp_path) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.mp3.x3.part", ".b.vtt.x2.tmp",
+                                                          "a.vtt"]
