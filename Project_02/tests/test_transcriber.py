@@ -92,3 +92,5 @@ def test_model_choices(tmp_path: Path) -> None:
     assert resolve_model(str(tmp_path)) == (str(tmp_path), True)
     with pytest.raises(ModelError, match="unknown Whisper model 'enormous'"):
         resolve_model("enormous")
+    with pytest.raises(ModelError, match="no Whisper model named"):
+        resolve_model(" ")

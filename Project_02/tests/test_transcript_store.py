@@ -4,6 +4,7 @@ right second."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,16 @@ def test_saving_again_replaces_the_old_transcript(db: Path) -> None:
         "brand new words"]
     assert not search(db, "central bank")
     assert len(search(db, "brand")) == 1
+
+
+def test_search_before_any_transcript_finds_nothing_and_writes_nothing(
+        db_path: Path, server: FaultServer) -> None:
+    """A database from before transcription existed: [] and no new table."""
+    store(db_path, server, ["/a.mp3"])
+    assert not search(db_path, "anything")
+    with sqlite3.connect(db_path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "segments" not in tables
 
 
 def test_search_without_a_database_is_an_error(tmp_path: Path) -> None:
