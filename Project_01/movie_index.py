@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from movie_errors import DataError
+from movie_errors import CacheError, DataError
 from movielens_cache_lock import cache_lock, write_atomically
 from movielens_download import REQUIRED_FILES
 from recommender import RatingsIndex
@@ -222,6 +222,9 @@ def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> Movie
     for pattern in (f"index-{name}-*.pkl", f"titles-{name}-*.pkl"):
         for stale in path.parent.glob(pattern):
             stale.unlink(missing_ok=True)
-    _write_pickle(index.titles, _titles_path(path))
-    _write_pickle((index.movies, index.ratings), path)
+    try:
+        _write_pickle(index.titles, _titles_path(path))
+        _write_pickle((index.movies, index.ratings), path)
+    except CacheError as exc:  # the cache only saves time: answer anyway
+        logger.warning("Index not cached, the next run builds it again: %s", exc)
     return index

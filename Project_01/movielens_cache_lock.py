@@ -85,13 +85,22 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
     Whatever interrupts the write (an exception, Ctrl-C), the temporary file is removed and
     ``path`` keeps its previous content.
+
+    Raises:
+        CacheError: the file cannot be written (a full disk, a read-only folder).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path.parent, path.name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_path(path.parent, path.name)
+    except OSError as exc:
+        raise CacheError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with open(tmp, "wb") as stream:
             write(stream)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, say
+        tmp.unlink(missing_ok=True)
+        raise CacheError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from movie_errors import DataError, DownloadError
+from movie_errors import CacheError, DataError, DownloadError
 from movielens_cache_lock import cache_lock, temporary_path
 
 logger = logging.getLogger(__name__)
@@ -185,5 +185,8 @@ def download_dataset(
                 "extracted MovieLens folder with --data-dir DIR or set MOVIELENS_BASE_URL to a "
                 "mirror"
             ) from exc
+        except OSError as exc:  # after RequestException, which is one too
+            raise CacheError(f"cannot write {dataset} into {cache_dir}: "
+                             f"{exc.strerror or exc}") from exc
         finally:
             archive.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -162,3 +163,17 @@ def test_files_left_by_a_killed_run_are_removed(tiny_dir: Path, tmp_path: Path) 
     load_or_build_index(tiny_dir, cache, 4.0)
     assert not list(cache.glob(".tmp-*"))
     assert len(_index_files(cache)) == 2
+
+
+def test_a_full_disk_costs_the_cache_not_the_answer(tiny_dir: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """No space for the index: a warning, an answer, and no partial file."""
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(movie_index.pickle, "dump", disk_full)
+    cache = tmp_path / "cache"
+    assert load_or_build_index(tiny_dir, cache, 4.0).ratings.recommend(1)
+    assert "Index not cached" in caplog.text and "No space left on device" in caplog.text
+    assert _index_files(cache) == []

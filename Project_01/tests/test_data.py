@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import time
 import zipfile
@@ -17,7 +18,7 @@ from movielens_cache_lock import LOCK_NAME
 from movielens_data import load_movielens
 import movielens_download
 from movie_index import load_or_build_index
-from movie_errors import DataError, DownloadError
+from movie_errors import CacheError, DataError, DownloadError
 from movielens_download import download_dataset, make_session, parse_md5
 
 
@@ -283,3 +284,17 @@ def test_a_data_dir_that_is_a_file_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x", encoding="utf-8")
     with pytest.raises(DataError, match="is not a folder"):
         load_or_build_index(tmp_path / "file", tmp_path / "cache", 4.0)
+
+
+def test_a_full_disk_while_extracting_is_one_clear_error(
+        fault_server: FaultServer, archive: bytes, cache: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC names the cache folder, and nothing half-extracted stays."""
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", disk_full)
+    _serve(fault_server, [body(archive)], md5(archive))
+    with pytest.raises(CacheError, match="cannot write ml-latest-small into .*No space left"):
+        _download(fault_server, cache)
+    assert _leftovers(cache) == []
