@@ -28,7 +28,8 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
-from feed import enclosure_problem, make_session
+from feed import enclosure_problem
+from podcast_http import make_session
 from podcast_locks import all_partials, partials_of
 from podcast_transfer import (RETRYABLE, Cancellation, DownloadCancelled, DownloadError,
                               DownloadSettings, IncompleteDownload, Transfer, fetch_to_file)

@@ -7,11 +7,8 @@ Real feeds are messy: a blank line before ``<?xml``, a single ``<item>`` (a dict
 missing optional fields, HTML in descriptions, video enclosures, upper-case namespaces, dates
 without weekdays. Entity declarations are refused outright, so a "billion laughs" payload fails
 fast instead of eating memory. An audio enclosure whose URL is blank or not http(s) is kept as an
-episode with a ``skip_reason``: stored once, reported, never retried.
-
-The feed is fetched with a conditional GET (the last fetch's validators): a 304 answer means
-nothing new, and nothing is parsed. However the host misbehaves (never answers, trickles bytes,
-says "retry after an hour"), the fetch gives up within ``FEED_DEADLINE`` seconds.
+episode with a ``skip_reason``: stored once, reported, never retried. Fetching (a conditional
+GET within a deadline) lives in :mod:`podcast_http`.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ import hashlib
 import html
 import logging
 import re
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import timezone
@@ -31,25 +27,17 @@ from urllib.parse import urlparse
 from xml.parsers.expat import ExpatError
 
 import requests
-import urllib3
 import xmltodict
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+
+from podcast_http import FeedError, FeedValidators, fetch_feed
+
+__all__ = ["DEFAULT_FEED_URL", "Episode", "FeedError", "FeedUpdate", "FeedValidators",
+           "enclosure_problem", "episode_filename", "get_episodes", "html_to_text", "parse_feed"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FEED_URL = "https://www.marketplace.org/feed/podcast/marketplace/"
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wav")
-MAX_FEED_BYTES = 50 * 1024 * 1024
-FEED_TIMEOUT = (5, 10)  # seconds: connect, and between bytes
-FEED_DEADLINE = 30.0  # seconds for the whole fetch, retries included
-# Worst cases within the deadline: a host that never answers costs 2 x 10 s (one read retry);
-# one that refuses or drops connections 4 x 5 s plus 6 s of backoff; Retry-After is capped at 5 s.
-FEED_RETRIES = {"retries": 3, "read_retries": 1, "retry_after_max": 5}
-
-
-class FeedError(Exception):
-    """The feed could not be fetched or parsed."""
 
 
 @dataclass(frozen=True)
@@ -70,109 +58,11 @@ class Episode:
 
 
 @dataclass(frozen=True)
-class FeedValidators:
-    """What the server said identifies this version of the feed (either may be missing)."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-
-    def request_headers(self) -> dict[str, str]:
-        """Headers asking the server to answer 304 if the feed has not changed."""
-        headers = {}
-        if self.etag:
-            headers["If-None-Match"] = self.etag
-        if self.last_modified:
-            headers["If-Modified-Since"] = self.last_modified
-        return headers
-
-
-@dataclass(frozen=True)
-class FeedFetch:
-    """A fetched feed: its bytes, or None when the server said 304 Not Modified."""
-
-    payload: bytes | None
-    validators: FeedValidators
-
-
-@dataclass(frozen=True)
 class FeedUpdate:
     """The feed's episodes, or None when it has not changed since the last fetch."""
 
     episodes: list[Episode] | None
     validators: FeedValidators
-
-
-def make_session(retries: int = 4, backoff: float = 1.0, read_retries: int | None = None,
-                 retry_after_max: int = 120) -> requests.Session:
-    """Return a session retrying connection errors and 429/5xx, honouring Retry-After.
-
-    Args:
-        retries: attempts after the first, whatever went wrong.
-        backoff: seconds before the third attempt, doubling after (the second is immediate).
-        read_retries: at most this many of them after a read timeout (default: ``retries``).
-        retry_after_max: a longer Retry-After is cut to this many seconds.
-    """
-    retry = Retry(
-        total=retries,
-        read=read_retries,
-        backoff_factor=backoff,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        respect_retry_after_header=True,
-        retry_after_max=retry_after_max,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers.update({"User-Agent": "podcast-pipeline/1.0", "Accept-Encoding": "identity"})
-    return session
-
-
-def _read_body(response: requests.Response, url: str, deadline: float) -> bytes:
-    """Read the body as it arrives, within the size limit and the deadline."""
-    chunks, size = [], 0
-    while chunk := response.raw.read1(1 << 16, decode_content=True):
-        size += len(chunk)
-        if size > MAX_FEED_BYTES:  # checked while reading: never buffered whole
-            raise FeedError(f"feed {url} is larger than {MAX_FEED_BYTES} bytes")
-        if time.monotonic() > deadline:
-            raise FeedError(f"feed {url} did not arrive within {FEED_DEADLINE:g} s")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _timed_out(exc: Exception) -> bool:
-    """Whether ``exc`` (or the last error urllib3's retries met) is a timeout."""
-    cause = getattr(exc.args[0], "reason", None) if exc.args else None
-    timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError)
-    return isinstance(exc, timeouts) or isinstance(cause, timeouts)
-
-
-def fetch_feed(url: str, session: requests.Session | None = None,
-               validators: FeedValidators | None = None) -> FeedFetch:
-    """Download the feed at ``url`` unless it is unchanged since ``validators`` were given.
-
-    Raises:
-        FeedError: on any network or HTTP failure, or when ``FEED_DEADLINE`` has passed.
-    """
-    session = session or make_session(**FEED_RETRIES)
-    validators = validators or FeedValidators()
-    deadline = time.monotonic() + FEED_DEADLINE
-    try:
-        with session.get(url, timeout=FEED_TIMEOUT, stream=True,
-                         headers=validators.request_headers()) as response:
-            response.raise_for_status()
-            fresh = FeedValidators(response.headers.get("ETag"),
-                                   response.headers.get("Last-Modified"))
-            if response.status_code == 304:
-                logger.info("Feed not modified since the last fetch (304)")
-                return FeedFetch(None, FeedValidators(
-                    fresh.etag or validators.etag, fresh.last_modified or validators.last_modified))
-            return FeedFetch(_read_body(response, url, deadline), fresh)
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        reason = "no answer in time" if _timed_out(exc) else exc
-        raise FeedError(f"could not fetch feed {url}: {reason}") from exc
 
 
 def _text(value: Any) -> str | None:
@@ -207,11 +97,23 @@ def _published(value: str | None) -> str | None:
     return stamp.astimezone(timezone.utc).isoformat()
 
 
+def _url_suffix(url: str) -> str:
+    """The lower-case suffix of the URL's path ('' when there is none or the URL is malformed)."""
+    try:
+        return PurePosixPath(urlparse(url).path).suffix.lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ""
+
+
 def enclosure_problem(url: str) -> str | None:
-    """Why an enclosure URL cannot be downloaded (blank, not http(s), no host), or None."""
+    """Why an enclosure URL cannot be downloaded (blank, malformed, not http(s), no host)."""
     if not url.strip():
         return "enclosure has a blank URL"
-    parts = urlparse(url.strip())
+    try:
+        parts = urlparse(url.strip())
+        parts.port  # pylint: disable=pointless-statement  # raises ValueError when malformed
+    except ValueError:
+        return f"enclosure URL is malformed: {url.strip()[:200]!r}"
     if parts.scheme.lower() not in ("http", "https"):
         return f"enclosure URL is not http(s): {url.strip()[:200]!r}"
     if not parts.hostname:
@@ -223,13 +125,13 @@ def _is_audio(enclosure: dict[str, Any]) -> bool:
     kind = (enclosure.get("@type") or "").lower()
     if kind:
         return kind.startswith("audio/") or kind.endswith("/mp3")
-    return PurePosixPath(urlparse(enclosure.get("@url", "")).path).suffix.lower() in AUDIO_SUFFIXES
+    return _url_suffix(enclosure.get("@url") or "") in AUDIO_SUFFIXES
 
 
 def episode_filename(link: str, title: str | None, url: str) -> str:
     """A safe, unique file name: a slug of the title, a hash of the link, an audio suffix."""
     slug = re.sub(r"[^a-z0-9]+", "-", (title or "episode").lower()).strip("-")[:60] or "episode"
-    suffix = PurePosixPath(urlparse(url).path).suffix.lower()
+    suffix = _url_suffix(url)
     suffix = suffix if suffix in AUDIO_SUFFIXES else ".mp3"
     return f"{slug}-{hashlib.sha1(link.encode()).hexdigest()[:10]}{suffix}"
 

@@ -63,6 +63,12 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _path(text: str) -> Path:
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"a path cannot contain a NUL character: {text!r}")
+    return Path(text)
+
+
 def _feed_url(text: str) -> str:
     parts = urlparse(text.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
@@ -80,10 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--feed-url", type=_feed_url,
                         default=os.environ.get("PODCAST_FEED_URL") or DEFAULT_FEED_URL,
                         help="RSS feed to read (default: %(default)s)")
-    parser.add_argument("--db-path", type=Path,
+    parser.add_argument("--db-path", type=_path,
                         default=env_path("PODCAST_DB_PATH", DEFAULT_DB_PATH),
                         help="SQLite database (default: %(default)s)")
-    parser.add_argument("--episodes-dir", type=Path,
+    parser.add_argument("--episodes-dir", type=_path,
                         default=env_path("PODCAST_EPISODES_DIR", DEFAULT_EPISODES_DIR),
                         help="folder for the audio files (default: %(default)s)")
     parser.add_argument("--max-episodes", type=_count(MAX_EPISODES),
@@ -91,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=_count(MAX_WORKERS), default=4,
                         help=f"parallel downloads, 1 to {MAX_WORKERS} (default: %(default)s)")
     parser.add_argument("--skip-download", action="store_true", help="store episodes only")
-    parser.add_argument("--report", type=Path, metavar="PATH.png",
+    parser.add_argument("--report", type=_path, metavar="PATH.png",
                         help="draw when episodes are published as a PNG chart")
     parser.add_argument("--lock-timeout", type=_seconds, metavar="SECONDS",
                         default=os.environ.get("PODCAST_LOCK_TIMEOUT") or DEFAULT_LOCK_TIMEOUT,
@@ -131,7 +137,7 @@ def build_search_parser() -> argparse.ArgumentParser:
                     "best match first). Every word must be in one segment; end a word with * "
                     "for a prefix.")
     parser.add_argument("phrase", help="words to find, e.g. \"interest rates\"")
-    parser.add_argument("--db-path", type=Path,
+    parser.add_argument("--db-path", type=_path,
                         default=env_path("PODCAST_DB_PATH", DEFAULT_DB_PATH),
                         help="SQLite database (default: %(default)s)")
     parser.add_argument("--limit", type=_count(MAX_EPISODES), default=10,

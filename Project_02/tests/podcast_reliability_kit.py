@@ -107,9 +107,12 @@ def stop(process: subprocess.Popen, signum: int) -> tuple[int, str, float]:
     return (process.returncode if signum != signal.SIGKILL else -9), err, took
 
 
+ERROR_LINE = re.compile(r"^(?:\S+(?: search)?: )?error: ")  # ours, or argparse's "prog: error:"
+
+
 def error_lines(stderr: str) -> list[str]:
-    """The lines of ``stderr`` that report an error."""
-    return [line for line in stderr.splitlines() if "error:" in line]
+    """The lines of ``stderr`` that report an error to the user (not log lines)."""
+    return [line for line in stderr.splitlines() if ERROR_LINE.match(line)]
 
 
 def conditional(payload: bytes, etag: str = '"feed-1"',

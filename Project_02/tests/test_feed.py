@@ -10,8 +10,10 @@ from podcast_reliability_kit import conditional, silent, trickle
 from podcast_testkit import REAL_FEEDS, FaultServer, make_feed, make_item, only, respond
 
 import feed
-from feed import (FeedError, FeedValidators, episode_filename, fetch_feed, get_episodes,
-                  html_to_text, make_session, parse_feed)
+import podcast_http
+from feed import (FeedError, FeedValidators, episode_filename, get_episodes, html_to_text,
+                  parse_feed)
+from podcast_http import fetch_feed, make_session
 
 
 @pytest.mark.realdata
@@ -121,7 +123,7 @@ def test_fetch_feed_retries_then_fails_with_feed_error(server: FaultServer) -> N
 def test_oversized_feed_is_refused_while_reading(server: FaultServer,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The limit stops the read as soon as it is passed, not after the whole body arrived."""
-    monkeypatch.setattr(feed, "MAX_FEED_BYTES", 100_000)
+    monkeypatch.setattr(podcast_http, "MAX_FEED_BYTES", 100_000)
 
     def stall_after_200k(handler) -> None:
         handler.send_response(200)
@@ -177,13 +179,13 @@ def test_host_that_never_answers_fails_within_30_seconds(server: FaultServer) ->
     started = time.perf_counter()
     with pytest.raises(FeedError, match="no answer in time"):
         fetch_feed(server.url("/hang.xml"))
-    assert time.perf_counter() - started < feed.FEED_DEADLINE
+    assert time.perf_counter() - started < podcast_http.FEED_DEADLINE
 
 
 def test_feed_trickling_past_the_deadline_is_abandoned(server: FaultServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A byte now and then keeps read timeouts away; the deadline still ends the fetch."""
-    monkeypatch.setattr(feed, "FEED_DEADLINE", 1.0)
+    monkeypatch.setattr(podcast_http, "FEED_DEADLINE", 1.0)
     server.routes["/slow.xml"] = [trickle(make_feed([]) * 20, chunk=64, interval=0.1)]
     started = time.perf_counter()
     with pytest.raises(FeedError, match="did not arrive within 1 s"):
