@@ -121,14 +121,16 @@ def chunk_audio(blocks: Iterator[np.ndarray],
         yield AudioChunk(position / SAMPLE_RATE, np.concatenate(pending))
 
 
-def episode_chunks(path: Path, max_seconds: float = MAX_CHUNK_SECONDS) -> Iterator[AudioChunk]:
-    """Decode ``path`` chunk by chunk; after the last, check nothing was missing.
+def episode_chunks(path: Path, max_seconds: float = MAX_CHUNK_SECONDS,
+                   expected: float | None = None) -> Iterator[AudioChunk]:
+    """Decode ``path`` chunk by chunk; after the last, check that none of the ``expected``
+    seconds (default: what the header promises) was missing.
 
     Raises:
         AudioDecodeError: unreadable file, or fewer seconds decoded than its header promises
             (raised after the last chunk, since a truncated MP3 decodes without error).
     """
-    expected = expected_seconds(path)
+    expected = expected_seconds(path) if expected is None else expected
     decoded = 0.0
     for chunk in chunk_audio(decode_stream(path), max_seconds):
         decoded += chunk.seconds

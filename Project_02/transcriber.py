@@ -171,9 +171,10 @@ def transcribe_file(model: faster_whisper.WhisperModel, path: Path, model_name: 
     language = None if model.model.is_multilingual else "en"
     segments: list[Segment] = []
     audio_seconds, started = 0.0, time.perf_counter()
-    with tqdm(total=round(expected_seconds(path)), unit="s", desc=path.name[:30],
+    expected = expected_seconds(path)
+    with tqdm(total=round(expected), unit="s", desc=path.name[:30],
               leave=False, disable=not show_progress) as progress:
-        for chunk in episode_chunks(path):
+        for chunk in episode_chunks(path, expected=expected):
             found, detected = _segments(model, chunk, language)
             if found and language is None:
                 language = detected
