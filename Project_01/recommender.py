@@ -2,7 +2,9 @@
 
 The scores are exactly those of the classic pandas recipe (see ``recipe.py``), but the ratings are
 read once into a sparse user x movie "liked" matrix, so a query touches only the likes of the users
-who liked the movie instead of re-filtering every rating.
+who liked the movie instead of re-filtering every rating. Several seed movies pool their fans; a
+mask filters the answer without changing a score; ``most_liked`` is the fallback for seeds too
+few users liked.
 """
 
 from __future__ import annotations
