@@ -159,10 +159,13 @@ def measure_processes(data_dir: Path, cache_dir: Path, movie_id: int,
         "recipe": [sys.executable, "benchmark.py", "--recipe-once", str(data_dir), str(movie_id)],
     }
     figures = {"build": _run_process(commands["cached, --movie-id"])}
+    built = sorted(cache_dir.glob("*.pkl"))
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(PROCESS_REPEATS):
         for name, command in commands.items():
             runs[name].append(_run_process(command))
+    if sorted(cache_dir.glob("*.pkl")) != built:
+        raise RuntimeError("the index was rebuilt between runs (its code changed?): run again")
     for name, results in runs.items():
         figures[name] = (statistics.median(seconds for seconds, _ in results),
                          statistics.median(rss for _, rss in results))
