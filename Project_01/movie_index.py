@@ -62,8 +62,11 @@ class MovieIndex:
                 logger.warning("Rebuilding the title index (%s)", exc)
                 self._titles = _title_index(self.movies, self.ratings)
                 if self._titles_path is not None:
-                    with cache_lock(self._titles_path.parent):
-                        _write_pickle(self._titles, self._titles_path)
+                    try:
+                        with cache_lock(self._titles_path.parent):
+                            _write_pickle(self._titles, self._titles_path)
+                    except CacheError as exc:
+                        logger.warning("Title index not cached: %s", exc)
         return self._titles
 
     def movie(self, movie_id: int) -> dict[str, str]:
