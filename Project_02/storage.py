@@ -45,11 +45,20 @@ def _now() -> str:
 
 @contextmanager
 def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """Open ``db_path``; commit on success, roll back on error, always close."""
-    with closing(sqlite3.connect(db_path, timeout=30)) as connection:
-        connection.row_factory = sqlite3.Row
-        with connection:
-            yield connection
+    """Open ``db_path``; commit on success, roll back on error, always close.
+
+    SQLite's errors say what went wrong but not where: they are raised again, same type, with
+    the database's path in front ("database data/episodes.db: file is not a database").
+    """
+    try:
+        with closing(sqlite3.connect(db_path, timeout=30)) as connection:
+            connection.row_factory = sqlite3.Row
+            with connection:
+                yield connection
+    except sqlite3.Error as exc:
+        if str(exc).startswith("database "):
+            raise
+        raise type(exc)(f"database {db_path}: {exc}") from exc
 
 
 def create_table(db_path: Path) -> None:
