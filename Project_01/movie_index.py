@@ -65,8 +65,8 @@ class MovieIndex:
                     try:
                         with cache_lock(self._titles_path.parent):
                             _write_pickle(self._titles, self._titles_path)
-                    except CacheError as exc:
-                        logger.warning("Title index not cached: %s", exc)
+                    except CacheError as write_error:
+                        logger.warning("Title index not cached: %s", write_error)
         return self._titles
 
     def movie(self, movie_id: int) -> dict[str, str]:
