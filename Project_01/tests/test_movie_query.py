@@ -18,6 +18,8 @@ kept movie liked by users 1-7, so all-users shares 2: 3/7, 8: 2/7, 5: 2/7, 6: 3/
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,16 @@ def test_cli_unknown_genre_exits_1(folder: Path, tmp_path: Path,
     assert code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
         "error: no movie has the genre 'Opera'")
+
+
+@pytest.mark.parametrize("query", [["--movie-id", "1"], ["--movie-title", "alien"]])
+def test_a_cached_query_imports_neither_pandas_nor_scikit_learn(folder: Path, tmp_path: Path,
+                                                               query: list[str]) -> None:
+    """A fresh process answering from the cache stays light: no pandas, no scikit-learn."""
+    argv = ["--data-dir", str(folder), "--cache-dir", str(tmp_path / "cache"), *query]
+    assert main(argv) == 0  # builds the cache
+    script = ("import sys; from movie_recommendations import main; code = main(sys.argv[1:]); "
+              "print(code, sorted(m for m in ('pandas', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], check=True, timeout=60)
+    assert done.stdout.splitlines()[-1] == "0 []"
