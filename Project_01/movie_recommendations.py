@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         parser.error("give --movie-title and/or --movie-id (each repeatable), or --interactive")
     if None not in (args.year_from, args.year_to) and args.year_from > args.year_to:
         parser.error(f"--year-from {args.year_from} is after --year-to {args.year_to}")
+    if sys.stdout is None or (args.interactive and (stdin or sys.stdin) is None):
+        parser.exit(1, "error: standard input or output is closed\n")  # `<&-`, `>&-`
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_dotenv()

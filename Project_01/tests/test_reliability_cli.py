@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from movie_recommendations import MAX_LINE_CHARS, build_parser, main
 @pytest.fixture(name="cli")
 def fixture_cli(tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
     """Run the CLI in-process on the tiny folder; return (exit code, stdout, stderr)."""
-    def cli(*args: str, stdin: str | io.StringIO = "") -> tuple[int, str, str]:
+    def cli(*args: str, stdin: str | io.StringIO | None = "") -> tuple[int, str, str]:
         argv = ["--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path / "cache"), *args]
         try:
             code = main(argv, stdin=io.StringIO(stdin) if isinstance(stdin, str) else stdin)
@@ -133,3 +134,12 @@ def test_a_cache_dir_that_is_a_file_is_one_error_line(tiny_dir: Path, tmp_path: 
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("error: cannot use the cache folder")
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stdin"])
+def test_a_closed_standard_stream_is_one_error_line(cli, monkeypatch: pytest.MonkeyPatch,
+                                                    stream: str) -> None:
+    """`>&-` or `--interactive <&-`: Python has no stream at all; exit 1 before any work."""
+    monkeypatch.setattr(sys, stream, None)
+    code, _, err = cli("--interactive", stdin=None)
+    assert (code, err) == (1, "error: standard input or output is closed\n")
