@@ -4,10 +4,12 @@
    project's downloader with 1 and with 8 workers.
 2. One 200 MB episode: peak RSS of a process downloading it with this project's streaming
    downloader, and with the classic loop that holds the whole body in memory.
+3. Transcription with the default model on 2 CPU threads: real-time factor and peak RSS on a
+   10-minute and a 60-minute episode of speech (see transcription_benchmark.py).
 Results go to BENCHMARKS.md.
 
 Usage:
-    python benchmark.py [--episodes 50] [--latency 0.2] [--big-mb 200]
+    python benchmark.py [--episodes 50] [--latency 0.2] [--big-mb 200] [--minutes 10 60]
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--big-mb", type=int, default=200)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 60.0],
+                        help="episode lengths to transcribe (default: 10 60)")
+    parser.add_argument("--whole-minutes", type=float, nargs="*", default=[10.0],
+                        help="lengths also transcribed from the whole file, for comparison")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the model")
     parser.add_argument("--output", type=Path, default=PROJECT_DIR / "BENCHMARKS.md")
     parser.add_argument("--download-one", nargs=3, metavar=("MODE", "URL", "DIR"),
                         help=argparse.SUPPRESS)
@@ -165,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             big = server.url("/big.mp3")
             streaming = peak_rss_mb("streaming", big, Path(tmp))
             classic = peak_rss_mb("classic", big, Path(tmp))
+            # Imported here so that faster-whisper stays out of the download processes above.
+            from transcription_benchmark import (  # pylint: disable=import-outside-toplevel
+                transcription_section)
+
+            transcription = transcription_section(args.minutes, args.whole_minutes,
+                                                  args.threads, Path(tmp))
     finally:
         server.close()
     speedup = timings["classic loop"] / timings["8 workers"]
@@ -185,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| classic loop (`requests.get(url).content`) | {classic:.0f} MB |",
         "", f"Streaming stays at **{streaming:.0f} MB** (target < 100 MB: "
         f"{'met' if streaming < 100 else 'missed'}).", "",
+        *transcription,
     ]
     args.output.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
