@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from dotenv import load_dotenv
 
 from movie_index import MovieIndex, load_or_build_index
-from movie_errors import MovieLensError, NoMatchError, QueryError
+from movie_errors import DataError, MovieLensError, NoMatchError, QueryError
 from movielens_download import DATASETS, DEFAULT_BASE_URL, download_dataset
 from movie_query import DEFAULT_MIN_USERS, MovieQuery, answer, render_table
 from movie_signals import exit_code, stop_on_signals
@@ -214,7 +214,14 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
 
 def _run(args: argparse.Namespace, stdin: TextIO) -> int:
     """Load the index, answer the query (or each typed line), and return 0."""
-    index = load_or_build_index(_data_dir(args), args.cache_dir, args.like_threshold)
+    data_dir = _data_dir(args)
+    try:
+        index = load_or_build_index(data_dir, args.cache_dir, args.like_threshold)
+    except DataError as exc:
+        if args.data_dir is not None:
+            raise
+        # It verified when downloaded, so the disk or a person changed it since.
+        raise DataError(f"{exc}; delete {data_dir} to download it again") from exc
     if args.interactive:
         if isinstance(stdin, io.TextIOWrapper):  # a byte that is not UTF-8 becomes U+FFFD
             stdin.reconfigure(errors="replace")

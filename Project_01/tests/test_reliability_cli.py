@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from movielens_testkit import RATINGS_CSV, FaultServer, write_movielens
 
 import movie_recommendations
 from movie_errors import TerminatedError
@@ -143,3 +144,16 @@ def test_a_closed_standard_stream_is_one_error_line(cli, monkeypatch: pytest.Mon
     monkeypatch.setattr(sys, stream, None)
     code, _, err = cli("--interactive", stdin=None)
     assert (code, err) == (1, "error: standard input or output is closed\n")
+
+
+def test_a_damaged_download_says_how_to_get_it_again(tmp_path: Path, fault_server: FaultServer,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """The cached data set was cut short after its download: the error says what to delete."""
+    folder = write_movielens(tmp_path / "cache" / "ml-latest-small")
+    (folder / "ratings.csv").write_text(RATINGS_CSV[:-3], encoding="utf-8")
+    monkeypatch.setenv("MOVIELENS_BASE_URL", fault_server.url())
+    code = main(["--cache-dir", str(tmp_path / "cache"), "--movie-id", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: ratings.csv ends in the middle of a line")
+    assert err.rstrip().endswith(f"delete {folder} to download it again")
