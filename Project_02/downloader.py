@@ -113,7 +113,8 @@ def download_episode(row: Row, transfer: Transfer, settings: DownloadSettings,
             break
         except (requests.RequestException, DownloadError, OSError) as exc:
             error = exc
-            transfer.discard()
+            if not cancel.is_set():  # a shut socket can fail in any way: keep what is written
+                transfer.discard()
             break
     if cancel.is_set():
         transfer.keep_or_discard()
