@@ -57,7 +57,7 @@ class MovieIndex:
         """The title index, loaded from its cache file (or rebuilt) on first use."""
         if self._titles is None:
             try:
-                self._titles = _read(self._titles_path)
+                self._titles = _read(self._titles_path, TitleIndex)
             except UNREADABLE as exc:
                 logger.warning("Rebuilding the title index (%s)", exc)
                 self._titles = _title_index(self.movies, self.ratings)
@@ -170,12 +170,17 @@ def _titles_path(path: Path) -> Path:
     return path.with_name(path.name.replace("index-", "titles-", 1))
 
 
-def _read(path: Path | None) -> Any:
+def _read(path: Path | None, *kinds: type) -> Any:
+    """Unpickle ``path`` and check that it holds objects of ``kinds`` (one, or a tuple of them)."""
     if path is None:
         raise OSError("no title index file")
     # The cache holds files this program wrote itself in its own cache folder.
     with open(path, "rb") as stream:
-        return pickle.load(stream)
+        payload = pickle.load(stream)
+    parts = payload if len(kinds) > 1 and isinstance(payload, tuple) else (payload,)
+    if len(parts) != len(kinds) or not all(map(isinstance, parts, kinds)):
+        raise TypeError(f"{path.name} holds a {type(payload).__name__}, not an index")
+    return payload
 
 
 def _write_pickle(payload: Any, path: Path) -> None:
@@ -188,7 +193,7 @@ def _load_cached(path: Path) -> MovieIndex | None:
         return None
     started = time.perf_counter()
     try:
-        movies, ratings = _read(path)
+        movies, ratings = _read(path, dict, RatingsIndex)
     except UNREADABLE as exc:
         logger.warning("Ignoring unreadable cache %s (%s)", path.name, exc)
         return None

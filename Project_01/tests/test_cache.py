@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,15 @@ def test_a_full_disk_costs_the_cache_not_the_answer(tiny_dir: Path, tmp_path: Pa
     assert load_or_build_index(tiny_dir, cache, 4.0).ratings.recommend(1)
     assert "Index not cached" in caplog.text and "No space left on device" in caplog.text
     assert _index_files(cache) == []
+
+
+@pytest.mark.parametrize("payload", [("movies", "ratings"), ["a list"], 42, ({}, {})])
+def test_a_cache_file_holding_something_else_is_rebuilt(tiny_dir: Path, tmp_path: Path,
+                                                       builds: list, payload: object) -> None:
+    """A well-formed pickle of the wrong objects is ignored like a damaged one."""
+    load_or_build_index(tiny_dir, tmp_path, 4.0)
+    for path in (cache_path(tiny_dir, tmp_path, 4.0), *tmp_path.glob("titles-*.pkl")):
+        path.write_bytes(pickle.dumps(payload))
+    index = load_or_build_index(tiny_dir, tmp_path, 4.0)
+    assert index.ratings.recommend(1) and index.titles.search("matrix")[0].movie_id == 2
+    assert len(builds) == 2
