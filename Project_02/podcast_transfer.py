@@ -205,6 +205,8 @@ def fetch_to_file(session: requests.Session, url: str, transfer: Transfer,
             transfer.discard()
             raise IncompleteDownload("the server cannot resume this file (416); starting over")
         response.raise_for_status()
+        if response.headers.get("Content-Type", "").lower().startswith("text/html"):
+            raise DownloadError("the server answered with an HTML page, not audio")
         expected = _expected_size(response, transfer, offset)
         offset = offset if response.status_code == 206 else 0
         if expected is not None and expected > settings.max_bytes:

@@ -255,3 +255,14 @@ def test_unusable_enclosure_is_unavailable_with_its_reason_not_retried(
     result = only(download_episodes(db_path, episodes_dir, settings=FAST))
     assert (result.status, reason in result.error) == ("unavailable", True)
     assert tally([result])["unavailable"] == [{"link": "https://e/1", "reason": result.error}]
+
+
+def test_an_html_page_instead_of_audio_is_refused(server: FaultServer, db_path: Path,
+                                                  episodes_dir: Path) -> None:
+    """A captive portal answers 200 with HTML: a failure that says so, and no audio file."""
+    server.routes["/a.mp3"] = [respond(b"<html>log in first</html>",
+                                       headers={"Content-Type": "text/html; charset=utf-8"})]
+    store(db_path, server, ["/a.mp3"])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "failed" and "HTML page" in result.error
+    _assert_consistent(db_path, episodes_dir)
