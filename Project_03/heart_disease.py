@@ -22,8 +22,8 @@ from data_checks import DataValidationError
 from export import ExportError, ModelFileError, PatientValidationError, predict, read_patients
 from heart_artifacts import ArtifactError
 from heart_data import DEFAULT_DATA_URL, DataSourceError
-from heart_limits import (MAX_CV, MAX_SEED, MAX_TRIALS, SettingsError, fraction, int_range,
-                          non_empty)
+from heart_limits import (MAX_CV, MAX_SEED, MAX_TRIALS, HelpFormatter, SettingsError, fraction,
+                          int_range, non_empty)
 from heart_signals import Interrupted, exit_process, handle_signals
 from modeling import FAMILIES
 from search import STRATEGIES
@@ -38,15 +38,17 @@ DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_DIR / 'mlflow.db'}"
 
 USER_ERRORS = (DataSourceError, DataValidationError, PatientValidationError, ModelFileError,
                ExportError, FileNotFoundError, ArtifactError, SettingsError, TrackingError)
-HELP = argparse.ArgumentDefaultsHelpFormatter
+HELP = HelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser with its two subcommands."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--format", choices=("table", "json"), default="table")
+    common.add_argument("--format", choices=("table", "json"), default="table",
+                        help="results for people (table) or programs (json), on stdout")
     common.add_argument("--log-level", default="INFO",
-                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="log detail on stderr; DEBUG also shows tracebacks")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -59,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of patients held out for the test set, in (0, 1); it must "
                        "leave enough patients of each class for the split and the folds")
     train.add_argument("--tuning", action="store_true", help="search hyperparameters")
-    train.add_argument("--search", choices=STRATEGIES, default="bayesian")
+    train.add_argument("--search", choices=STRATEGIES, default="bayesian",
+                       help="hyperparameter search strategy, with --tuning")
     train.add_argument("--n-trials", type=int_range(1, MAX_TRIALS), default=30,
                        help=f"trials for random and bayesian search, 1 to {MAX_TRIALS}")
     train.add_argument("--model", choices=("auto", *FAMILIES), default="auto",

@@ -70,7 +70,9 @@ def check_split(labels: pd.Series, test_size: float, cv: int) -> None:
     rows = len(labels)
     train_rows, test_rows = split_sizes(rows, test_size)
     problems = []
-    for label, count in sorted(labels.value_counts().items()):
+    counts = labels.value_counts()
+    for label in sorted(set(counts.index) | {0, 1}):  # a class with no rows at all counts too
+        count = int(counts.get(label, 0))
         # A stratified split gives each class its share, rounded either way.
         in_test = math.floor(count * test_rows / rows)
         in_train = count - math.ceil(count * test_rows / rows)
@@ -87,3 +89,12 @@ def check_split(labels: pd.Series, test_size: float, cv: int) -> None:
     if problems:
         raise SettingsError(f"--test-size {test_size} and --cv {cv} on {rows} rows leave "
                             + "; ".join(problems))
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` states each option's default, except where there is none (None, a plain flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)

@@ -46,6 +46,8 @@ _DEFERRAL = _Deferral()
 
 
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    for handled in HANDLED:  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(handled, signal.SIG_IGN)
     if _DEFERRAL.pending is not None:
         _DEFERRAL.pending.append(signum)
         return
@@ -82,11 +84,13 @@ def deferred_signals() -> Iterator[None]:
 
 
 def exit_process(code: int) -> NoReturn:
-    """Exit with ``code`` without the garbage collector's last pass over every imported module.
+    """Exit with ``code``, ignoring further signals, without the garbage collector's last pass.
 
     With scikit-learn, MLflow and ONNX loaded that pass takes one to two seconds on a busy machine,
     more than anyone should wait after Ctrl-C. ``gc.freeze()`` skips it; ``atexit`` handlers and
     every ``finally`` still run, and reference counting still frees (and closes) everything else.
     """
+    for signum in HANDLED:  # main() has returned: a late Ctrl-C could only garble the exit
+        signal.signal(signum, signal.SIG_IGN)
     gc.freeze()
     sys.exit(code)

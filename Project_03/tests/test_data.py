@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from heart_reliability_kit import uci_zip_bytes
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from data_checks import DataValidationError, check_data
-from heart_data import COLUMNS, DataSourceError, convert_uci, load_data, read_csv_source
+from heart_data import (COLUMNS, UCI_FILES, DataSourceError, convert_uci, load_data,
+                        read_csv_source)
 
 
 def test_convert_uci_maps_codes_and_keeps_missing_values() -> None:
@@ -166,3 +172,93 @@ def test_real_csv_report(real_csv: Path) -> None:
     _, report = check_data(frame)
     assert report["rows"] == 918 and report["class_balance"] == {"1": 508, "0": 410}
     assert report["impossible_zeros"] == {"RestingBP": 1, "Cholesterol": 172}
+
+
+PORTAL = b"<!DOCTYPE html><html><body>Please sign in to the hotel Wi-Fi</body></html>"
+
+
+def _cache_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
+def test_a_captive_portal_page_is_not_cached(httpserver: HTTPServer, patients: pd.DataFrame,
+                                             tmp_path: Path) -> None:
+    """Regression: an HTML page was cached as the zip and every later run failed."""
+    httpserver.expect_request("/portal/heart+disease.zip").respond_with_data(
+        PORTAL, content_type="text/html")
+    httpserver.expect_request("/uci/heart+disease.zip").respond_with_data(
+        uci_zip_bytes(patients))
+    with pytest.raises(DataSourceError, match="an HTML page.*nothing was cached"):
+        load_data(None, httpserver.url_for("/portal/heart+disease.zip"), tmp_path)
+    assert _cache_files(tmp_path) == []
+    frame, _ = load_data(None, httpserver.url_for("/uci/heart+disease.zip"), tmp_path)
+    assert len(frame) == len(patients) and _cache_files(tmp_path) == ["heart+disease.zip"]
+
+
+def test_a_bad_file_cached_by_an_older_version_is_downloaded_again(
+        httpserver: HTTPServer, patients: pd.DataFrame, tmp_path: Path) -> None:
+    """A cached file that fails verification is replaced, not trusted."""
+    (tmp_path / "heart+disease.zip").write_bytes(PORTAL)
+    httpserver.expect_request("/heart+disease.zip").respond_with_data(uci_zip_bytes(patients))
+    frame, _ = load_data(None, httpserver.url_for("/heart+disease.zip"), tmp_path)
+    assert len(frame) == len(patients) and len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [(b"", "not a zip archive"), (b"\x00\xff" * 100, "not a zip archive"),
+     (b"PK\x03\x04" + b"\x00" * 40, "damaged zip"),
+     ("truncated", "damaged zip"), ("one member missing", "lacks processed.va.data")],
+)
+def test_what_is_not_the_uci_archive_is_never_cached(
+        httpserver: HTTPServer, patients: pd.DataFrame, tmp_path: Path, payload: bytes | str,
+        message: str) -> None:
+    """Empty, random, truncated, or a zip without a member: refused, and the cache stays empty."""
+    if payload == "truncated":
+        payload = uci_zip_bytes(patients)[:-100]
+    elif payload == "one member missing":
+        payload = uci_zip_bytes(patients, members=tuple(UCI_FILES[:3]))
+    httpserver.expect_request("/heart+disease.zip").respond_with_data(payload)
+    with pytest.raises(DataSourceError, match=message):
+        load_data(None, httpserver.url_for("/heart+disease.zip"), tmp_path)
+    assert _cache_files(tmp_path) == []
+
+
+def test_a_known_checksum_is_checked(httpserver: HTTPServer, patients: pd.DataFrame,
+                                     tmp_path: Path) -> None:
+    """With HEART_DATA_SHA256 set, another archive (even a valid one) is refused."""
+    payload = uci_zip_bytes(patients)
+    httpserver.expect_request("/heart+disease.zip").respond_with_data(payload)
+    url = httpserver.url_for("/heart+disease.zip")
+    with pytest.raises(DataSourceError, match="SHA-256"):
+        load_data(None, url, tmp_path, data_sha256="0" * 64)
+    assert _cache_files(tmp_path) == []
+    _, digest = load_data(None, url, tmp_path, data_sha256=hashlib.sha256(payload).hexdigest())
+    assert digest == hashlib.sha256(payload).hexdigest()
+
+
+def test_a_download_killed_midway_leaves_nothing_the_next_run_trusts(
+        httpserver: HTTPServer, patients: pd.DataFrame, tmp_path: Path) -> None:
+    """A dead run's temporary file is removed; the next run downloads and verifies afresh."""
+    leftover = tmp_path / "heart+disease.zip.k3j2x.part"
+    leftover.write_bytes(b"PK\x03\x04 half")
+    httpserver.expect_request("/heart+disease.zip").respond_with_data(uci_zip_bytes(patients))
+    load_data(None, httpserver.url_for("/heart+disease.zip"), tmp_path)
+    assert _cache_files(tmp_path) == ["heart+disease.zip"]
+
+
+def test_two_first_runs_at_once_download_once(httpserver: HTTPServer, patients: pd.DataFrame,
+                                              tmp_path: Path) -> None:
+    """Under the lock, the second run finds the first one's verified file and uses it."""
+    payload = uci_zip_bytes(patients)
+
+    def slow(_request):
+        time.sleep(0.5)
+        return Response(payload)
+
+    httpserver.expect_request("/heart+disease.zip").respond_with_handler(slow)
+    url = httpserver.url_for("/heart+disease.zip")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: load_data(None, url, tmp_path), range(2)))
+    assert len(httpserver.log) == 1 and results[0][1] == results[1][1]
+    assert _cache_files(tmp_path) == ["heart+disease.zip"]

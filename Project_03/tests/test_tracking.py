@@ -1,12 +1,20 @@
-"""Experiment tracking: what a run records in MLflow."""
+"""Experiment tracking: what a run records in MLflow, and stores that cannot be used."""
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
+import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pytest_httpserver import HTTPServer
 
-from tracking import artifact_location, log_run, provenance
+import training
+from heart_disease import main
+from tracking import (TrackingError, artifact_location, check_storage, check_tracking, log_run,
+                      provenance)
 
 
 def test_log_run_records_params_metrics_provenance_and_artifacts(tmp_path: Path) -> None:
@@ -33,3 +41,85 @@ def test_artifact_location() -> None:
     """Beside a SQLite store; a server decides for itself."""
     assert artifact_location("sqlite:////x/y/mlflow.db") == "file:///x/y/mlruns"
     assert artifact_location("http://127.0.0.1:5000") is None
+
+
+@pytest.mark.parametrize("uri", ["ftp://tracking.example/x", "mlruns", "C:\\runs", "sqlite//x.db"])
+def test_an_unknown_tracking_scheme_is_refused(uri: str) -> None:
+    """An unknown or missing scheme is named, with the ones that work."""
+    with pytest.raises(TrackingError, match="unknown scheme"):
+        check_tracking(uri, "test")
+
+
+def test_an_unreachable_server_fails_at_once(tmp_path: Path) -> None:
+    """A closed loopback port: one attempt, no retries (MLflow's own retries take minutes)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TrackingError, match="cannot use the MLflow store"):
+        check_tracking(f"http://127.0.0.1:{port}", "test")
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # restored afterwards
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_server_answering_html_is_refused(httpserver: HTTPServer) -> None:
+    """A login page or proxy in front of the URL is not an MLflow server."""
+    httpserver.expect_request("/api/2.0/mlflow/experiments/get-by-name").respond_with_data(
+        "<html><body>Sign in</body></html>", content_type="text/html")
+    with pytest.raises(TrackingError):
+        check_tracking(httpserver.url_for("/").rstrip("/"), "test")
+
+
+@pytest.mark.parametrize("url", ["notaurl", "foo://x", "sqlite:////no/such/folder/optuna.db",
+                                 "postgresql://user@127.0.0.1:1/optuna"])
+def test_a_bad_optuna_storage_is_refused(url: str) -> None:
+    """Unparsable, unknown dialect, missing folder, missing driver: each a TrackingError."""
+    with pytest.raises(TrackingError, match="--storage"):
+        check_storage(url)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    """A tracking URI pointing at some other file is named as such (no minutes of retries)."""
+    path = tmp_path / "mlflow.db"
+    path.write_text("not a database", encoding="utf-8")
+    with pytest.raises(TrackingError, match="is not a SQLite database"):
+        check_tracking(f"sqlite:///{path}", "test")
+
+
+def test_a_fresh_store_and_experiment_are_created_once(tmp_path: Path) -> None:
+    """The preflight creates the store and experiment; a second call finds the same one."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = check_tracking(uri, "exp")
+    assert check_tracking(uri, "exp") == first
+
+
+def test_a_bad_tracking_uri_stops_train_before_the_data_is_read(
+        patients_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Regression: training ran first, then MLflow retried for minutes and lost the artifacts."""
+    def never(*_args, **_kwargs):
+        raise AssertionError("data loaded before the tracking store was checked")
+
+    monkeypatch.setattr(training, "load_data", never)
+    code = main(["train", "--data-path", str(patients_csv), "--output-dir", str(tmp_path / "out"),
+                 "--tracking-uri", "ftp://nowhere/x"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("error:") == 1 and "unknown scheme 'ftp'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_tracking_failing_after_training_keeps_the_artifacts(
+        patients_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """The store breaks after the preflight: the model is saved and the message says where."""
+    def broken(*_args, **_kwargs):
+        raise MlflowException("database is locked")
+
+    monkeypatch.setattr(MlflowClient, "create_run", broken)
+    output = tmp_path / "out"
+    code = main(["train", "--data-path", str(patients_csv), "--model", "logistic_regression",
+                 "--log-level", "WARNING", "--output-dir", str(output),
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("error:") == 1
+    assert f"the model is saved in {output}" in err and "database is locked" in err
+    assert (output / "model.onnx").is_file() and (output / "model.joblib").is_file()
