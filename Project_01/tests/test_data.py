@@ -298,3 +298,13 @@ def test_a_full_disk_while_extracting_is_one_clear_error(
     with pytest.raises(CacheError, match="cannot write ml-latest-small into .*No space left"):
         _download(fault_server, cache)
     assert _leftovers(cache) == []
+
+
+def test_an_archive_with_the_files_at_its_root_is_accepted(fault_server: FaultServer,
+                                                           cache: Path) -> None:
+    """Not every mirror zips the folder: files at the zip's root are the data set too."""
+    payload = _zip({"movies.csv": MOVIES_CSV.encode(), "ratings.csv": RATINGS_CSV.encode()})
+    _serve(fault_server, [body(payload)], md5(payload))
+    folder = _download(fault_server, cache)
+    assert (folder / "ratings.csv").read_text(encoding="utf-8") == RATINGS_CSV
+    assert _leftovers(cache) == ["ml-latest-small"]
