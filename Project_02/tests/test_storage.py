@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from podcast_testkit import only
 
-from feed import Episode
-from storage import create_table, load_episodes, newest_episodes
+from feed import Episode, FeedValidators
+from storage import (create_table, load_episodes, newest_episodes, save_feed_validators,
+                     stored_feed_validators)
 
 EPISODE = Episode(
     "https://e/1", "One", "one.mp3", "2024-01-01T00:00:00+00:00", "d", "http://h/1.mp3"
@@ -52,3 +53,47 @@ def test_newest_first_and_undated_last(db_path: Path) -> None:
     ])
     assert [r["link"] for r in newest_episodes(db_path)] == ["new", "old", "undated"]
     assert [r["link"] for r in newest_episodes(db_path, 1)] == ["new"]
+
+
+def test_unavailable_episode_takes_the_url_once_the_feed_fixes_it(db_path: Path) -> None:
+    """Stored with a blank enclosure (skip_reason), it becomes downloadable; it is not "new"."""
+    create_table(db_path)
+    blank = replace(EPISODE, url="", skip_reason="enclosure has a blank URL")
+    assert load_episodes(db_path, [blank]) == 1
+    assert load_episodes(db_path, [EPISODE]) == 0
+    row = only(newest_episodes(db_path))
+    assert (row["url"], row["skip_reason"]) == (EPISODE.url, None)
+    assert load_episodes(db_path, [blank]) == 0  # a later blank never undoes a good URL
+    assert only(newest_episodes(db_path))["url"] == EPISODE.url
+
+
+def test_database_from_before_the_new_columns_is_upgraded(db_path: Path) -> None:
+    """create_table adds skip_reason and resume_validator to an older episodes table."""
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE episodes (link TEXT PRIMARY KEY, title TEXT, filename TEXT NOT "
+                   "NULL, published TEXT, description TEXT, transcript TEXT, url TEXT NOT NULL, "
+                   "size_bytes INTEGER, sha256 TEXT, downloaded_at TEXT)")
+        db.execute("INSERT INTO episodes (link, filename, url) VALUES ('old', 'o.mp3', 'http://h')")
+    create_table(db_path)
+    load_episodes(db_path, [EPISODE])
+    assert {r["link"]: r["skip_reason"] for r in newest_episodes(db_path)} == {
+        "old": None, EPISODE.link: None}
+
+
+def test_feed_validators_are_read_without_creating_a_database(db_path: Path) -> None:
+    """No database yet: no validators, and no file created; then what was saved comes back."""
+    assert stored_feed_validators(db_path, "http://h/feed") is None and not db_path.exists()
+    create_table(db_path)
+    save_feed_validators(db_path, "http://h/feed", FeedValidators('"e"', "Mon, 01 Jan 2024"))
+    assert stored_feed_validators(db_path, "http://h/feed") == FeedValidators(
+        '"e"', "Mon, 01 Jan 2024")
+    assert stored_feed_validators(db_path, "http://other/feed") is None
+
+
+def test_a_file_that_is_not_sqlite_is_named_in_the_error(db_path: Path) -> None:
+    """Random bytes where the database should be: the error says which file."""
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"\x93NUMPY" + bytes(range(256)) * 8)
+    with pytest.raises(sqlite3.DatabaseError, match=f"database {db_path}: file is not a database"):
+        stored_feed_validators(db_path, "http://h/feed")
