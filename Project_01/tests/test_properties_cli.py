@@ -60,6 +60,7 @@ def _error_lines(stderr: str) -> list[str]:
 @example(args=["--interactive"], typed=["toy story", "", "\x00", "(((", "x" * 20_000])
 @example(args=["--movie-id=1", "--min-share=1"], typed=[])
 @example(args=["--movie-id=99999999999999999999999"], typed=[])
+@example(args=["--movie-id=1", "--format=json"], typed=[])
 def test_every_input_answers_or_fails_with_one_error_line(
         folders: tuple[Path, Path], capsys: pytest.CaptureFixture, args: list[str],
         typed: list[str]) -> None:
@@ -76,6 +77,6 @@ def test_every_input_answers_or_fails_with_one_error_line(
     if code == 0 and "--interactive" in args:
         assert len(_error_lines(err)) == len(err.splitlines()) <= len(typed)
     elif code == 0:
-        assert out.startswith("Best match:") and not _error_lines(err)
+        assert out.startswith(("Best match:", '{"query"')) and not _error_lines(err)
     else:
         assert code in (1, 2) and out == "" and len(_error_lines(err)) == 1, (code, err)
