@@ -74,6 +74,10 @@ def check_output_dir(output_dir: Path, names: Iterable[str]) -> None:
     """Refuse, before any work, an output folder this run could not write into safely."""
     if output_dir.exists() and not output_dir.is_dir():
         raise ArtifactError(f"--output-dir {output_dir} is a file, not a folder")
+    existing = next(p for p in (output_dir.absolute(), *output_dir.absolute().parents)
+                    if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ArtifactError(f"cannot write to {output_dir}: {existing} is not a writable folder")
     foreign = foreign_files(output_dir, names)
     if foreign:
         raise ArtifactError(f"{output_dir} already holds {', '.join(foreign)}, not written by "

@@ -93,6 +93,8 @@ def fetch(url: str, target: Path, verify: Callable[[Path], None],
     Raises:
         DataSourceError: the download failed or what arrived is not the expected data.
     """
+    if target.parent.exists() and not target.parent.is_dir():
+        raise DataSourceError(f"the data cache {target.parent} is a file, not a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(target.with_name(target.name + ".lock"), timeout=LOCK_TIMEOUT):
@@ -219,6 +221,8 @@ def read_csv_source(source: str) -> tuple[pd.DataFrame, str]:
         payload = response.content
     else:
         path = Path(source)
+        if path.is_dir():
+            raise DataSourceError(f"{source} is a folder; expected a CSV file")
         if not path.is_file():
             raise DataSourceError(f"{source} does not exist")
         payload = path.read_bytes()

@@ -17,6 +17,7 @@ import resource
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from importlib import metadata
@@ -73,6 +74,8 @@ def _check_sqlite_file(url: str, flag: str) -> None:
         return
     if not path.parent.is_dir():
         raise TrackingError(f"{flag} {url}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise TrackingError(f"{flag} {url}: {path} is a folder; name the database file")
     if path.exists():
         try:
             with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
@@ -197,7 +200,8 @@ def log_run(tracking_uri: str, experiment: str, *, params: dict[str, Any],
             try:
                 client.log_batch(
                     run_id,
-                    metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()
+                    metrics=[Metric(k, float(v), int(time.time() * 1000), 0)
+                             for k, v in metrics.items()
                              if v is not None],
                     params=[Param(k, str(v)[:6000]) for k, v in params.items()],
                     tags=[RunTag(k, v) for k, v in tags.items()],

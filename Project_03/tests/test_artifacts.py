@@ -155,3 +155,10 @@ def test_a_signal_during_publishing_waits_for_the_last_file() -> None:
             os.kill(os.getpid(), signal.SIGINT)
             finished.append("all files moved")
     assert finished == ["all files moved"] and caught.value.exit_code == 130
+
+
+def test_an_output_dir_below_a_file_is_refused_before_training(tmp_path: Path) -> None:
+    """`--output-dir notes.txt/out` cannot be created: said before any work, not after it."""
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(ArtifactError, match="is not a writable folder"):
+        check_output_dir(tmp_path / "notes.txt" / "out", ARTIFACTS)

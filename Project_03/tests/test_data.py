@@ -102,6 +102,20 @@ def test_missing_file(tmp_path: Path) -> None:
         read_csv_source(str(tmp_path / "nope.csv"))
 
 
+def test_a_folder_given_as_data_is_named_a_folder(tmp_path: Path) -> None:
+    """Not "does not exist": the path exists, it is a folder."""
+    with pytest.raises(DataSourceError, match="is a folder; expected a CSV file"):
+        read_csv_source(str(tmp_path))
+
+
+def test_a_cache_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    """--cache-dir naming a file: a clear error, the file untouched."""
+    (tmp_path / "cache").write_text("x", encoding="utf-8")
+    with pytest.raises(DataSourceError, match="is a file, not a folder"):
+        load_data(None, "http://127.0.0.1:9/heart+disease.zip", tmp_path / "cache")
+    assert (tmp_path / "cache").read_text(encoding="utf-8") == "x"
+
+
 def test_checks_pass_clean_data_and_report_balance(patients: pd.DataFrame) -> None:
     """Clean data passes; the report carries the class balance and no fatal finding."""
     clean, report = check_data(patients)

@@ -85,6 +85,12 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
         check_tracking(f"sqlite:///{path}", "test")
 
 
+def test_a_folder_as_the_sqlite_file_is_refused(tmp_path: Path) -> None:
+    """`sqlite:///` with no file name (or a folder's name) says so."""
+    with pytest.raises(TrackingError, match="is a folder; name the database file"):
+        check_tracking(f"sqlite:///{tmp_path}", "test")
+
+
 def test_a_fresh_store_and_experiment_are_created_once(tmp_path: Path) -> None:
     """The preflight creates the store and experiment; a second call finds the same one."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
