@@ -36,7 +36,7 @@ TRAILING_GROUP = re.compile(r"\s*\((?P<alt>[^()]+)\)\s*$")
 NOT_DIGITS = re.compile(r"\D+")
 QUERY_YEAR = re.compile(r"^(?P<text>.*?)\s*\(?(?P<year>(?:18|19|20)\d\d)\)?$")
 MAX_QUERY_CHARS = 150  # longer than any MovieLens title people type; bounds a query's cost
-CANDIDATES = 60  # names kept from the trigram stage for exact scoring
+CANDIDATES = 30  # names kept from the trigram stage for exact scoring
 POPULARITY_WEIGHT = 0.15
 YEAR_MISMATCH = 0.85
 WORD_MATCH = 80.0  # rapidfuzz ratio (0-100) from which two words count as the same, misspelt
@@ -190,8 +190,11 @@ class TrigramIndex:
         self.prior = TIE_BREAK * (np.zeros(self.size) if prior is None
                                   else np.asarray(prior, dtype=float))
 
-    def top(self, text: str, limit: int) -> np.ndarray:
-        """Rows of up to ``limit`` names sharing the most (weighted) trigrams with ``text``."""
+    def top(self, text: str, limit: int, favour: np.ndarray | None = None) -> np.ndarray:
+        """Rows of up to ``limit`` names sharing the most (weighted) trigrams with ``text``.
+
+        Among names that score the same, those in the boolean mask ``favour`` come first.
+        """
         columns = [c for g in trigrams(text) if (c := self.columns.get(g)) is not None]
         if not columns:
             return np.empty(0, dtype=np.int64)
@@ -200,6 +203,8 @@ class TrigramIndex:
         scores = np.bincount(rows, np.concatenate([self.weights[s] for s in spans]), self.size)
         keep = min(limit, np.count_nonzero(scores))
         scores += np.where(scores > 0, self.prior, 0.0)
+        if favour is not None:
+            scores += np.where(favour & (scores > 0), 2 * TIE_BREAK, 0.0)
         top = np.argpartition(-scores, keep - 1)[:keep]
         return top[np.argsort(-scores[top], kind="stable")]
 
@@ -229,9 +234,10 @@ class TitleIndex:
                              for word, count in document_frequency.items()}
         self.grams = TrigramIndex(names, prior=self.popularity[self.owners])
 
-    def candidates(self, text: str) -> np.ndarray:
-        """Rows of the names worth scoring exactly for the folded ``text``."""
-        return self.grams.top(text, CANDIDATES)
+    def candidates(self, text: str, year: int | None = None) -> np.ndarray:
+        """Rows of the names worth scoring exactly for the folded ``text`` (and ``year``)."""
+        favour = None if year is None else self.years[self.owners] == year
+        return self.grams.top(text, CANDIDATES, favour)
 
     def search(self, query: str, limit: int = 5) -> list[Match]:
         """Return up to ``limit`` movies best matching ``query``, best first.
@@ -241,7 +247,7 @@ class TitleIndex:
         """
         best: dict[int, float] = {}
         for text, year in query_readings(query):
-            for name_row in self.candidates(text):
+            for name_row in self.candidates(text, year):
                 row = int(self.owners[name_row])
                 score = text_similarity(text, self.names[name_row], self.word_weights)
                 if year is not None and self.years[row] != year:

@@ -29,8 +29,8 @@ class RapidfuzzCandidates(TitleIndex):
         """Share ``base``'s built index instead of building another."""
         self.__dict__.update(base.__dict__)
 
-    def candidates(self, text: str) -> np.ndarray:
-        """The names WRatio scores highest, best first."""
+    def candidates(self, text: str, year: int | None = None) -> np.ndarray:
+        """The names WRatio scores highest, best first (``year`` is only used in scoring)."""
         found = process.extract(text, self.names, scorer=fuzz.WRatio, limit=CANDIDATES)
         return np.array([row for _, _, row in found], dtype=np.int64)
 

@@ -10,6 +10,7 @@ import pytest
 
 from movielens_data import load_movielens
 from recipe import recipe_scores
+import recommender
 from recommender import RatingsIndex
 
 
@@ -84,4 +85,17 @@ def test_parity_with_the_pandas_recipe_on_ml_latest_small(real_dir: Path) -> Non
     index = RatingsIndex(ratings, movies["movieId"].to_numpy())
     liked = ratings[ratings["rating"] > 4]["movieId"].value_counts()
     for movie_id in [*liked.index[:20], *liked.index[-5:]]:
+        _assert_parity(ratings, movies["movieId"].to_numpy(), index, int(movie_id))
+
+
+@pytest.mark.parametrize("bitsets", [0, 5])
+def test_parity_when_few_or_no_movies_keep_fan_bitsets(generated, bitsets: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting fans from bitsets, from postings or from both gives the recipe's scores."""
+    monkeypatch.setattr(recommender, "POPULAR_BITSETS", bitsets)
+    movies, ratings = generated
+    index = RatingsIndex(ratings, movies["movieId"].to_numpy())
+    assert index.fan_bits.shape[0] == bitsets
+    liked = ratings[ratings["rating"] > 4]["movieId"].value_counts()
+    for movie_id in liked.index[:10]:
         _assert_parity(ratings, movies["movieId"].to_numpy(), index, int(movie_id))
