@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
@@ -28,17 +29,17 @@ def slice_masks(frame: pd.DataFrame) -> dict[str, pd.Series]:
     return masks
 
 
-def slice_report(frame: pd.DataFrame, probability: np.ndarray,
-                 gap: float = SLICE_GAP) -> dict[str, dict[str, Any]]:
+def slice_report(frame: pd.DataFrame, probability: np.ndarray, gap: float = SLICE_GAP,
+                 threshold: float = 0.5) -> dict[str, dict[str, Any]]:
     """Metrics per slice; ``flagged`` when accuracy is ``gap`` or more below the overall one."""
     truth = frame[TARGET].to_numpy()
-    overall = classification_metrics(truth, probability)["accuracy"]
+    overall = classification_metrics(truth, probability, threshold)["accuracy"]
     report = {}
     for name, mask in slice_masks(frame).items():
         rows = mask.to_numpy()
         if rows.sum() == 0:
             continue
-        metrics = classification_metrics(truth[rows], probability[rows])
+        metrics = classification_metrics(truth[rows], probability[rows], threshold)
         report[name] = {
             "rows": int(rows.sum()),
             "accuracy": metrics["accuracy"],
@@ -49,9 +50,10 @@ def slice_report(frame: pd.DataFrame, probability: np.ndarray,
     return report
 
 
-def fairness_report(frame: pd.DataFrame, probability: np.ndarray) -> dict[str, Any]:
+def fairness_report(frame: pd.DataFrame, probability: np.ndarray,
+                    threshold: float = 0.5) -> dict[str, Any]:
     """Recall and selection-rate (share predicted positive) by sex, and the gaps M - F."""
-    truth, predicted = frame[TARGET].to_numpy(), (probability >= 0.5).astype(int)
+    truth, predicted = frame[TARGET].to_numpy(), (probability >= threshold).astype(int)
     groups = {}
     for sex in ("M", "F"):
         rows = (frame["Sex"] == sex).to_numpy()
@@ -82,19 +84,56 @@ def feature_importance(pipeline: Pipeline, frame: pd.DataFrame, seed: int,
 
 
 def flip_rate(pipeline: Pipeline, frame: pd.DataFrame, seed: int, noise: float = 0.01,
-              repeats: int = 5) -> float:
+              repeats: int = 5, threshold: float = 0.5) -> float:
     """Share of predicted labels that change when numeric features get small Gaussian noise.
 
     The noise's standard deviation is ``noise`` times each column's standard deviation.
     """
     rng = np.random.default_rng(seed)
     features = model_frame(frame)
-    base = pipeline.predict(features)
+    base = pipeline.predict_proba(features)[:, 1] >= threshold
     scale = features[NUMERIC].std().to_numpy() * noise
     flips = []
     for _ in range(repeats):
         noisy = features.copy()
         jitter = rng.normal(0.0, 1.0, (len(features), len(NUMERIC))) * scale
         noisy[NUMERIC] = features[NUMERIC] + jitter
-        flips.append(np.mean(pipeline.predict(noisy) != base))
+        flips.append(np.mean((pipeline.predict_proba(noisy)[:, 1] >= threshold) != base))
     return float(np.mean(flips))
+
+
+def fast_metrics(truth: np.ndarray, probability: np.ndarray,
+                 threshold: float) -> dict[str, float]:
+    """``classification_metrics`` in plain numpy (same figures), for thousands of resamples."""
+    predicted = probability >= threshold
+    positive = truth == 1
+    true_pos = float(np.sum(predicted & positive))
+    false_pos = float(np.sum(predicted & ~positive))
+    false_neg = float(np.sum(~predicted & positive))
+    ranks = rankdata(probability)
+    n_pos, n_neg = float(positive.sum()), float((~positive).sum())
+    return {
+        "accuracy": float(np.mean(predicted == positive)),
+        "precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0,
+        "recall": true_pos / (true_pos + false_neg) if true_pos + false_neg else 0.0,
+        "f1": (2 * true_pos / (2 * true_pos + false_pos + false_neg)
+               if true_pos + false_pos + false_neg else 0.0),
+        "roc_auc": ((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+                    if n_pos and n_neg else float("nan")),
+        "brier": float(np.mean((probability - truth) ** 2)),
+    }
+
+
+def bootstrap_intervals(truth: np.ndarray, probability: np.ndarray, threshold: float, seed: int,
+                        resamples: int = 1000) -> dict[str, list[float]]:
+    """95% percentile-bootstrap interval of each metric on one held-out split (rows resampled)."""
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        rows = rng.integers(0, len(truth), len(truth))
+        if len(np.unique(truth[rows])) < 2:
+            continue
+        for name, value in fast_metrics(truth[rows], probability[rows], threshold).items():
+            samples.setdefault(name, []).append(value)
+    return {name: [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+            for name, values in samples.items()}

@@ -1,9 +1,14 @@
-"""Train a heart-disease classifier with data checks, search, tracking and ONNX export; predict.
+"""Train a heart-disease classifier with data checks, search, tracking and ONNX export; evaluate
+the whole training procedure by repeated cross-validation; predict.
 
 Examples:
     python heart_disease.py train
     python heart_disease.py train --data-path heart.csv --tuning --search bayesian --n-trials 30
+    python heart_disease.py evaluate --data-path heart.csv --repeats 10 --folds 5
     python heart_disease.py predict --model artifacts/model.onnx --input patients.csv
+
+``predict`` on an ONNX model imports only the standard library, numpy and ONNX Runtime: the heavy
+modules (scikit-learn, pandas, Optuna, MLflow) are imported by ``train`` and ``evaluate`` only.
 """
 
 from __future__ import annotations
@@ -16,18 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
-
-from data_checks import DataValidationError
-from export import ExportError, ModelFileError, PatientValidationError, predict, read_patients
-from heart_artifacts import ArtifactError
-from heart_data import DEFAULT_DATA_URL, DataSourceError
 from heart_limits import (MAX_CV, MAX_SEED, MAX_TRIALS, HelpFormatter, SettingsError, fraction,
                           int_range, non_empty)
+from heart_search_space import FAMILIES, STRATEGIES
+from heart_serving import ModelFileError, PatientValidationError, predict, read_patients
 from heart_signals import Interrupted, exit_process, handle_signals
-from modeling import FAMILIES
-from search import STRATEGIES
-from tracking import TrackingError
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +34,57 @@ DEFAULT_OUTPUT_DIR = PROJECT_DIR / "artifacts"
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_DIR / 'mlflow.db'}"
 
 
-USER_ERRORS = (DataSourceError, DataValidationError, PatientValidationError, ModelFileError,
-               ExportError, FileNotFoundError, ArtifactError, SettingsError, TrackingError)
+LEAN_ERRORS = (PatientValidationError, ModelFileError, FileNotFoundError, SettingsError)
 HELP = HelpFormatter
+MAX_REPEATS = 100
+
+
+def user_errors(command: str) -> tuple[type[Exception], ...]:
+    """Errors shown as one ``error:`` line; only train and evaluate load the heavy modules."""
+    if command == "predict":
+        return LEAN_ERRORS
+    # pylint: disable=import-outside-toplevel  # scikit-learn, pandas, MLflow: not for predict
+    from data_checks import DataValidationError
+    from export import ExportError
+    from heart_artifacts import ArtifactError
+    from heart_data import DataSourceError
+    from tracking import TrackingError
+    return (*LEAN_ERRORS, DataSourceError, DataValidationError, ExportError, ArtifactError,
+            TrackingError)
+
+
+def _recall(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
+def _add_procedure_flags(command: argparse.ArgumentParser) -> None:
+    """Flags of the training procedure, shared by train and evaluate."""
+    command.add_argument("--data-path", type=non_empty,
+                         help="CSV in the 918-row schema, local or http(s); "
+                         "if omitted, the UCI archive from $HEART_DATA_URL")
+    command.add_argument("--cache-dir", type=Path, default=PROJECT_DIR / "data",
+                         help="folder for the downloaded UCI archive")
+    command.add_argument("--model", choices=("auto", *FAMILIES), default="auto",
+                         help="model family; auto picks the best by cross-validation")
+    command.add_argument("--tuning", action="store_true", help="search hyperparameters")
+    command.add_argument("--search", choices=STRATEGIES, default="bayesian",
+                         help="grid, random, bayesian (Optuna TPE) or list; all search the "
+                         "family's one space")
+    command.add_argument("--n-trials", type=int_range(1, MAX_TRIALS), default=30,
+                         help=f"trials for random and bayesian search, 1 to {MAX_TRIALS}")
+    command.add_argument("--cv", type=int_range(2, MAX_CV), default=5,
+                         help=f"cross-validation folds for model choice and tuning, 2 to {MAX_CV}")
+    command.add_argument("--seed", type=int_range(0, MAX_SEED), default=42,
+                         help=f"random seed, 0 to {MAX_SEED}")
+    command.add_argument("--min-recall", type=_recall, default=None,
+                         help="pick the highest threshold whose CV recall is at least this "
+                         "(default: threshold 0.5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,33 +100,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", parents=[common], formatter_class=HELP,
                                 help="check data, train, evaluate, export, track")
-    train.add_argument("--data-path", type=non_empty,
-                       help="CSV in the 918-row schema, local or http(s) "
-                       "(default: the UCI archive from $HEART_DATA_URL)")
+    _add_procedure_flags(train)
     train.add_argument("--test-size", type=fraction, default=0.2,
                        help="share of patients held out for the test set, in (0, 1); it must "
                        "leave enough patients of each class for the split and the folds")
-    train.add_argument("--tuning", action="store_true", help="search hyperparameters")
-    train.add_argument("--search", choices=STRATEGIES, default="bayesian",
-                       help="hyperparameter search strategy, with --tuning")
-    train.add_argument("--n-trials", type=int_range(1, MAX_TRIALS), default=30,
-                       help=f"trials for random and bayesian search, 1 to {MAX_TRIALS}")
-    train.add_argument("--model", choices=("auto", *FAMILIES), default="auto",
-                       help="model family; auto picks the best by cross-validation")
-    train.add_argument("--cv", type=int_range(2, MAX_CV), default=5,
-                       help=f"cross-validation folds, 2 to {MAX_CV}")
-    train.add_argument("--seed", type=int_range(0, MAX_SEED), default=42,
-                       help=f"random seed, 0 to {MAX_SEED}")
     train.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                        help="folder for the artifacts; other files in it are left alone")
-    train.add_argument("--cache-dir", type=Path, default=PROJECT_DIR / "data",
-                       help="folder for the downloaded UCI archive")
     train.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
                        f"or {DEFAULT_TRACKING_URI})")
     train.add_argument("--experiment", type=non_empty, default="heart-disease",
                        help="MLflow experiment name")
     train.add_argument("--storage", help="Optuna storage URL shared by several search workers")
     train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+
+    evaluate_cmd = commands.add_parser(
+        "evaluate", parents=[common], formatter_class=HELP,
+        help="repeated cross-validation of the whole training procedure, against the baseline")
+    _add_procedure_flags(evaluate_cmd)
+    evaluate_cmd.add_argument("--repeats", type=int_range(1, MAX_REPEATS), default=10,
+                              help=f"repetitions of the outer cross-validation, 1 to {MAX_REPEATS}")
+    evaluate_cmd.add_argument("--folds", type=int_range(2, MAX_CV), default=5,
+                              help=f"outer folds, 2 to {MAX_CV}")
 
     predict_cmd = commands.add_parser("predict", parents=[common], formatter_class=HELP,
                                       help="score patients with a trained model")
@@ -90,23 +130,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def render_training(result: dict[str, Any]) -> str:
-    """Format a training summary for people."""
-    test, baseline = result["test"], result["baseline"]
-    search = result["search"]
+    """Format a training summary for people: the held-out split beside the CV estimate."""
+    test, interval, baseline = result["test"], result["test_ci95"], result["baseline"]
+    search, cv, threshold = result["search"], result["cv"], result["threshold"]
     lines = [
         f"Model:    {result['model']}"
-        + (f" ({search['strategy']} search, {search['trials']} trials)" if search else ""),
-        f"CV ROC AUC: {result['cv']['mean']:.3f} ± {result['cv']['std']:.3f}",
+        + (f" ({search['strategy']} search, {search['trials']} trials)" if search else "")
+        + (", Platt-calibrated" if result["calibration"]["calibrated"] else ""),
+        f"Threshold: {threshold['value']:.3f}"
+        + (f" (CV recall >= {threshold['min_recall']})" if threshold["min_recall"] else ""),
         "",
-        f"{'test set':<22}{'model':>8}{'baseline':>10}",
-        f"{'accuracy':<22}{test['accuracy']:>8.3f}{baseline['accuracy']:>10.3f}",
-        f"{'ROC AUC':<22}{test['roc_auc']:>8.3f}{baseline['roc_auc']:>10.3f}",
-        f"{'precision / recall':<22}{test['precision']:>8.3f} / {test['recall']:.3f}",
-        "",
+        f"{'':<12}{'held-out split [95% interval]':<32}"
+        f"{str(cv['folds']) + '-fold CV (train rows)':<22}{'baseline':>9}",
     ]
+    for key, name in (("accuracy", "accuracy"), ("roc_auc", "ROC AUC"), ("brier", "Brier"),
+                      ("recall", "recall"), ("precision", "precision")):
+        low, high = interval[key]
+        lines.append(f"{name:<12}{test[key]:.3f} [{low:.3f}, {high:.3f}]{'':<12}"
+                     f"{cv['out_of_fold'][key]:<22.3f}{baseline[key]:>9.3f}")
     flagged = [name for name, s in result["slices"].items() if s["flagged"]]
-    lines.append("Slices below overall accuracy: " + (", ".join(flagged) if flagged else "none"))
-    lines.append(f"Artifacts: {Path(result['artifacts']['model.onnx']).parent}")
+    lines += ["", "One held-out split is a noisy estimate: `heart_disease.py evaluate` "
+              "cross-validates the whole procedure.",
+              "Slices below overall accuracy: " + (", ".join(flagged) if flagged else "none"),
+              f"Artifacts: {Path(result['artifacts']['model.onnx']).parent}"]
     if result["run_id"]:
         lines.append(f"MLflow run: {result['run_id']}")
     return "\n".join(lines)
@@ -114,6 +160,8 @@ def render_training(result: dict[str, Any]) -> str:
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
     # pylint: disable-next=import-outside-toplevel  # scikit-learn, MLflow: slow, train only
+    from heart_data import DEFAULT_DATA_URL
+    # pylint: disable-next=import-outside-toplevel
     from training import TrainConfig, train
 
     config = TrainConfig(
@@ -134,20 +182,33 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         storage=args.storage,
         track=not args.no_tracking,
+        min_recall=args.min_recall,
     )
-    return train(config)
+    return train(config).summary()
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    # pylint: disable=import-outside-toplevel  # scikit-learn: slow, not for predict
+    from heart_data import DEFAULT_DATA_URL
+    from heart_fit import ProcedureSettings
+    from heart_nested_cv import evaluate
+
+    settings = ProcedureSettings(model=args.model, tuning=args.tuning, search=args.search,
+                                 n_trials=args.n_trials, folds=args.cv, seed=args.seed,
+                                 min_recall=args.min_recall)
+    return evaluate(args.data_path, os.environ.get("HEART_DATA_URL", DEFAULT_DATA_URL),
+                    args.cache_dir, settings, repeats=args.repeats, folds=args.folds)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    load_dotenv()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         with handle_signals():
             return _run(args)
-    except USER_ERRORS as exc:
+    except user_errors(args.command) as exc:
         if args.log_level == "DEBUG":
             logger.exception("failed")
         print(f"error: {exc}", file=sys.stderr)
@@ -162,10 +223,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Run one subcommand; errors propagate to main()."""
+    if args.command in ("train", "evaluate"):
+        # pylint: disable-next=import-outside-toplevel  # .env configures training only
+        from dotenv import load_dotenv
+        load_dotenv()
     if args.command == "train":
         result = _train(args)
         print(json.dumps(result, default=str) if args.format == "json"
               else render_training(result))
+    elif args.command == "evaluate":
+        # pylint: disable-next=import-outside-toplevel
+        from heart_nested_cv import render
+        summary = _evaluate(args)
+        print(json.dumps(summary) if args.format == "json" else render(summary))
     else:
         scores = predict(args.model, read_patients(args.input))
         print(json.dumps(scores) if args.format == "json" else "\n".join(

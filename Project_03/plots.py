@@ -1,4 +1,4 @@
-"""PNG plots of a trained model: confusion matrix, ROC curve, feature importance."""
+"""PNG plots of a trained model: confusion matrix, ROC curve, feature importance, reliability."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from sklearn.metrics import confusion_matrix, roc_curve
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import brier_score_loss, confusion_matrix, roc_curve
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -17,9 +18,10 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_confusion_matrix(truth: np.ndarray, probability: np.ndarray, path: Path) -> Path:
-    """Counts of true/false positives/negatives at threshold 0.5."""
-    matrix = confusion_matrix(truth, probability >= 0.5, labels=[0, 1])
+def plot_confusion_matrix(truth: np.ndarray, probability: np.ndarray, path: Path,
+                          threshold: float = 0.5) -> Path:
+    """Counts of true/false positives/negatives at ``threshold``."""
+    matrix = confusion_matrix(truth, probability >= threshold, labels=[0, 1])
     figure = Figure(figsize=(4.2, 3.8))
     axis = figure.add_subplot()
     axis.imshow(matrix, cmap="Blues")
@@ -30,7 +32,7 @@ def plot_confusion_matrix(truth: np.ndarray, probability: np.ndarray, path: Path
     axis.set_yticks([0, 1], ["no disease", "disease"])
     axis.set_xlabel("predicted")
     axis.set_ylabel("actual")
-    axis.set_title("Confusion matrix (test set)")
+    axis.set_title(f"Confusion matrix (test set, threshold {threshold:.2f})")
     figure.tight_layout()
     return _save(figure, path)
 
@@ -61,5 +63,40 @@ def plot_importance(importance: dict[str, Any], path: Path) -> Path:
     axis.axvline(0, color="grey", linewidth=0.8)
     axis.set_xlabel("drop in ROC AUC when shuffled")
     axis.set_title("Permutation importance (test set)")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_reliability(truth: np.ndarray, probability: np.ndarray, path: Path,
+                     bins: int = 10) -> Path:
+    """Reliability diagram: observed share of heart disease against the predicted probability."""
+    observed, predicted = calibration_curve(truth, probability, n_bins=bins, strategy="quantile")
+    figure = Figure(figsize=(4.6, 4.2))
+    axis = figure.add_subplot()
+    axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
+    axis.plot(predicted, observed, marker="o",
+              label=f"model (Brier {brier_score_loss(truth, probability):.3f})")
+    axis.set_xlabel("predicted probability (bins of equal size)")
+    axis.set_ylabel("observed share with heart disease")
+    axis.set_title("Reliability diagram (test set)")
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_search_curves(curves: dict[str, list[list[float]]], path: Path, title: str) -> Path:
+    """Best CV score after each trial: per strategy, the mean over seeds and its min-max band."""
+    figure = Figure(figsize=(5.6, 4.2))
+    axis = figure.add_subplot()
+    for name, runs in curves.items():
+        length = min(len(run) for run in runs)
+        values = np.array([run[:length] for run in runs])
+        trials = np.arange(1, length + 1)
+        axis.plot(trials, values.mean(axis=0), marker="." if length < 10 else None, label=name)
+        axis.fill_between(trials, values.min(axis=0), values.max(axis=0), alpha=0.15)
+    axis.set_xlabel("trials")
+    axis.set_ylabel("best CV ROC AUC so far")
+    axis.set_title(title)
+    axis.legend(loc="lower right")
     figure.tight_layout()
     return _save(figure, path)

@@ -7,38 +7,14 @@ import io
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from heart_data import COLUMNS
+from heart_testkit import synthetic_patients
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "heart"
 REAL_CSV = SHARED / "heart.csv"
 UCI_DIR = SHARED / "uci"
-
-
-def synthetic_patients(rows: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Plausible patients whose label depends on the usual risk factors."""
-    rng = np.random.default_rng(seed)
-    age = rng.integers(30, 78, rows)
-    sex = rng.choice(["M", "F"], rows, p=[0.75, 0.25])
-    pain = rng.choice(["ASY", "NAP", "ATA", "TA"], rows, p=[0.5, 0.25, 0.2, 0.05])
-    oldpeak = rng.gamma(1.2, 0.8, rows).round(1)
-    angina = rng.choice(["Y", "N"], rows, p=[0.4, 0.6])
-    slope = rng.choice(["Up", "Flat", "Down"], rows, p=[0.45, 0.45, 0.1])
-    risk = (0.04 * (age - 55) + 1.0 * (sex == "M") + 1.5 * (pain == "ASY") + 0.8 * oldpeak
-            + 1.2 * (angina == "Y") + 1.5 * (slope == "Flat") - 2.4)
-    label = (rng.random(rows) < 1 / (1 + np.exp(-risk))).astype(int)
-    return pd.DataFrame({
-        "Age": age, "Sex": sex, "ChestPainType": pain,
-        "RestingBP": rng.normal(132, 17, rows).round(),
-        "Cholesterol": rng.normal(240, 50, rows).round(),
-        "FastingBS": rng.choice([0, 1], rows, p=[0.77, 0.23]),
-        "RestingECG": rng.choice(["Normal", "ST", "LVH"], rows),
-        "MaxHR": (rng.normal(145, 22, rows) - 12 * label).round(),
-        "ExerciseAngina": angina, "Oldpeak": oldpeak, "ST_Slope": slope, "HeartDisease": label,
-    })[COLUMNS]
 
 
 @pytest.fixture(name="patients")
@@ -88,7 +64,7 @@ def fixture_trained(real_csv: Path, tmp_path_factory: pytest.TempPathFactory):
     output = tmp_path_factory.mktemp("trained") / "artifacts"
     config = TrainConfig(data_path=str(real_csv), data_url="", cache_dir=output.parent,
                          output_dir=output, tracking_uri="", track=False, n_jobs=1)
-    result = train(config)
+    result = train(config).summary()
     clean, _ = check_data(load_data(str(real_csv), "", output.parent)[0])
     _, test_rows = train_test_split(clean, test_size=config.test_size, stratify=clean[TARGET],
                                     random_state=config.seed)

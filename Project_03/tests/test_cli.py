@@ -25,11 +25,15 @@ def fixture_train_json(patients_csv: Path, tmp_path: Path, capsys: pytest.Captur
 def test_train_json_has_the_documented_shape(train_json) -> None:
     """Keys, metrics and artifacts as documented; the run is tracked."""
     result, output = train_json
-    assert set(result) == {"model", "params", "search", "cv", "test", "baseline", "slices",
-                           "artifacts", "run_id"}
+    assert set(result) == {"model", "params", "search", "cv", "test", "test_ci95", "baseline",
+                           "threshold", "calibration", "slices", "artifacts", "run_id"}
     assert result["model"] == "logistic_regression" and result["search"] is None
-    assert set(result["test"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
-    assert set(result["baseline"]) == {"accuracy", "roc_auc"}
+    metrics = {"accuracy", "precision", "recall", "f1", "roc_auc", "brier"}
+    assert set(result["test"]) == set(result["test_ci95"]) == set(result["baseline"]) == metrics
+    assert set(result["cv"]["out_of_fold"]) == metrics
+    assert all(low <= result["test"][m] <= high for m, (low, high) in result["test_ci95"].items())
+    assert result["threshold"] == {"value": 0.5, "min_recall": None,
+                                   "cv_recall": result["cv"]["out_of_fold"]["recall"]}
     assert all(Path(p).is_file() for p in result["artifacts"].values())
     visible = [p.name for p in output.iterdir() if not p.name.startswith(".")]
     assert sorted(visible) == sorted(result["artifacts"])

@@ -10,9 +10,17 @@ import pandas as pd
 import pytest
 
 from evaluation import MARGINAL_IMPORTANCE, slice_report
-from export import PatientValidationError, load_predictor, predict, validate_patients
+from export import serving_schema
 from heart_data import CATEGORICAL, NUMERIC
+from heart_serving import PatientValidationError, load_model, predict, validate
 from modeling import model_frame
+
+SCHEMA = serving_schema("any", 0.5)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as the serving code reads them from JSON (missing values as None)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 pytestmark = pytest.mark.realdata
 
@@ -48,7 +56,7 @@ def test_fairness_gaps_are_reported(trained) -> None:
     """Recall and selection rate per sex in metrics.json match the saved model's predictions."""
     _, test_rows, output = trained
     fairness = json.loads((output / "metrics.json").read_text())["fairness"]
-    predicted = load_predictor(output / "model.joblib").predict_proba(model_frame(test_rows)) >= 0.5
+    predicted = load_model(output / "model.joblib").predict_proba(model_frame(test_rows)) >= 0.5
     for sex in ("M", "F"):
         rows = (test_rows["Sex"] == sex).to_numpy()
         sick = rows & (test_rows["HeartDisease"] == 1).to_numpy()
@@ -89,15 +97,14 @@ def test_random_vectors_get_valid_probabilities(model_paths) -> None:
         "ExerciseAngina": rng.choice(["Y", "N"], rows),
         "ST_Slope": rng.choice(["Up", "Flat", None], rows),
     })
-    scores = predict(model_paths, random_patients)
+    scores = predict(model_paths, records(random_patients))
     assert len(scores) == rows
     assert all(0.0 <= s["probability"] <= 1.0 and s["label"] in (0, 1) for s in scores)
 
 
 def test_missing_values_are_imputed(model_paths) -> None:
     """A patient with every field missing still gets a probability."""
-    empty = pd.DataFrame([{c: None for c in NUMERIC + CATEGORICAL}])
-    scores = predict(model_paths, empty)
+    scores = predict(model_paths, [{c: None for c in NUMERIC + CATEGORICAL}])
     assert len(scores) == 1 and 0.0 <= scores[0]["probability"] <= 1.0
 
 
@@ -115,13 +122,13 @@ def test_wrong_types_and_strings_get_a_clear_validation_error(trained, column, v
     patients[column] = patients[column].astype(object)
     patients.iloc[1, patients.columns.get_loc(column)] = value
     with pytest.raises(PatientValidationError, match=message):
-        validate_patients(patients)
+        validate(records(patients), SCHEMA)
 
 
 def test_missing_column_is_a_validation_error() -> None:
     """A record without the model's columns is refused, naming them."""
     with pytest.raises(PatientValidationError, match="missing column"):
-        validate_patients(pd.DataFrame([{"Age": 50}]))
+        validate([{"Age": 50}], SCHEMA)
 
 
 def test_flip_rate_under_small_noise_is_low(trained) -> None:
@@ -134,7 +141,7 @@ def test_flip_rate_under_small_noise_is_low(trained) -> None:
 def test_exercise_angina_raises_the_risk(trained) -> None:
     """Directional: on average, exercise-induced angina increases the predicted probability."""
     _, test_rows, output = trained
-    predictor = load_predictor(output / "model.joblib")
+    predictor = load_model(output / "model.joblib")
     with_angina = predictor.predict_proba(model_frame(test_rows.assign(ExerciseAngina="Y")))
     without = predictor.predict_proba(model_frame(test_rows.assign(ExerciseAngina="N")))
     assert with_angina.mean() > without.mean()
@@ -144,11 +151,11 @@ def test_onnx_and_sklearn_agree(trained) -> None:
     """Both model files give the same probabilities on the test set (to 1e-5)."""
     _, test_rows, output = trained
     features = model_frame(test_rows)
-    onnx = load_predictor(output / "model.onnx").predict_proba(features)
-    sklearn = load_predictor(output / "model.joblib").predict_proba(features)
+    onnx = load_model(output / "model.onnx").predict_proba(features)
+    sklearn = load_model(output / "model.joblib").predict_proba(features)
     np.testing.assert_allclose(onnx, sklearn, atol=1e-5, rtol=0)
-    from_onnx = predict(output / "model.onnx", test_rows)
-    from_joblib = predict(output / "model.joblib", test_rows)
+    from_onnx = predict(output / "model.onnx", records(test_rows))
+    from_joblib = predict(output / "model.joblib", records(test_rows))
     assert [s["label"] for s in from_onnx] == [s["label"] for s in from_joblib]
     np.testing.assert_allclose([s["probability"] for s in from_onnx],
                                [s["probability"] for s in from_joblib], atol=1e-5, rtol=0)

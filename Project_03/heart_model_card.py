@@ -1,0 +1,96 @@
+"""``model_card.md``: what a trained model is for, how well it does, and where it fails.
+
+Laid out after Mitchell et al., "Model Cards for Model Reporting" (2019). Every figure is read from
+the same dictionary ``train`` writes to ``metrics.json``, so the card and the metrics cannot differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+METRIC_NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "brier": "Brier score",
+                "recall": "recall (sensitivity)", "precision": "precision"}
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _estimates(metrics: dict[str, Any]) -> list[str]:
+    lines = [f"| metric | held-out split ({metrics['rows']['test']} patients) [95% bootstrap "
+             f"interval] | {metrics['cv']['folds']}-fold CV on the training rows | baseline "
+             "(classic KNN), same split |", "|---|---|---|---|"]
+    for key, name in METRIC_NAMES.items():
+        low, high = metrics["test_ci95"][key]
+        lines.append(f"| {name} | {_figure(metrics['test'][key])} [{_figure(low)}, "
+                     f"{_figure(high)}] | {_figure(metrics['cv']['out_of_fold'][key])} | "
+                     f"{_figure(metrics['baseline'][key])} |")
+    return lines
+
+
+def _slices(metrics: dict[str, Any]) -> list[str]:
+    lines = ["| slice | patients | accuracy | recall | ROC AUC | flagged |",
+             "|---|---|---|---|---|---|"]
+    for name, entry in metrics["slices"].items():
+        lines.append(f"| {name} | {entry['rows']} | {_figure(entry['accuracy'])} | "
+                     f"{_figure(entry['recall'])} | {_figure(entry['roc_auc'])} | "
+                     f"{'yes' if entry['flagged'] else 'no'} |")
+    fairness = metrics["fairness"]
+    by_sex = fairness["by_sex"]
+    lines += ["", "| sex | patients | selection rate | recall |", "|---|---|---|---|"]
+    lines += [f"| {sex} | {entry['rows']} | {_figure(entry['selection_rate'])} | "
+              f"{_figure(entry['recall'])} |" for sex, entry in by_sex.items()]
+    lines += ["", f"Gaps (men - women): recall {_figure(fairness['recall_gap'])}, selection rate "
+              f"{_figure(fairness['selection_rate_gap'])}."]
+    return lines
+
+
+def model_card(metrics: dict[str, Any]) -> str:
+    """The model card, in Markdown, from the contents of ``metrics.json``."""
+    data, threshold, calibration = metrics["data"], metrics["threshold"], metrics["calibration"]
+    balance = ", ".join(f"{count} {'with' if label == '1' else 'without'} heart disease"
+                        for label, count in sorted(data["class_balance"].items(), reverse=True))
+    recall_rule = ("0.5 (the default)" if threshold["min_recall"] is None else
+                   f"the highest threshold whose cross-validated recall on the training rows is "
+                   f"at least {threshold['min_recall']}")
+    calibrated = ("Platt scaling (CalibratedClassifierCV, sigmoid) is applied: it lowered"
+                  if calibration["calibrated"] else "No calibration is applied: Platt scaling "
+                  "did not lower")
+    lines = [
+        f"# Model card: heart-disease classifier ({metrics['model']})", "",
+        "## Model details", "",
+        f"- Family: `{metrics['model']}`; parameters: `{metrics['params']}`",
+        f"- Trained by `heart_disease.py train` (seed {metrics['config']['seed']}); "
+        f"data SHA-256 `{data['sha256']}`",
+        "", "## Intended use", "",
+        "- Teaching: how a clinical risk classifier is trained, measured, documented and served.",
+        "- Research on tabular-model evaluation, calibration and fairness reporting.",
+        "", "## Not intended for", "",
+        "- Diagnosing, triaging or treating any patient. This is **not a diagnostic device** and "
+        "has no regulatory clearance.",
+        "- Populations unlike the training cohorts (see Limitations).",
+        "", "## Data", "",
+        f"- Source: {data['source']}",
+        f"- {data['rows']} patients ({balance}); {metrics['rows']['train']} for training, "
+        f"{metrics['rows']['test']} held out (stratified split).",
+        "", "## Estimated performance", "",
+        "The held-out split is one split: its intervals are wide. `heart_disease.py evaluate` "
+        "cross-validates the whole procedure (see RESULTS.md) for a steadier estimate.", "",
+        *_estimates(metrics),
+        "", "## Decision threshold", "",
+        f"- {threshold['value']:.3f}: {recall_rule}; cross-validated recall at it "
+        f"{_figure(threshold['cv_recall'])}.",
+        "", "## Calibration", "",
+        f"- {calibrated} the cross-validated Brier score "
+        f"({calibration['brier_uncalibrated']:.4f} without, {calibration['brier_calibrated']:.4f} "
+        "with). Reliability diagram: `reliability.png`.",
+        "", "## Slices and fairness (held-out split)", "", *_slices(metrics),
+        "", "## Limitations", "",
+        f"- Only {data['rows']} patients: every figure above carries the uncertainty shown.",
+        "- The data combines five hospital cohorts recorded around 1988 (Cleveland, Hungary, "
+        "Switzerland, Long Beach VA, Statlog); practice, equipment and populations have changed.",
+        "- Women are a minority of the patients, so their figures are the least certain.",
+        "- Missing cholesterol values carry signal in these cohorts that need not hold elsewhere.",
+        "- Not a diagnostic device.", "",
+    ]
+    return "\n".join(lines)
