@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import socket
 import threading
@@ -101,14 +102,16 @@ class Cancellation:
 
 
 def _shutdown(response: requests.Response) -> None:
-    """Shut the socket under ``response``: a read blocked on it returns at once."""
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        try:
+    """Shut the socket under ``response``: a read blocked on it returns at once.
+
+    The response owns the socket; shutting down a duplicate of its descriptor ends the
+    connection itself (closing the duplicate alone would not wake the reader).
+    """
+    try:
+        with socket.socket(fileno=os.dup(response.raw.fileno())) as sock:
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed: nothing left to wake
+    except (OSError, ValueError):
+        pass  # already closed: nothing left to wake
 
 
 @dataclass

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from podcast_reliability_kit import serve_file
+from podcast_reliability_kit import serve_file, wait_for
 from podcast_testkit import MP3, FaultServer, drop_mid_body, only, respond, store
 
 from downloader import DownloadError, DownloadSettings, download_episodes, safe_path, tally
 from feed import Episode
+from podcast_http import make_session
+from podcast_transfer import Cancellation, Transfer, fetch_to_file
 from storage import create_table, load_episodes
 
 FAST = DownloadSettings(workers=2, timeout=(2.0, 0.5), attempts=2, backoff=0.0, http_retries=2)
@@ -266,3 +270,25 @@ def test_an_html_page_instead_of_audio_is_refused(server: FaultServer, db_path: 
     result = only(download_episodes(db_path, episodes_dir, settings=FAST))
     assert result.status == "failed" and "HTML page" in result.error
     _assert_consistent(db_path, episodes_dir)
+
+
+def test_cancel_wakes_a_download_stalled_in_a_read(server: FaultServer, tmp_path: Path) -> None:
+    """Ctrl-C must not wait out a 30 s read timeout: cancel() shuts the socket being read."""
+    server.routes["/a.mp3"] = [respond(MP3, pause=10)]  # headers, then silence
+    cancel, transfer, errors = Cancellation(), Transfer(tmp_path / "a.mp3"), []
+
+    def download() -> None:
+        try:
+            fetch_to_file(make_session(), server.url("/a.mp3"), transfer,
+                          DownloadSettings(timeout=(2.0, 30.0)), cancel)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # asserted below
+            errors.append(exc)
+
+    worker = threading.Thread(target=download, daemon=True)
+    worker.start()
+    wait_for(lambda: transfer.partial is not None)
+    started = time.monotonic()
+    cancel.cancel()
+    worker.join(5)
+    assert time.monotonic() - started < 0.5 and errors
+    assert not (tmp_path / "a.mp3").exists()
