@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EPISODES_DIR = Path(__file__).resolve().parent / "episodes"
 STOP_GRACE = 1.0  # seconds the workers get to wind down after Ctrl-C
+# A temporary file for no episode of this database may be another database's download in
+# progress (two feeds sharing one folder): removed only once it has not grown for this long.
+ORPHAN_AGE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,17 @@ def _run_workers(jobs: list[tuple[Row, Transfer]], work: Callable[..., DownloadR
         raise
 
 
+def _remove_orphans(episodes_dir: Path, adopted: set[Path | None]) -> None:
+    """Delete temporary files left for no episode in scope, once they are ``ORPHAN_AGE`` old."""
+    for stale in set(all_partials(episodes_dir)) - adopted:
+        try:
+            if time.time() - stale.stat().st_mtime > ORPHAN_AGE:
+                logger.info("Removing %s, left by an earlier run", stale.name)
+                stale.unlink()
+        except FileNotFoundError:
+            pass  # its owner renamed or removed it meanwhile
+
+
 def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = None,
                       settings: DownloadSettings = DownloadSettings(),
                       cancel: Cancellation | None = None) -> list[DownloadResult]:
@@ -216,10 +230,7 @@ def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = Non
                 jobs.append((row, _transfer(row, episodes_dir, db_path)))
         except DownloadError as exc:
             results.append(DownloadResult(row["link"], "failed", error=str(exc)))
-    adopted = {transfer.partial for _, transfer in jobs}
-    for stale in set(all_partials(episodes_dir)) - adopted:
-        logger.info("Removing %s, left by an earlier run", stale.name)
-        stale.unlink(missing_ok=True)
+    _remove_orphans(episodes_dir, {transfer.partial for _, transfer in jobs})
 
     with tqdm(total=len(jobs), unit="episode", desc="download", leave=False,
               disable=not jobs) as progress:

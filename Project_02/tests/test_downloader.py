@@ -4,6 +4,7 @@ consistent database, and a rerun that completes."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 import time
@@ -223,14 +224,17 @@ def test_partial_without_a_validator_is_not_trusted(server: FaultServer, db_path
 
 def test_stale_temporaries_of_other_files_are_removed(server: FaultServer, db_path: Path,
                                                       episodes_dir: Path) -> None:
-    """Temporary files a dead run left for no episode in scope do not accumulate."""
+    """Temporary files left for no episode in scope do not accumulate: once an hour old they go;
+    a fresh one may be another database's download in progress, and stays."""
     server.routes["/a.mp3"] = [respond(MP3)]
     store(db_path, server, ["/a.mp3"])
-    stray = _partial_of(episodes_dir, b"junk", name="gone.mp3")
+    stale = _partial_of(episodes_dir, b"junk", name="gone.mp3")
+    os.utime(stale, (time.time() - 3700, time.time() - 3700))
+    active = _partial_of(episodes_dir, b"growing", name="other-feed.mp3")
     keep = episodes_dir / "notes.txt"
     keep.write_text("mine")
     download_episodes(db_path, episodes_dir, settings=FAST)
-    assert not stray.exists() and keep.read_text() == "mine"
+    assert not stale.exists() and active.exists() and keep.read_text() == "mine"
 
 
 @pytest.mark.parametrize("damage", [b"", MP3[:-1], MP3[:-1] + b"!", b"<html>captive</html>"],
