@@ -79,9 +79,13 @@ def _feed_url(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser; defaults come from the environment or .env."""
     parser = argparse.ArgumentParser(
-        description="Store a podcast feed's episodes in SQLite and download the audio.",
+        prog="podcast_pipeline.py [run]",
+        description="Store a podcast feed's episodes in SQLite, download the audio and transcribe "
+                    "it offline. Search the transcripts with: podcast_pipeline.py search PHRASE "
+                    "(--help for its options).",
         epilog="Environment (or .env): PODCAST_FEED_URL, PODCAST_DB_PATH, PODCAST_EPISODES_DIR, "
-               "PODCAST_LOCK_TIMEOUT. Relative paths there are relative to this script's folder.",
+               "PODCAST_LOCK_TIMEOUT, PODCAST_WHISPER_MODEL. Relative paths there are relative "
+               "to this script's folder.",
     )
     parser.add_argument("--feed-url", type=_feed_url,
                         default=os.environ.get("PODCAST_FEED_URL") or DEFAULT_FEED_URL,
