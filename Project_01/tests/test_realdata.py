@@ -61,14 +61,15 @@ def test_real_query_finds_the_intended_movie(real, query: str, movie_id: int, ki
        | st.sampled_from([q for q, _, _ in QUERY_TABLE]).flatmap(
            lambda q: st.integers(0, len(q)).map(lambda cut: q[:cut] + " " + q[cut:] * 20)))
 def test_any_string_ends_in_a_match_or_no_match_within_bounded_time(real, query: str) -> None:
-    """Over the 9,742 real titles: a sorted list of movies or a clean NoMatchError, fast."""
-    started = time.perf_counter()
+    """Over the 9,742 real titles: a sorted list of movies or a clean NoMatchError, in under
+    half a second of CPU (a query is cut to MAX_QUERY_CHARS first)."""
+    started = time.process_time()
     try:
         scores = [match.similarity for match in real[1].titles.search(query)]
         assert scores == sorted(scores, reverse=True)
     except NoMatchError as exc:
         assert str(exc).startswith("no movie title matches")
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def _hits(search, queries: pd.DataFrame) -> int:

@@ -181,7 +181,7 @@ def test_search_finds_compound_forms(index: TitleIndex) -> None:
 def test_any_string_gets_a_match_or_a_clean_no_match_quickly(index: TitleIndex,
                                                              query: str) -> None:
     """Whatever is typed (unicode, punctuation, pages of text): a ranked list or NoMatchError."""
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         matches = index.search(query)
     except NoMatchError as exc:
@@ -190,7 +190,7 @@ def test_any_string_gets_a_match_or_a_clean_no_match_quickly(index: TitleIndex,
         assert 1 <= len(matches) <= 5
         scores = [match.similarity for match in matches]
         assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= 1
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_title_index_code_is_part_of_the_cache_key() -> None:
