@@ -33,7 +33,8 @@ from podcast_http import make_session
 from podcast_locks import all_partials, partials_of
 from podcast_transfer import (RETRYABLE, Cancellation, DownloadCancelled, DownloadError,
                               DownloadSettings, IncompleteDownload, Transfer, fetch_to_file)
-from storage import mark_downloaded, newest_episodes, set_resume_validator
+from storage import (downloaded_episodes, mark_downloaded, newest_episodes,
+                     set_resume_validator)
 
 __all__ = ["DEFAULT_EPISODES_DIR", "Cancellation", "DownloadError", "DownloadResult",
            "DownloadSettings", "download_episodes", "safe_path", "tally"]
@@ -215,10 +216,12 @@ def _remove_orphans(episodes_dir: Path, adopted: set[Path | None]) -> None:
 def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = None,
                       settings: DownloadSettings = DownloadSettings(),
                       cancel: Cancellation | None = None) -> list[DownloadResult]:
-    """Verify or download the ``limit`` newest stored episodes with a bounded pool of workers."""
+    """Download the ``limit`` newest stored episodes, and verify every one recorded as downloaded,
+    with a bounded pool of workers."""
     episodes_dir.mkdir(parents=True, exist_ok=True)
     cancel = cancel or Cancellation()
-    rows = {row["link"]: row for row in newest_episodes(db_path, limit)}
+    in_scope = [*newest_episodes(db_path, limit), *downloaded_episodes(db_path)]
+    rows = {row["link"]: row for row in in_scope}
     results: list[DownloadResult] = []
     jobs: list[tuple[Row, Transfer]] = []
     for row in rows.values():

@@ -105,6 +105,12 @@ def newest_episodes(db_path: Path, limit: int | None = None) -> list[sqlite3.Row
         ).fetchall()
 
 
+def downloaded_episodes(db_path: Path) -> list[sqlite3.Row]:
+    """Return every episode recorded as completely downloaded."""
+    with connect(db_path) as db:
+        return db.execute("SELECT * FROM episodes WHERE downloaded_at IS NOT NULL").fetchall()
+
+
 def mark_downloaded(db_path: Path, link: str, size_bytes: int, sha256: str) -> None:
     """Record a complete download of ``link``."""
     with connect(db_path) as db:

@@ -296,3 +296,18 @@ def test_cancel_wakes_a_download_stalled_in_a_read(server: FaultServer, tmp_path
     worker.join(5)
     assert time.monotonic() - started < 0.5 and errors
     assert not (tmp_path / "a.mp3").exists()
+
+
+def test_recorded_files_outside_the_limit_are_verified_too(server: FaultServer, db_path: Path,
+                                                           episodes_dir: Path) -> None:
+    """--max-episodes limits what is fetched for the first time, not what is checked."""
+    for n in range(2):
+        server.routes[f"/{n}.mp3"] = [respond(MP3)]
+    store(db_path, server, ["/0.mp3", "/1.mp3"])
+    download_episodes(db_path, episodes_dir, settings=FAST)
+    (episodes_dir / "episode-0.mp3").write_bytes(MP3[:100])  # the older one, outside limit=1
+    results = {r.link: r.status for r in download_episodes(db_path, episodes_dir, limit=1,
+                                                            settings=FAST)}
+    assert results == {"https://example.org/ep/0": "downloaded",
+                       "https://example.org/ep/1": "skipped"}
+    assert (episodes_dir / "episode-0.mp3").read_bytes() == MP3
