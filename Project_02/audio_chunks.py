@@ -68,6 +68,20 @@ def check_duration(name: str, decoded: float, expected: float) -> None:
             "(truncated or corrupt file)")
 
 
+def verify_audio(path: Path) -> float:
+    """Decode the whole file once, keeping nothing, and check it against its header; return its
+    length in seconds. This costs about 10 s per hour of 128 kbit/s stereo MP3 here (a few
+    percent of transcribing it) and finds a truncated file before minutes go into transcribing it.
+
+    Raises:
+        AudioDecodeError: unreadable, empty, or shorter than its header promises.
+    """
+    expected = expected_seconds(path)
+    decoded = sum(len(block) for block in decode_stream(path)) / SAMPLE_RATE
+    check_duration(path.name, decoded, expected)
+    return decoded
+
+
 def decode_stream(path: Path) -> Iterator[np.ndarray]:
     """Yield the file's audio as 16 kHz mono float32 blocks of about one second.
 

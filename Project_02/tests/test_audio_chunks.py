@@ -11,7 +11,7 @@ import pytest
 from podcast_testkit import SILENT_MP3, decode, write_mp3
 
 from audio_chunks import (SAMPLE_RATE, AudioDecodeError, chunk_audio, episode_chunks,
-                          quiet_cut)
+                          quiet_cut, verify_audio)
 
 
 def speech_like(seconds: float, gaps: list[float], seed: int = 0) -> np.ndarray:
@@ -69,6 +69,16 @@ def test_truncated_mp3_is_reported_after_its_audio(tmp_path: Path) -> None:
     assert sum(chunk.seconds for chunk in episode_chunks(whole)) == pytest.approx(20, abs=0.1)
     with pytest.raises(AudioDecodeError, match=r"cut.mp3: decoded \d+\.\d s of the 20\.\d s"):
         list(episode_chunks(cut))
+
+
+def test_verify_audio_measures_a_whole_file_and_refuses_a_cut_one(tmp_path: Path) -> None:
+    """The check before transcribing: 20 s for the whole file, an error for its first half."""
+    whole = write_mp3(tmp_path / "whole.mp3", speech_like(20, gaps=[]))
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert verify_audio(whole) == pytest.approx(20, abs=0.1)
+    with pytest.raises(AudioDecodeError, match="truncated or corrupt"):
+        verify_audio(cut)
 
 
 @pytest.mark.parametrize("payload", [b"", b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(1000),

@@ -59,7 +59,8 @@ def test_episode_without_its_file_waits(db_path: Path, episodes_dir: Path,
 
 def test_broken_files_are_reported_and_the_others_transcribed(
         db_path: Path, episodes_dir: Path, server: FaultServer, speech_dir: Path) -> None:
-    """A truncated MP3 and random bytes fail with their reason; JFK is still transcribed."""
+    """A truncated MP3 and random bytes fail with their reason (before the model runs); JFK is
+    still transcribed."""
     speech = (speech_dir / "jfk.mp3").read_bytes()
     links = downloaded(db_path, episodes_dir, server,
                        [speech, speech[: len(speech) // 2], bytes(range(256)) * 40])
