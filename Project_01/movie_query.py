@@ -97,7 +97,7 @@ def _check_genres(index: MovieIndex, genres: tuple[str, ...]) -> None:
                          f"{', '.join(sorted(known.values()))}")
 
 
-def answer_filter(index: MovieIndex, query: MovieQuery) -> np.ndarray | None:
+def filter_mask(index: MovieIndex, query: MovieQuery) -> np.ndarray | None:
     """The mask of movies the genre and year filters allow, or None when there are none."""
     allowed = None
     if query.genres:
@@ -139,7 +139,7 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
     if not seeds:
         raise QueryError("give at least one movie title or movieId")
     seed_ids = list(dict.fromkeys(seed["match"]["movieId"] for seed in seeds))
-    allowed = answer_filter(index, query)
+    allowed = filter_mask(index, query)
     similar_users = index.ratings.similar_users(seed_ids)
     fallback = None
     if similar_users.size >= query.min_users:
@@ -170,7 +170,8 @@ def _describe_filters(filters: dict[str, Any]) -> str:
     if filters["genres"]:
         parts.append("genre " + " or ".join(filters["genres"]))
     if filters["year_from"] is not None or filters["year_to"] is not None:
-        parts.append(f"years {filters['year_from'] or '...'}-{filters['year_to'] or '...'}")
+        bounds = ["..." if filters[key] is None else filters[key] for key in ("year_from", "year_to")]
+        parts.append(f"years {bounds[0]}-{bounds[1]}")
     return "; ".join(parts)
 
 
