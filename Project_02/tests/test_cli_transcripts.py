@@ -151,7 +151,7 @@ def test_ctrl_c_while_transcribing_exits_130_and_leaves_no_partial_transcript(
                           stdout=subprocess.DEVNULL) as process:
         def watch() -> None:
             for line in process.stderr:
-                if "Transcribing 1 episode" in line:
+                if "Loaded Whisper model" in line:  # the next thing it does is transcribe
                     started.set()
 
         threading.Thread(target=watch, daemon=True).start()
