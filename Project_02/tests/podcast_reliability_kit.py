@@ -107,7 +107,7 @@ def stop(process: subprocess.Popen, signum: int) -> tuple[int, str, float]:
     return (process.returncode if signum != signal.SIGKILL else -9), err, took
 
 
-ERROR_LINE = re.compile(r"^(?:\S+(?: search)?: )?error: ")  # ours, or argparse's "prog: error:"
+ERROR_LINE = re.compile(r"^(?:[^:]+: )?error: ")  # ours, or argparse's "prog [run]: error:"
 
 
 def error_lines(stderr: str) -> list[str]:

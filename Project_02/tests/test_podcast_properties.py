@@ -18,7 +18,7 @@ from podcast_pipeline import main
 
 # The server and folder fixtures are reused across examples on purpose: state left by one
 # example (a database, files) is just more input for the next.
-REUSED = settings(max_examples=60, deadline=None,
+REUSED = settings(max_examples=40, deadline=None,
                   suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 EDGE_VALUES = ["0", "-1", "1", "1.0", "1e309", "nan", "inf", "", " ", "ø", "10" * 15, "-", "--"]
