@@ -104,8 +104,7 @@ def remove_stale_staging(output_dir: Path) -> list[Path]:
     Call it holding the folder lock: temporary files are only written under that lock.
     """
     removed = []
-    for leftover in sorted(output_dir.glob(".heart-manifest-*")) + sorted(
-            output_dir.glob(".heart-amend-*")):
+    for leftover in sorted(output_dir.glob(".heart-manifest-*")):
         leftover.unlink(missing_ok=True)
         removed.append(leftover)
     for folder in sorted(output_dir.glob(f"{STAGING_PREFIX}*")):
@@ -205,20 +204,3 @@ def publish(staging: Path, output_dir: Path) -> dict[str, Any]:
         raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from exc
     logger.info("Saved %d artifacts in %s", len(names), output_dir)
     return manifest
-
-
-def amend(output_dir: Path, name: str, text: str, manifest: dict[str, Any]) -> bool:
-    """Replace one published text file, unless another run has published since ``manifest``."""
-    try:
-        with _locked(output_dir), deferred_signals():
-            current = read_manifest(output_dir)
-            if current is None or current["files"] != manifest["files"]:
-                logger.warning("%s was replaced by another run; %s left as that run wrote it",
-                               output_dir, name)
-                return False
-            _replace_text(output_dir / name, text, ".heart-amend-")
-            manifest["files"][name] = sha256(output_dir / name)
-            _write_manifest(output_dir, manifest["files"])
-    except OSError as exc:
-        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from exc
-    return True

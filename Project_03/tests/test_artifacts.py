@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from heart_artifacts import (MANIFEST, OWNER_LOCK, STAGING_PREFIX, ArtifactError, amend,
+from heart_artifacts import (MANIFEST, OWNER_LOCK, STAGING_PREFIX, ArtifactError,
                              check_output_dir, publish, read_manifest, remove_stale_staging, sha256,
                              staging_dir)
 from heart_disease import main
@@ -136,15 +136,6 @@ def test_a_failed_first_run_leaves_no_empty_folder(tmp_path: Path) -> None:
         (staging / "model.onnx").write_bytes(b"half")
         raise RuntimeError("training failed")
     assert not output.exists()
-
-
-def test_amend_gives_way_to_a_run_that_published_since(tmp_path: Path) -> None:
-    """metrics.json gets the run id only if no other run replaced the artifacts meanwhile."""
-    first = _stage(tmp_path, {"metrics.json": "{}", "model.onnx": "A"})
-    assert amend(tmp_path, "metrics.json", '{"run_id": "a"}', first)
-    _stage(tmp_path, {"metrics.json": "{}", "model.onnx": "B"})
-    assert not amend(tmp_path, "metrics.json", '{"run_id": "a"}', first)
-    assert (tmp_path / "metrics.json").read_text(encoding="utf-8") == "{}"
 
 
 def test_a_signal_during_publishing_waits_for_the_last_file() -> None:
