@@ -193,7 +193,13 @@ def run_guarded(action: Callable[[], int], log_level: str) -> int:
     """
     try:
         with handle_signals():
-            return action()
+            code = action()
+            sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at exit
+            return code
+    except BrokenPipeError:
+        # stdout's reader has gone (`| head -1`): nobody to tell, so exit quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt as exc:
         code = exc.exit_code if isinstance(exc, Interrupted) else 130
         print(f"error: interrupted ({exc or 'SIGINT'}); finished work is recorded, run again "

@@ -126,3 +126,12 @@ def test_second_run_gives_up_after_its_lock_timeout(feed_url: str, tmp_path: Pat
     first.communicate(timeout=60)
     assert first.returncode == 0
     _assert_files_match_records(tmp_path)
+
+
+def test_closed_stdout_pipe_exits_quietly(feed_url: str, tmp_path: Path) -> None:
+    """`podcast_pipeline.py | head -0`: exit 1 with nothing on stderr but the logs."""
+    process = start_cli(*_args(feed_url, tmp_path, "--skip-download"), cwd=tmp_path)
+    process.stdout.close()  # the reader goes away before the summary is printed
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in err and "Exception ignored" not in err and not error_lines(err)
