@@ -31,8 +31,8 @@ run: run-01 run-02 run-03 ## Run all three projects end to end (downloads and ca
 run-01: $(STAMP) ## Project_01: recommend movies for one title
 	cd Project_01 && $(PY) movie_recommendations.py --movie-title "Toy Story"
 
-run-02: $(STAMP) ## Project_02: store the default podcast feed and download a few episodes
-	cd Project_02 && $(PY) podcast_pipeline.py --max-episodes 3
+run-02: $(STAMP) ## Project_02: store the podcast feed, download 3 episodes, transcribe the newest
+	cd Project_02 && $(PY) podcast_pipeline.py run --max-episodes 3 --max-transcripts 1
 
 run-03: $(STAMP) ## Project_03: train the heart-disease model, then predict two patients
 	cd Project_03 && $(PY) heart_disease.py train
