@@ -81,6 +81,13 @@ def _title(text: str) -> str:
     return _printable(text)
 
 
+def _folder(text: str) -> Path:
+    """A folder path; an empty one (an unset shell variable) would mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
@@ -107,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "movies of their genres instead; 0 never does (default: %(default)s)")
     parser.add_argument("--dataset", choices=DATASETS, default="ml-latest-small",
                         help="MovieLens data set to download")
-    parser.add_argument("--data-dir", type=Path,
+    parser.add_argument("--data-dir", type=_folder,
                         help="an extracted MovieLens folder (movies.csv, ratings.csv); no download")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR,
+    parser.add_argument("--cache-dir", type=_folder, default=DEFAULT_CACHE_DIR,
                         help="where downloads and the index cache live (default: %(default)s)")
     parser.add_argument("--like-threshold", default=DEFAULT_LIKE_THRESHOLD,
                         help="a rating above this counts as 'liked'",

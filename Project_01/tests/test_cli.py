@@ -92,6 +92,22 @@ def test_usage_errors_exit_2(run, args: list[str]) -> None:
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("flag", ["--cache-dir", "--data-dir"])
+def test_empty_folder_is_a_usage_error_and_writes_nothing(
+        flag: str, tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """An empty folder (an unset shell variable) is refused, never taken as the current folder."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = {"--cache-dir": str(tmp_path / "cache"), "--data-dir": str(tiny_dir), flag: ""}
+    with pytest.raises(SystemExit) as exc:
+        main([part for pair in argv.items() for part in pair] + ["--movie-id", "1"])
+    assert exc.value.code == 2
+    assert f"argument {flag}: must not be empty" in capsys.readouterr().err
+    assert not list(work.iterdir())
+
+
 def test_bad_data_exits_1_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Malformed CSVs end with one line on stderr."""
     folder = tmp_path / "bad"
