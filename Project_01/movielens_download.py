@@ -15,12 +15,16 @@ import logging
 import re
 import shutil
 import zipfile
+from collections.abc import Callable, Iterator
+from http.client import BadStatusLine, RemoteDisconnected
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import (IncompleteRead, NewConnectionError, ReadTimeoutError,
+                                ResponseError)
 from urllib3.util.retry import Retry
 
 from movie_errors import CacheError, DataError, DownloadError
@@ -68,12 +72,50 @@ def _fetch_text(session: requests.Session, url: str) -> str:
         return next(response.iter_content(MAX_MD5_BYTES), b"").decode("utf-8", "replace")
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what it wraps: its ``reason``, its arguments and its ``__cause__``."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [getattr(current, "reason", None), *current.args, current.__cause__]
+        pending.extend(item for item in inner if isinstance(item, BaseException))
+
+
 def _describe(exc: requests.RequestException) -> str:
-    """A short reason for a failed request: what urllib3 gave up on, not the whole chain."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    if isinstance(exc, requests.Timeout) or isinstance(reason, ReadTimeoutError):
-        return f"no answer within {TIMEOUT[1]:g} s"
-    return type(reason or exc).__name__
+    """A short reason for a failed request, in words: what urllib3 gave up on, not the chain."""
+    for cause in _causes(exc):
+        for kind, words in _REASONS:
+            if isinstance(cause, kind):
+                return words(cause)
+    return type(exc).__name__
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's words for why ``exc`` happened (e.g. "Connection refused")."""
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    return str(exc).rsplit(": ", 1)[-1]
+
+
+# What a failed request's causes mean, most telling first (``_describe`` takes the first match).
+_REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...],
+                      Callable[[Any], str]], ...] = (
+    (requests.HTTPError, lambda exc: f"HTTP {exc.response.status_code} {exc.response.reason}"),
+    (requests.TooManyRedirects, lambda _: "too many redirects"),
+    ((requests.Timeout, ReadTimeoutError), lambda _: f"no answer within {TIMEOUT[1]:g} s"),
+    (ResponseError, lambda exc: f"the server answered: {exc}"),  # "too many 503 error responses"
+    (IncompleteRead, lambda exc: f"the connection closed after {exc.partial:,} of "
+                                 f"{exc.partial + exc.expected:,} bytes"),
+    (NewConnectionError, lambda exc: f"cannot connect: {_os_reason(exc)}"),
+    (RemoteDisconnected, lambda _: "the server closed the connection without answering"),
+    (BadStatusLine, lambda _: "the server's answer is not HTTP"),
+)
 
 
 def download_file(session: requests.Session, url: str, target: Path, expected_md5: str) -> Path:

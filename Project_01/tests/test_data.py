@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import http.server
 import io
 import time
 import zipfile
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from movielens_testkit import (
-    MOVIES_CSV, RATINGS_CSV, FaultServer, body, md5, write_movielens, zip_folder,
+    MOVIES_CSV, RATINGS_CSV, FaultServer, Responder, body, md5, write_movielens, zip_folder,
 )
 import requests
 
@@ -162,6 +163,38 @@ def test_unreachable_host_says_how_to_work_offline(cache: Path) -> None:
     """Nothing listens on the port: a one-line error that names --data-dir."""
     session = make_session(retries=1, backoff=0)
     with pytest.raises(DownloadError, match="--data-dir DIR"):
+        download_dataset("ml-latest-small", cache, "http://127.0.0.1:9", session=session)
+
+
+def _not_http(handler: http.server.BaseHTTPRequestHandler) -> None:
+    """A responder whose answer is not HTTP at all (another service on the port)."""
+    handler.wfile.write(b"\x00\x01 hello from another protocol\r\n\r\n")
+    handler.close_connection = True
+
+
+@pytest.mark.parametrize(
+    ("responder", "reason"),
+    [
+        (body(b"gone", status=404), "(HTTP 404 Not Found)"),
+        (body(b"oops", status=503), "(the server answered: too many 503 error responses)"),
+        (body(b"x" * 100, length=1000), "(the connection closed after 100 of 1,000 bytes)"),
+        (_not_http, "(the server's answer is not HTTP)"),
+    ],
+)
+def test_a_failed_download_says_why_in_words(fault_server: FaultServer, cache: Path,
+                                             responder: Responder, reason: str) -> None:
+    """The error names what went wrong (a status, a cut body), not an exception class."""
+    _serve(fault_server, [responder], "0" * 32)
+    with pytest.raises(DownloadError) as exc:
+        _download(fault_server, cache)
+    assert reason in str(exc.value) and "--data-dir DIR" in str(exc.value)
+    assert _leftovers(cache) == []
+
+
+def test_a_refused_connection_says_so(cache: Path) -> None:
+    """Nothing listens on the port: the error says the connection was refused."""
+    session = make_session(retries=0, backoff=0)
+    with pytest.raises(DownloadError, match=r"\(cannot connect: Connection refused\)"):
         download_dataset("ml-latest-small", cache, "http://127.0.0.1:9", session=session)
 
 
