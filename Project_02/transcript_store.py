@@ -94,6 +94,14 @@ def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlit
             "ORDER BY e.published IS NULL, e.published DESC, e.link", (link, link)).fetchall()
 
 
+def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:
+    """Every episode with a stored transcript: its ``link`` and audio ``filename``."""
+    with connect(db_path) as db:
+        return db.execute("SELECT t.link, e.filename FROM transcripts AS t "
+                          "JOIN episodes AS e ON e.link = t.link "
+                          "WHERE e.filename IS NOT NULL ORDER BY t.link").fetchall()
+
+
 def transcript_segments(db_path: Path, link: str) -> list[sqlite3.Row]:
     """The stored segments of ``link`` in order."""
     with connect(db_path) as db:

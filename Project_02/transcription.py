@@ -3,7 +3,8 @@
 For each episode the WebVTT file is written first (atomically, beside the MP3, same stem), then
 the segments are stored in one transaction. Ctrl-C while transcribing writes neither; an
 interruption between the two leaves a complete .vtt and no stored transcript, so the next run
-transcribes that episode again and replaces the file. A rerun transcribes nothing new.
+transcribes that episode again and replaces the file. A rerun transcribes nothing new, and
+writes again, from the stored segments, any transcript's .vtt that has gone from beside its audio.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from sqlite3 import Row
 from typing import Any
 
 from audio_chunks import AudioDecodeError
-from transcriber import DEFAULT_MODEL, load_model, transcribe_file
-from transcript_store import create_transcript_tables, save_transcript, untranscribed_episodes
+from transcriber import DEFAULT_MODEL, Segment, load_model, transcribe_file
+from transcript_store import (create_transcript_tables, save_transcript, transcribed_episodes,
+                              transcript_segments, untranscribed_episodes)
 from vtt_writer import remove_stale_temporaries, render_vtt, write_atomic
 
 logger = logging.getLogger(__name__)
@@ -87,16 +89,36 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
                                transcript.real_time_factor)
 
 
+def restore_missing_vtts(db_path: Path, episodes_dir: Path) -> list[Path]:
+    """Write again, from its stored segments, each transcript's .vtt missing beside its audio.
+
+    Returns the files written. An episode whose audio is gone too is left alone.
+    """
+    restored = []
+    for row in transcribed_episodes(db_path):
+        audio = episodes_dir / row["filename"]
+        target = vtt_path(audio)
+        if audio.is_file() and not target.is_file():
+            segments = [Segment(cue["start"], cue["end"], cue["text"], ())
+                        for cue in transcript_segments(db_path, row["link"])]
+            write_atomic(target, render_vtt(segments))
+            restored.append(target)
+    return restored
+
+
 def transcribe_episodes(db_path: Path, episodes_dir: Path,
                         settings: TranscribeSettings = TranscribeSettings()
                         ) -> list[TranscriptionResult]:
     """Transcribe, newest first, up to ``settings.limit`` episodes that need it, one at a time.
 
-    The model is loaded only when there is something to transcribe.
+    The model is loaded only when there is something to transcribe. A transcript's missing .vtt
+    is written again from the database (no model needed).
     """
     rows = episodes_to_transcribe(db_path, episodes_dir, settings.limit)
     for stale in remove_stale_temporaries(episodes_dir):
         logger.info("Removed %s, left by an interrupted run", stale.name)
+    for restored in restore_missing_vtts(db_path, episodes_dir):
+        logger.warning("%s was missing: written again from the stored transcript", restored.name)
     if rows:
         logger.info("Transcribing %d episode(s) with %s", len(rows), settings.model)
     return [transcribe_episode(db_path, episodes_dir, row, settings) for row in rows]

@@ -63,8 +63,12 @@ def remove_stale_temporaries(folder: Path, older_than: float = STALE_AFTER) -> l
     run, an Airflow task) keeps its file. Returns what was removed.
     """
     cutoff = time.time() - older_than
-    stale = [path for path in folder.glob(f".*.vtt.*{TEMPORARY_SUFFIX}")
-             if path.stat().st_mtime < cutoff]
-    for path in stale:
-        path.unlink(missing_ok=True)
+    stale = []
+    for path in folder.glob(f".*.vtt.*{TEMPORARY_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                stale.append(path)
+        except FileNotFoundError:
+            continue  # its writer renamed it (or another run removed it) since the listing
     return stale

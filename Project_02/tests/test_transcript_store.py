@@ -184,3 +184,16 @@ def test_only_stale_temporaries_are_removed(tmp_path: Path) -> None:
     assert remove_stale_temporaries(tmp_path) == [old]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".a.mp3.x3.part", ".b.vtt.x2.tmp",
                                                           "a.vtt"]
+
+
+def test_a_temporary_renamed_by_its_writer_meanwhile_is_no_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another run (an Airflow task) renames its temporary .vtt between the listing and the
+    look at its age: not an error, and the stale one is still removed."""
+    old = tmp_path / ".a.vtt.x1.tmp"
+    old.write_text("")
+    os.utime(old, (0, 0))
+    gone = tmp_path / ".b.vtt.x2.tmp"
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: iter([gone, old]))
+    assert remove_stale_temporaries(tmp_path) == [old]
+    assert not old.exists()

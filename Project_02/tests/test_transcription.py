@@ -12,7 +12,7 @@ import transcription
 from storage import mark_downloaded
 from transcript_store import search
 from transcription import (TranscribeSettings, episodes_to_transcribe, tally_transcripts,
-                           transcribe_episodes)
+                           transcribe_episodes, vtt_path)
 
 SETTINGS = TranscribeSettings(threads=2, show_progress=False)  # the session's cached model
 
@@ -98,3 +98,22 @@ def test_ctrl_c_while_transcribing_leaves_no_partial_transcript(
     assert [row["link"] for row in episodes_to_transcribe(db_path, episodes_dir)] == [links[0]]
     monkeypatch.setattr(transcription, "transcribe_file", real)
     assert [r.link for r in transcribe_episodes(db_path, episodes_dir, SETTINGS)] == [links[0]]
+
+
+def test_a_deleted_vtt_is_written_again_from_the_database(
+        db_path: Path, episodes_dir: Path, server: FaultServer, speech_dir: Path) -> None:
+    """A transcript's .vtt deleted after the run: the next run writes the same file again from
+    the stored segments without transcribing; with its audio gone too, it is left alone."""
+    links = downloaded(db_path, episodes_dir, server,
+                       [(speech_dir / "jfk.mp3").read_bytes(), SILENT_MP3])
+    assert [r.link for r in transcribe_episodes(db_path, episodes_dir, SETTINGS)] == links[::-1]
+    speech, silence = (vtt_path(episodes_dir / f"episode-{n}.mp3") for n in (0, 1))
+    original = speech.read_bytes()
+    assert b"your country" in original
+    speech.unlink()
+    silence.unlink()
+    (episodes_dir / "episode-1.mp3").unlink()
+    assert transcribe_episodes(db_path, episodes_dir, SETTINGS) == []
+    assert speech.read_bytes() == original
+    assert not silence.exists()
+    assert sorted(p.name for p in episodes_dir.iterdir()) == ["episode-0.mp3", "episode-0.vtt"]
