@@ -23,8 +23,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
-from urllib3.exceptions import (IncompleteRead, NewConnectionError, ReadTimeoutError,
-                                ResponseError)
+from urllib3.exceptions import (IncompleteRead, InvalidChunkLength, NewConnectionError,
+                                ReadTimeoutError, ResponseError)
 from urllib3.util.retry import Retry
 
 from movie_errors import CacheError, DataError, DownloadError
@@ -115,7 +115,15 @@ _REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...],
     (NewConnectionError, lambda exc: f"cannot connect: {_os_reason(exc)}"),
     (RemoteDisconnected, lambda _: "the server closed the connection without answering"),
     (BadStatusLine, lambda _: "the server's answer is not HTTP"),
+    (InvalidChunkLength, lambda _: "the server's chunked answer is malformed"),
 )
+
+
+def _content_length(response: requests.Response) -> int | None:
+    """The size the server announces, for the progress bar; None if it announces none or
+    nonsense (the MD5 check, not this header, decides whether the download is whole)."""
+    text = response.headers.get("Content-Length", "").strip()
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
 
 
 def download_file(session: requests.Session, url: str, target: Path, expected_md5: str) -> Path:
@@ -124,7 +132,7 @@ def download_file(session: requests.Session, url: str, target: Path, expected_md
     try:
         with session.get(url, stream=True, timeout=TIMEOUT) as response:
             response.raise_for_status()
-            total = int(response.headers.get("Content-Length", 0)) or None
+            total = _content_length(response)
             with open(target, "wb") as handle, tqdm(
                 total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False
             ) as progress:

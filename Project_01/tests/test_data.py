@@ -191,6 +191,37 @@ def test_a_failed_download_says_why_in_words(fault_server: FaultServer, cache: P
     assert _leftovers(cache) == []
 
 
+def _headers(payload: bytes, **headers: str) -> Responder:
+    """A responder that sends ``payload`` with these headers (underscores become dashes)."""
+    def respond(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        for name, value in headers.items():
+            handler.send_header(name.replace("_", "-"), value)
+        handler.end_headers()
+        handler.wfile.write(payload)
+        handler.close_connection = True
+    return respond
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "1e6", "", "12x"])
+def test_a_nonsense_content_length_is_ignored(fault_server: FaultServer, archive: bytes,
+                                              cache: Path, length: str) -> None:
+    """The size header only feeds the progress bar: nonsense there is no crash, and the MD5
+    still decides."""
+    _serve(fault_server, [_headers(archive, Content_Length=length)], md5(archive))
+    assert (_download(fault_server, cache) / "ratings.csv").read_text(encoding="utf-8") == \
+        RATINGS_CSV
+
+
+def test_a_malformed_chunked_body_says_so(fault_server: FaultServer, archive: bytes,
+                                          cache: Path) -> None:
+    """A body announced as chunked that is not: a clear reason, nothing left behind."""
+    _serve(fault_server, [_headers(archive, Transfer_Encoding="chunked")], md5(archive))
+    with pytest.raises(DownloadError, match="the server's chunked answer is malformed"):
+        _download(fault_server, cache)
+    assert _leftovers(cache) == []
+
+
 def test_a_refused_connection_says_so(cache: Path) -> None:
     """Nothing listens on the port: the error says the connection was refused."""
     session = make_session(retries=0, backoff=0)
