@@ -10,7 +10,7 @@ PROJECTS := Project_01 Project_02 Project_03
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-01 run-02 run-03 test test-01 test-02 test-03 lint benchmark images \
+.PHONY: help install run run-01 run-02 run-03 test test-01 test-02 test-03 lint benchmark results-03 images \
 	mlflow-ui constraints clean
 
 help: ## List the targets
@@ -56,9 +56,11 @@ lint: $(STAMP) ## pylint over every project; fails under 10.00/10
 	done
 	$(PY) -m pylint --rcfile=pyproject.toml --fail-under=10 images/make_header.py
 
-benchmark: $(STAMP) ## Re-run every benchmark and rewrite the reports (slow)
+benchmark: $(STAMP) results-03 ## Re-run every benchmark and rewrite the reports (slow: about 1.5 h)
 	cd Project_01 && $(PY) benchmark.py
 	cd Project_02 && $(PY) benchmark.py
+
+results-03: $(STAMP) ## Project_03: RESULTS.md and the README's figures from evaluate runs (~45 min)
 	cd Project_03 && $(PY) results.py
 
 images: $(STAMP) ## Redraw the READMEs' pictures (reads ../shared/data and the PODCAST_FEED_URL feed)
@@ -66,7 +68,7 @@ images: $(STAMP) ## Redraw the READMEs' pictures (reads ../shared/data and the P
 	cd Project_02 && $(PY) podcast_pipeline.py --skip-download --db-path data/readme.db \
 		--report images/schedule.png
 	cd Project_03 && $(PY) heart_disease.py train --data-path ../../shared/data/heart/heart.csv \
-		--tuning --no-tracking --output-dir data/readme-run && \
+		--no-tracking --output-dir data/readme-run && \
 		mkdir -p images && cp data/readme-run/*.png images/
 
 mlflow-ui: $(STAMP) ## Browse and compare Project_03's tracked runs on http://127.0.0.1:5000
