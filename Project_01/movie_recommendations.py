@@ -183,7 +183,8 @@ def _read_line(stdin: TextIO) -> str | None:
 def _data_dir(args: argparse.Namespace) -> Path:
     if args.data_dir is not None:
         return args.data_dir
-    base_url = os.environ.get("MOVIELENS_BASE_URL", DEFAULT_BASE_URL)
+    # An empty value (`MOVIELENS_BASE_URL=` in .env) means unset, as it does for most tools.
+    base_url = os.environ.get("MOVIELENS_BASE_URL", "").strip() or DEFAULT_BASE_URL
     return download_dataset(args.dataset, args.cache_dir, base_url)
 
 

@@ -108,6 +108,8 @@ _REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...],
                       Callable[[Any], str]], ...] = (
     (requests.HTTPError, lambda exc: f"HTTP {exc.response.status_code} {exc.response.reason}"),
     (requests.TooManyRedirects, lambda _: "too many redirects"),
+    ((requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+      requests.exceptions.InvalidURL), lambda _: "not a valid http:// or https:// URL"),
     ((requests.Timeout, ReadTimeoutError), lambda _: f"no answer within {TIMEOUT[1]:g} s"),
     (ResponseError, lambda exc: f"the server answered: {exc}"),  # "too many 503 error responses"
     (IncompleteRead, lambda exc: f"the connection closed after {exc.partial:,} of "

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from movielens_testkit import FaultServer, body
 
+import movie_recommendations
+from movie_errors import DownloadError
 from movie_recommendations import main
+from movielens_download import DEFAULT_BASE_URL
 
 
 @pytest.fixture(name="run")
@@ -129,6 +132,24 @@ def test_download_failure_exits_1_with_offline_hint(tmp_path: Path, fault_server
     code = main(["--cache-dir", str(tmp_path), "--movie-title", "x"])
     err = capsys.readouterr().err
     assert code == 1 and "--data-dir DIR" in err and fault_server.hits["/ml-latest-small.zip.md5"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", DEFAULT_BASE_URL), ("   ", DEFAULT_BASE_URL),
+    (" http://127.0.0.1:9/movielens\n", "http://127.0.0.1:9/movielens")])
+def test_movielens_base_url_empty_means_unset(value: str, expected: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`MOVIELENS_BASE_URL=` (as in a .env template) means the default host; spaces are dropped."""
+    asked: list[str] = []
+
+    def fake_download(_dataset: str, _cache_dir: Path, base_url: str) -> Path:
+        asked.append(base_url)
+        raise DownloadError("stop here")
+
+    monkeypatch.setenv("MOVIELENS_BASE_URL", value)
+    monkeypatch.setattr(movie_recommendations, "download_dataset", fake_download)
+    assert main(["--cache-dir", str(tmp_path), "--movie-id", "1"]) == 1
+    assert asked == [expected]
 
 
 def test_interactive_answers_each_line_until_eof(run) -> None:

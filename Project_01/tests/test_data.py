@@ -222,6 +222,13 @@ def test_a_malformed_chunked_body_says_so(fault_server: FaultServer, archive: by
     assert _leftovers(cache) == []
 
 
+@pytest.mark.parametrize("base_url", ["not a url", "ftp://127.0.0.1/x", "http://127.0.0.1:99999"])
+def test_a_base_url_that_is_not_http_says_so(cache: Path, base_url: str) -> None:
+    """A mistyped MOVIELENS_BASE_URL is named as such, not by an exception class."""
+    with pytest.raises(DownloadError, match=r"\(not a valid http:// or https:// URL\)"):
+        download_dataset("ml-latest-small", cache, base_url, session=make_session(retries=0))
+
+
 def test_a_refused_connection_says_so(cache: Path) -> None:
     """Nothing listens on the port: the error says the connection was refused."""
     session = make_session(retries=0, backoff=0)
