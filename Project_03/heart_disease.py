@@ -163,6 +163,8 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     from heart_data import DEFAULT_DATA_URL
     # pylint: disable-next=import-outside-toplevel
     from training import TrainConfig, train
+    # pylint: disable-next=import-outside-toplevel  # joblib: not for predict
+    from heart_workers import quiet_workers
 
     config = TrainConfig(
         data_path=args.data_path,
@@ -184,7 +186,8 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         track=not args.no_tracking,
         min_recall=args.min_recall,
     )
-    return train(config).summary()
+    with quiet_workers():  # Ctrl-C reaches the command, not its worker processes
+        return train(config).summary()
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -192,12 +195,14 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from heart_data import DEFAULT_DATA_URL
     from heart_fit import ProcedureSettings
     from heart_nested_cv import evaluate
+    from heart_workers import quiet_workers
 
     settings = ProcedureSettings(model=args.model, tuning=args.tuning, search=args.search,
                                  n_trials=args.n_trials, folds=args.cv, seed=args.seed,
                                  min_recall=args.min_recall)
-    return evaluate(args.data_path, os.environ.get("HEART_DATA_URL", DEFAULT_DATA_URL),
-                    args.cache_dir, settings, repeats=args.repeats, folds=args.folds)
+    with quiet_workers():  # Ctrl-C reaches the command, not its worker processes
+        return evaluate(args.data_path, os.environ.get("HEART_DATA_URL", DEFAULT_DATA_URL),
+                        args.cache_dir, settings, repeats=args.repeats, folds=args.folds)
 
 
 def main(argv: list[str] | None = None) -> int:

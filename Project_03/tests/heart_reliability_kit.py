@@ -81,6 +81,18 @@ class CliProcess:
         self._reader.join(timeout=10)
         return code
 
+    def starting_worker(self) -> bool:
+        """Whether the CLI has started a joblib (loky) worker process (Linux ``/proc``)."""
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            try:
+                children = (task / "children").read_text(encoding="ascii").split()
+                if any(b"popen_loky_posix" in Path(f"/proc/{child}/cmdline").read_bytes()
+                       for child in children):
+                    return True
+            except OSError:  # the task or the child has just ended
+                continue
+        return False
+
     def group_alive(self) -> bool:
         """Whether any process of its group (the CLI or a worker it started) is still running."""
         try:

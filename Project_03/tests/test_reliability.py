@@ -77,6 +77,25 @@ def test_a_signal_stops_training_within_2_s_and_changes_nothing(
     assert not list(previous_output.glob(f"{STAGING_PREFIX}*"))
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_terminal_ctrl_c_as_workers_start_prints_no_worker_traceback(patients_csv: Path) -> None:
+    """Regression: SIGINT to the process group (a terminal's Ctrl-C) as the search's first worker
+    process is still importing made that worker print its own KeyboardInterrupt traceback.
+
+    Each try signals the moment a worker exists, inside its start-up window; before the fix
+    nearly every try printed a traceback.
+    """
+    for attempt in range(5):
+        run = CliProcess("train", "--data-path", patients_csv, *SLOW_TRAIN,
+                         "--output-dir", patients_csv.parent / f"out{attempt}")
+        run.wait_for(run.starting_worker)
+        os.killpg(run.process.pid, signal.SIGINT)
+        assert run.wait(timeout=30) == 130, run.stderr
+        assert "Traceback" not in run.stderr, f"try {attempt}:\n{run.stderr}"
+        assert error_lines(run.stderr) == ["error: interrupted by SIGINT"]
+        assert _workers_end(run)
+
+
 def test_after_kill_9_while_saving_the_next_run_cleans_up_and_completes(
         previous_output: Path, patients_csv: Path) -> None:
     """SIGKILL with a staging folder on disk: the next run removes it and finishes."""

@@ -1,0 +1,56 @@
+"""Worker processes that leave Ctrl-C to the command: loky workers start with SIGINT blocked.
+
+A terminal's Ctrl-C sends SIGINT to the whole foreground process group, the search's worker
+processes included. A worker that is still starting (importing joblib, numpy, scikit-learn) would
+print a ``KeyboardInterrupt`` traceback of its own, although the command itself stops cleanly
+(:mod:`heart_signals`) and ends its workers. :func:`quiet_workers` makes every loky worker start
+with SIGINT blocked: the signal mask is inherited through ``fork`` and ``exec``, so the worker never
+sees Ctrl-C, and the command, which does, shuts it down. In the command itself SIGINT is blocked
+only for the microseconds a worker is being started (the calling thread), and a Ctrl-C that
+arrives meanwhile is delivered as soon as the block ends, never lost. The threads that loky starts
+at the same moment inherit the mask too, so the workers they restart later are quiet as well.
+This is how CPython's own ``multiprocessing`` starts its resource tracker.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from joblib import parallel_config
+from joblib._parallel_backends import LokyBackend
+
+SIGINT_ONLY = {signal.SIGINT}
+
+
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in the calling thread (and the processes and threads it starts) meanwhile."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGINT_ONLY)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class QuietLokyBackend(LokyBackend):  # pylint: disable=abstract-method  # apply_async: deprecated
+    """joblib's loky backend, starting its worker processes (and threads) with SIGINT blocked."""
+
+    def configure(self, *args: Any, **kwargs: Any) -> int:
+        """Build (or resize) the reusable executor with SIGINT blocked."""
+        with sigint_blocked():
+            return super().configure(*args, **kwargs)
+
+    def submit(self, func: Any, callback: Any = None) -> Any:
+        """Submit a task; loky starts its workers and threads here on first use."""
+        with sigint_blocked():
+            return super().submit(func, callback)
+
+
+@contextmanager
+def quiet_workers() -> Iterator[None]:
+    """Run joblib's (and so scikit-learn's) process pools on :class:`QuietLokyBackend`."""
+    with parallel_config(backend=QuietLokyBackend()):
+        yield
