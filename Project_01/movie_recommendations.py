@@ -193,7 +193,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     has_query = bool(args.movie_title or args.movie_id)
-    if args.interactive == has_query:
+    if args.interactive and has_query:
+        parser.error("--interactive reads titles from standard input: give it no --movie-title "
+                     "or --movie-id")
+    if not (args.interactive or has_query):
         parser.error("give --movie-title and/or --movie-id (each repeatable), or --interactive")
     if None not in (args.year_from, args.year_to) and args.year_from > args.year_to:
         parser.error(f"--year-from {args.year_from} is after --year-to {args.year_to}")

@@ -111,6 +111,18 @@ def test_empty_folder_is_a_usage_error_and_writes_nothing(
     assert not list(work.iterdir())
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--interactive", "--movie-title", "heat"], "--interactive reads titles from standard input"),
+    ([], "give --movie-title and/or --movie-id"),
+])
+def test_usage_error_says_what_is_wrong(run, capsys: pytest.CaptureFixture, args: list[str],
+                                        message: str) -> None:
+    """A query given with --interactive is named as the clash, not as a missing query."""
+    with pytest.raises(SystemExit):
+        run(*args)
+    assert message in capsys.readouterr().err
+
+
 def test_bad_data_exits_1_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Malformed CSVs end with one line on stderr."""
     folder = tmp_path / "bad"
