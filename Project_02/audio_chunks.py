@@ -7,6 +7,9 @@ quietest 100 ms of their last half, so a cut rarely falls inside a word.
 
 A truncated MP3 decodes without error, just shorter: :func:`check_duration` compares what was
 decoded with what the file's header promises.
+
+miniaudio reads MP3, FLAC, WAV and Vorbis; the other audio a feed may carry (``.m4a``/``.aac``,
+``.opus``) is decoded by PyAV (FFmpeg), which faster-whisper itself depends on.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import miniaudio
 import numpy as np
 
@@ -26,6 +30,9 @@ MAX_CHUNK_SECONDS = 30.0
 QUIET_WINDOW_SECONDS = 0.1
 READ_FRAMES = SAMPLE_RATE  # decode one second at a time
 SHORT_TOLERANCE = (1.0, 0.01)  # a decode may fall short by 1 s plus 1% before it is an error
+# PyAV is compiled, so pylint cannot see its members.
+FFmpegError = av.error.FFmpegError  # pylint: disable=c-extension-no-member
+MINIAUDIO_SUFFIXES = (".mp3", ".flac", ".wav", ".ogg")  # what miniaudio decodes; PyAV the rest
 
 
 class AudioDecodeError(Exception):
@@ -46,15 +53,27 @@ class AudioChunk:
 
 
 def expected_seconds(path: Path) -> float:
-    """Duration the file's header promises (an MP3's Xing/Info frame count when present).
+    """Duration the file's header promises (an MP3's Xing/Info frame count when present; an
+    MP4's or Ogg's container duration).
 
     Raises:
         AudioDecodeError: the file is not audio miniaudio can read (MP3, FLAC, WAV, Vorbis).
     """
     try:
-        return float(miniaudio.get_file_info(str(path)).duration)
-    except miniaudio.MiniaudioError as exc:
-        raise AudioDecodeError(f"{path.name}: not a readable audio file ({exc})") from exc
+        if by_miniaudio(path):
+            return float(miniaudio.get_file_info(str(path)).duration)
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioDecodeError(f"{path.name}: not a readable audio file "
+                                       "(no audio stream)")
+            return (container.duration or 0) / av.time_base  # 0 (nothing promised) if unknown
+    except (miniaudio.MiniaudioError, FFmpegError) as exc:
+        raise AudioDecodeError(f"{path.name}: not a readable audio file ({reason(exc)})") from exc
+
+
+def by_miniaudio(path: Path) -> bool:
+    """Whether miniaudio decodes ``path`` (by its suffix, as miniaudio decides); else PyAV."""
+    return path.suffix.lower() in MINIAUDIO_SUFFIXES
 
 
 def check_duration(name: str, decoded: float, expected: float) -> None:
@@ -88,6 +107,9 @@ def decode_stream(path: Path) -> Iterator[np.ndarray]:
     Raises:
         AudioDecodeError: the decoder cannot read the file.
     """
+    if not by_miniaudio(path):
+        yield from _pyav_stream(path)
+        return
     try:
         stream = miniaudio.stream_file(str(path), output_format=miniaudio.SampleFormat.FLOAT32,
                                        nchannels=1, sample_rate=SAMPLE_RATE,
@@ -96,6 +118,25 @@ def decode_stream(path: Path) -> Iterator[np.ndarray]:
             yield np.frombuffer(block, dtype=np.float32)
     except miniaudio.MiniaudioError as exc:
         raise AudioDecodeError(f"{path.name}: cannot decode ({exc})") from exc
+
+
+def _pyav_stream(path: Path) -> Iterator[np.ndarray]:
+    """:func:`decode_stream` for what miniaudio cannot read: PyAV, one codec frame at a time."""
+    try:
+        with av.open(str(path)) as container:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            for frame in container.decode(audio=0):
+                for block in resampler.resample(frame):
+                    yield block.to_ndarray().reshape(-1)
+            for block in resampler.resample(None):
+                yield block.to_ndarray().reshape(-1)
+    except FFmpegError as exc:
+        raise AudioDecodeError(f"{path.name}: cannot decode ({reason(exc)})") from exc
+
+
+def reason(exc: Exception) -> str:
+    """A decoder's error without the file's path (FFmpeg's messages end with it)."""
+    return (exc.strerror if isinstance(exc, FFmpegError) else "") or str(exc)
 
 
 def quiet_cut(samples: np.ndarray, window: int, earliest: int) -> int:

@@ -161,6 +161,21 @@ def write_mp3(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
     return path
 
 
+def encode(path: Path, samples: np.ndarray, codec: str, rate: int) -> Path:
+    """Encode 16 kHz mono ``samples`` with ``codec`` at ``rate`` Hz, in the container the suffix
+    names (MP4 for .m4a, Ogg for .opus)."""
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+    frame.rate = 16_000
+    with av.open(str(path), "w", format="mp4" if path.suffix == ".m4a" else "ogg") as output:
+        stream = output.add_stream(codec, rate=rate, layout="mono")
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono",
+                                      rate=rate)
+        for piece in [*resampler.resample(frame), *resampler.resample(None), None]:
+            for packet in stream.encode(piece):
+                output.mux(packet)
+    return path
+
+
 def decode(path: Path) -> np.ndarray:
     """All of an audio file as 16 kHz mono float samples."""
     return np.concatenate(list(decode_stream(path)))

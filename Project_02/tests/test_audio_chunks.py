@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from podcast_testkit import SILENT_MP3, decode, write_mp3
+from podcast_testkit import SILENT_MP3, decode, encode, write_mp3
 
 from audio_chunks import (SAMPLE_RATE, AudioDecodeError, chunk_audio, episode_chunks,
-                          quiet_cut, verify_audio)
+                          expected_seconds, quiet_cut, verify_audio)
 
 
 def speech_like(seconds: float, gaps: list[float], seed: int = 0) -> np.ndarray:
@@ -102,3 +102,32 @@ def test_memory_stays_flat_over_an_11_minute_episode(long_episode: Path) -> None
         tracemalloc.stop()
     assert seconds > 600
     assert peak < 8_000_000  # the whole episode decoded at once: 43 MB
+
+
+@pytest.mark.parametrize(("name", "codec", "rate"), [("episode.m4a", "aac", 16_000),
+                                                      ("episode.opus", "libopus", 48_000)])
+def test_m4a_and_opus_episodes_decode_whole(tmp_path: Path, name: str, codec: str,
+                                            rate: int) -> None:
+    """AAC in MP4 and Opus in Ogg, which miniaudio cannot read (feeds carry them and the
+    downloader keeps their suffix): decoded by PyAV to their full length, cut into chunks."""
+    samples = speech_like(40, gaps=[25.0])
+    path = encode(tmp_path / name, samples, codec, rate)
+    assert expected_seconds(path) == pytest.approx(40, abs=0.1)
+    assert verify_audio(path) == pytest.approx(40, abs=0.1)
+    chunks = list(episode_chunks(path))
+    assert [round(chunk.start) for chunk in chunks] == [0, 25]
+    assert sum(chunk.seconds for chunk in chunks) == pytest.approx(40, abs=0.1)
+
+
+def test_broken_m4a_files_are_reported(tmp_path: Path) -> None:
+    """An .m4a cut short (its index is at the end), random bytes, an HTML page: a clear reason."""
+    whole = encode(tmp_path / "whole.m4a", speech_like(5, gaps=[]), "aac", 16_000).read_bytes()
+    for name, payload in [("cut.m4a", whole[: len(whole) // 2]),
+                          ("random.m4a", bytes(range(256)) * 40),
+                          ("page.m4a", b"<!DOCTYPE html><html><body>Sign in</body></html>")]:
+        path = tmp_path / name
+        path.write_bytes(payload)
+        with pytest.raises(AudioDecodeError) as caught:
+            verify_audio(path)
+        assert str(caught.value) == (f"{name}: not a readable audio file "
+                                     "(Invalid data found when processing input)")

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from podcast_testkit import SILENT_MP3, FaultServer, store
+from podcast_testkit import SILENT_MP3, FaultServer, decode, encode, store
 
 import transcription
-from storage import mark_downloaded
+from feed import Episode, episode_filename
+from storage import create_table, load_episodes, mark_downloaded
 from transcript_store import search
 from transcription import (TranscribeSettings, episodes_to_transcribe, tally_transcripts,
                            transcribe_episodes, vtt_path)
@@ -117,3 +118,22 @@ def test_a_deleted_vtt_is_written_again_from_the_database(
     assert speech.read_bytes() == original
     assert not silence.exists()
     assert sorted(p.name for p in episodes_dir.iterdir()) == ["episode-0.mp3", "episode-0.vtt"]
+
+
+def test_an_m4a_episode_is_transcribed(db_path: Path, episodes_dir: Path, server: FaultServer,
+                                       speech_dir: Path, tmp_path: Path) -> None:
+    """An AAC (.m4a) episode, as many feeds publish: transcribed like an MP3, not failed."""
+    m4a = encode(tmp_path / "jfk.m4a", decode(speech_dir / "jfk.mp3"), "aac", 16_000)
+    link, url = "https://example.org/ep/jfk", server.url("/jfk.m4a")
+    episode = Episode(link=link, title="JFK", filename=episode_filename(link, "JFK", url),
+                      published=None, description=None, url=url)
+    assert episode.filename.endswith(".m4a")  # the feed keeps the enclosure's suffix
+    create_table(db_path)
+    load_episodes(db_path, [episode])
+    episodes_dir.mkdir(parents=True)
+    (episodes_dir / episode.filename).write_bytes(m4a.read_bytes())
+    mark_downloaded(db_path, episode.link, m4a.stat().st_size, "0" * 64)
+    counts = tally_transcripts(transcribe_episodes(db_path, episodes_dir, SETTINGS))
+    assert counts == {"transcribed": 1, "failed": []}
+    assert search(db_path, "fellow Americans")[0]["link"] == episode.link
+    assert "your country" in vtt_path(episodes_dir / episode.filename).read_text()
