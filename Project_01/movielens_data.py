@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from movie_errors import DataError
@@ -48,12 +49,36 @@ def _read_csv(path: Path, columns: tuple[str, ...], dtypes: dict[str, str]) -> p
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path.name} is empty") from exc
     except (ValueError, TypeError, OverflowError) as exc:  # pandas' ParserError is a ValueError
-        raise DataError(f"{path.name} has a malformed value: {exc}") from exc
+        where = _first_bad_number(path, dtypes)
+        raise DataError(f"{path.name} has a malformed value: {where or exc}") from exc
     blank = frame[[c for c in columns if c not in TEXT_COLUMNS]].isna().any(axis=1)
     if blank.any():
         raise DataError(f"{path.name} has {int(blank.sum())} row(s) with a missing value, "
                         f"e.g. line {int(blank.to_numpy().argmax()) + 2}")
     return frame
+
+
+def _first_bad_number(path: Path, dtypes: dict[str, str]) -> str | None:
+    """Where a numeric column of ``path`` holds what its type cannot (``'1.5'`` as an id, an id
+    past 32 bits), in words; None if the file does not parse as text either. Only runs after a
+    typed read failed, to replace pandas' message ("cannot safely convert ...")."""
+    numeric = {name: kind for name, kind in dtypes.items() if kind.startswith(("int", "float"))}
+    try:
+        text = pd.read_csv(path, usecols=list(numeric), dtype=str)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    for name, kind in numeric.items():
+        values = pd.to_numeric(text[name], errors="coerce")
+        bad = text[name].notna() & values.isna()
+        if kind.startswith("int"):
+            limits = np.iinfo(kind)
+            bad |= values.notna() & ((values % 1 != 0) | ~values.between(limits.min, limits.max))
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            kind_words = "a number" if kind.startswith("float") else (
+                f"a whole number from {np.iinfo(kind).min} to {np.iinfo(kind).max}")
+            return f"{name} {text[name].iloc[row]!r} on line {row + 2} is not {kind_words}"
+    return None
 
 
 def load_movielens(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -49,6 +49,24 @@ def test_malformed_files_raise_a_clear_data_error(tmp_path: Path, movies: str, r
         load_movielens(write_movielens(tmp_path, movies, ratings))
 
 
+@pytest.mark.parametrize(
+    ("ratings", "message"),
+    [
+        ("userId,movieId,rating\n1,1,4.0\n1.5,1,4.0\n",
+         "userId '1.5' on line 3 is not a whole number from -2147483648 to 2147483647"),
+        ("userId,movieId,rating\n99999999999,1,4.0\n",
+         "userId '99999999999' on line 2 is not a whole number"),
+        ("userId,movieId,rating\n1,1,great\n", "rating 'great' on line 2 is not a number"),
+    ],
+)
+def test_a_malformed_number_is_named_with_its_column_and_line(tmp_path: Path, ratings: str,
+                                                              message: str) -> None:
+    """Not pandas' "cannot safely convert ... dtype" but the column, the value and the line."""
+    folder = write_movielens(tmp_path / "bad", MOVIES_CSV, ratings)
+    with pytest.raises(DataError, match=f"ratings.csv has a malformed value: {message}"):
+        load_movielens(folder)
+
+
 def test_latin1_ratings_are_not_utf8(tmp_path: Path) -> None:
     """A file saved in another encoding is named as such."""
     folder = write_movielens(tmp_path)
