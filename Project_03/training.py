@@ -194,7 +194,7 @@ def preflight(config: TrainConfig) -> None:
     check_output_dir(config.output_dir, ARTIFACTS)
     if config.track:
         check_tracking(config.tracking_uri, config.experiment)
-    if config.tuning and config.search == "bayesian" and config.storage:
+    if config.tuning and config.storage:  # every strategy runs its study in the storage
         check_storage(config.storage)
 
 

@@ -77,6 +77,25 @@ def test_a_bad_optuna_storage_is_refused(url: str) -> None:
         check_storage(url)
 
 
+@pytest.mark.parametrize("search", ["grid", "random", "bayesian", "list"])
+def test_a_bad_storage_stops_every_search_strategy_before_training(
+        search: str, patients_csv: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: only bayesian search checked --storage; random search with a file that is not
+    SQLite trained, then crashed with SQLAlchemy's traceback."""
+    bad = tmp_path / "optuna.db"
+    bad.write_text("not a database", encoding="utf-8")
+    output = tmp_path / "out"
+    code = main(["train", "--data-path", str(patients_csv), "--model", "logistic_regression",
+                 "--tuning", "--search", search, "--n-trials", "1", "--no-tracking",
+                 "--storage", f"sqlite:///{bad}", "--output-dir", str(output)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: --storage sqlite:///{bad}: {bad} is not a SQLite database (file is not a database)"]
+    assert "Traceback" not in err and not output.exists()
+
+
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     """A tracking URI pointing at some other file is named as such (no minutes of retries)."""
     path = tmp_path / "mlflow.db"
