@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -119,11 +120,17 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{word}"{star}' for word, star in TERM.findall(text))
 
 
+def fold(text: str) -> str:
+    """``text`` without case or diacritics, as the index compares words (``remove_diacritics``)."""
+    return "".join(char for char in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(char)).casefold()
+
+
 def _moment(words_json: str, terms: list[tuple[str, str]],
             start: float, end: float) -> tuple[float, float]:
     """From the first to the last word of the segment that matches a term; else the segment."""
     def matches(word: str) -> bool:
-        parts = [part for part, _ in TERM.findall(word.casefold())]
+        parts = [part for part, _ in TERM.findall(fold(word))]
         return any(part == term or (star and part.startswith(term))
                    for part in parts for term, star in terms)
 
@@ -145,7 +152,7 @@ def search(db_path: Path, text: str, limit: int = 10) -> list[dict[str, Any]]:
     query = fts_query(text)
     if not query:
         return []
-    terms = [(word.casefold(), star) for word, star in TERM.findall(text)]
+    terms = [(word, star) for word, star in TERM.findall(fold(text))]
     with connect(db_path) as db:
         indexed = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments_fts'").fetchone()
         rows = db.execute(SEARCH_SQL, (query, limit)).fetchall() if indexed else []

@@ -197,3 +197,14 @@ def test_a_temporary_renamed_by_its_writer_meanwhile_is_no_error(
     monkeypatch.setattr(Path, "glob", lambda self, pattern: iter([gone, old]))
     assert remove_stale_temporaries(tmp_path) == [old]
     assert not old.exists()
+
+
+def test_a_word_found_without_its_accents_is_pointed_at(db_path: Path, server: FaultServer) -> None:
+    """The index ignores diacritics ("cafe" finds "café"): the moment is still the word's own."""
+    store(db_path, server, ["/a.mp3"])
+    create_transcript_tables(db_path)
+    save_transcript(db_path, "https://example.org/ep/0",
+                    transcript("we met at the café near Zürich", start=10), "episode-0.vtt")
+    for query, second in [("cafe", 12.0), ("CAFÉ", 12.0), ("zurich", 13.0), ("zur*", 13.0)]:
+        assert [(r["start"], r["end"]) for r in search(db_path, query)] == [
+            (second, second + 0.5)], query
