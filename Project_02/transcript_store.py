@@ -152,7 +152,7 @@ def search(db_path: Path, text: str, limit: int = 10) -> list[dict[str, Any]]:
     query = fts_query(text)
     if not query:
         return []
-    terms = [(word, star) for word, star in TERM.findall(fold(text))]
+    terms = TERM.findall(fold(text))
     with connect(db_path) as db:
         indexed = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments_fts'").fetchone()
         rows = db.execute(SEARCH_SQL, (query, limit)).fetchall() if indexed else []
