@@ -135,10 +135,14 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         QueryError: a genre filter names a genre no movie has.
     """
     notes: list[str] = []
-    seeds = [_seed(index, q, notes) for q in (*query.titles, *query.movie_ids)]
+    seeds: list[dict[str, Any]] = []
+    for liked in (*query.titles, *query.movie_ids):
+        seed = _seed(index, liked, notes)
+        if all(seed["match"]["movieId"] != known["match"]["movieId"] for known in seeds):
+            seeds.append(seed)  # a title and the id of the same movie are one seed
     if not seeds:
         raise QueryError("give at least one movie title or movieId")
-    seed_ids = list(dict.fromkeys(seed["match"]["movieId"] for seed in seeds))
+    seed_ids = [seed["match"]["movieId"] for seed in seeds]
     allowed = filter_mask(index, query)
     similar_users = index.ratings.similar_users(seed_ids)
     fallback = None

@@ -90,7 +90,10 @@ def test_several_seeds_pool_their_fans_and_are_never_recommended(index: MovieInd
 
 def test_the_same_movie_twice_counts_once(index: MovieIndex) -> None:
     """A title and the id of the same movie are one seed."""
-    assert _ids(_ask(index, titles=("Alien",), movie_ids=(1,))) == [2, 5, 6]
+    result = _ask(index, titles=("Alien",), movie_ids=(1, 1))
+    assert _ids(result) == [2, 5, 6]
+    assert [seed["match"]["movieId"] for seed in result["seeds"]] == [1]
+    assert "Only" not in render_table(result) and "any of them" not in render_table(result)
 
 
 def test_genre_filter_keeps_the_scores(index: MovieIndex) -> None:
