@@ -174,8 +174,9 @@ def _describe_filters(filters: dict[str, Any]) -> str:
     if filters["genres"]:
         parts.append("genre " + " or ".join(filters["genres"]))
     if filters["year_from"] is not None or filters["year_to"] is not None:
-        bounds = ["..." if filters[key] is None else filters[key] for key in ("year_from", "year_to")]
-        parts.append(f"years {bounds[0]}-{bounds[1]}")
+        low, high = ("..." if filters[key] is None else filters[key]
+                     for key in ("year_from", "year_to"))
+        parts.append(f"years {low}-{high}")
     return "; ".join(parts)
 
 
