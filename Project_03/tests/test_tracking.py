@@ -92,7 +92,8 @@ def test_a_bad_storage_stops_every_search_strategy_before_training(
     err = capsys.readouterr().err
     assert code == 1
     expected = f"--storage sqlite:///{bad}: {bad} is not a SQLite database (file is not a database)"
-    assert [line for line in err.splitlines() if line.startswith("error:")] == [f"error: {expected}"]
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: {expected}"]
     assert "Traceback" not in err and not output.exists()
 
 
