@@ -69,7 +69,18 @@ def read_patients(path: Path) -> list[dict[str, Any]]:
         raise PatientValidationError(f"{path.name} must hold an object or a list of objects")
     if not records:
         raise PatientValidationError(f"{path.name} holds no patients")
+    if path.suffix.lower() != ".json":
+        _refuse_ragged_rows(records, path)
     return records
+
+
+def _refuse_ragged_rows(records: list[dict[str, Any]], path: Path) -> None:
+    """A CSV row with fewer or more values than the header is a damaged file, not missing data."""
+    for number, record in enumerate(records, start=1):
+        if None in record or None in record.values():  # csv.DictReader's marks of a ragged row
+            raise PatientValidationError(
+                f"{path.name}: patient {number} has too few or too many values for the header's "
+                f"{len(record) - (None in record)} columns (a truncated or misaligned row)")
 
 
 def _number(value: Any, column: str, binary: bool) -> float:

@@ -165,6 +165,21 @@ def test_unreadable_patients_are_a_validation_error(tmp_path: Path, content: str
         read_patients(path)
 
 
+@pytest.mark.parametrize("row", ["63,M,ASY,150,0,1,ST,108,Y,2.",  # cut off: ST_Slope missing
+                                 "63,M,ASY,150,0,1,ST,108,Y,2.0,Flat,7"])  # one value too many
+def test_a_csv_row_without_one_value_per_column_is_refused(tmp_path: Path, row: str) -> None:
+    """Regression: a truncated last row was predicted with its missing values imputed."""
+    path = tmp_path / "p.csv"
+    header = ("Age,Sex,ChestPainType,RestingBP,Cholesterol,FastingBS,RestingECG,MaxHR,"
+              "ExerciseAngina,Oldpeak,ST_Slope")
+    path.write_text(f"{header}\n42,F,ATA,120,215,0,Normal,170,N,0.0,Up\n{row}\n", encoding="utf-8")
+    with pytest.raises(PatientValidationError, match="patient 2 has"):
+        read_patients(path)
+    json_path = tmp_path / "p.json"  # null in JSON is a missing value, not a damaged row
+    json_path.write_text('[{"Age": 42, "Cholesterol": null}]', encoding="utf-8")
+    assert read_patients(json_path) == [{"Age": 42, "Cholesterol": None}]
+
+
 def test_the_saved_threshold_labels_the_patients(exported: Path, tmp_path: Path) -> None:
     """predict labels with the threshold saved in the model, not a fixed 0.5."""
     probability = predict(exported / "model.onnx", [PATIENT])[0]["probability"]
