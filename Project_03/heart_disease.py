@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from heart_limits import (MAX_CV, MAX_SEED, MAX_TRIALS, HelpFormatter, SettingsError, fraction,
-                          int_range, non_empty)
+                          int_range, non_empty, non_empty_path)
 from heart_search_space import FAMILIES, STRATEGIES
 from heart_serving import ModelFileError, PatientValidationError, predict, read_patients
 from heart_signals import Interrupted, exit_process, handle_signals
@@ -68,7 +68,7 @@ def _add_procedure_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument("--data-path", type=non_empty,
                          help="CSV in the 918-row schema, local or http(s); "
                          "if omitted, the UCI archive from $HEART_DATA_URL")
-    command.add_argument("--cache-dir", type=Path, default=PROJECT_DIR / "data",
+    command.add_argument("--cache-dir", type=non_empty_path, default=PROJECT_DIR / "data",
                          help="folder for the downloaded UCI archive")
     command.add_argument("--model", choices=("auto", *FAMILIES), default="auto",
                          help="model family; auto picks the best by cross-validation")
@@ -104,13 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-size", type=fraction, default=0.2,
                        help="share of patients held out for the test set, in (0, 1); it must "
                        "leave enough patients of each class for the split and the folds")
-    train.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+    train.add_argument("--output-dir", type=non_empty_path, default=DEFAULT_OUTPUT_DIR,
                        help="folder for the artifacts; other files in it are left alone")
-    train.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+    train.add_argument("--tracking-uri", type=non_empty,
+                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
                        f"or {DEFAULT_TRACKING_URI})")
     train.add_argument("--experiment", type=non_empty, default="heart-disease",
                        help="MLflow experiment name")
-    train.add_argument("--storage", help="Optuna storage URL shared by several search workers")
+    train.add_argument("--storage", type=non_empty,
+                       help="Optuna storage URL shared by several search workers")
     train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
 
     evaluate_cmd = commands.add_parser(
@@ -124,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict_cmd = commands.add_parser("predict", parents=[common], formatter_class=HELP,
                                       help="score patients with a trained model")
-    predict_cmd.add_argument("--model", type=Path, required=True, help="model.onnx or model.joblib")
-    predict_cmd.add_argument("--input", type=Path, required=True, help="patients .csv or .json")
+    predict_cmd.add_argument("--model", type=non_empty_path, required=True,
+                             help="model.onnx or model.joblib")
+    predict_cmd.add_argument("--input", type=non_empty_path, required=True,
+                             help="patients .csv or .json")
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # `predict` parses these flags too and must not load pandas
@@ -57,6 +58,11 @@ def non_empty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
+
+
+def non_empty_path(text: str) -> Path:
+    """argparse type: a path, but not an empty or blank one (``Path("")`` would mean ``.``)."""
+    return Path(non_empty(text))
 
 
 def split_sizes(rows: int, test_size: float) -> tuple[int, int]:

@@ -43,6 +43,22 @@ def test_each_number_is_parsed_in_range_or_refused_with_exit_2(option: str, text
     assert low <= value <= high and (option != "--test-size" or 0 < value < 1)
 
 
+@pytest.mark.parametrize(("command", "option"), [
+    ("train", "--output-dir"), ("train", "--cache-dir"), ("train", "--tracking-uri"),
+    ("train", "--storage"), ("evaluate", "--cache-dir"), ("predict", "--model"),
+    ("predict", "--input")])
+@pytest.mark.parametrize("text", ["", "  "])
+def test_an_empty_path_or_url_is_a_usage_error(command: str, option: str, text: str) -> None:
+    """Regression: an empty --output-dir wrote into the current folder, an empty --tracking-uri
+    used the default store inside the project, an empty --cache-dir or --storage was ignored."""
+    required = ["--model", "m.onnx", "--input", "p.csv"] if command == "predict" else []
+    stderr = io.StringIO()
+    with redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, *required, f"{option}={text}"])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: must not be empty" in stderr.getvalue()
+
+
 @settings(max_examples=300, deadline=None)
 @given(class_0=st.integers(0, 400), class_1=st.integers(1, 400),
        test_size=st.floats(0.001, 0.999), cv=st.integers(2, MAX_CV))
