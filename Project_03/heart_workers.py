@@ -22,15 +22,24 @@ from typing import Any
 from joblib import parallel_config
 from joblib._parallel_backends import LokyBackend
 
+from heart_signals import deferred_signals
+
 SIGINT_ONLY = {signal.SIGINT}
 
 
 @contextmanager
 def sigint_blocked() -> Iterator[None]:
-    """Block SIGINT in the calling thread (and the processes and threads it starts) meanwhile."""
+    """Block SIGINT in the calling thread (and the processes and threads it starts) meanwhile.
+
+    The command's own handler may still run here (the kernel hands the signal to another of its
+    threads), so :func:`heart_signals.deferred_signals` holds it back until loky has finished
+    starting its workers and threads: interrupted half-way, loky's executor is left in a state
+    whose clean-up prints a traceback.
+    """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGINT_ONLY)
     try:
-        yield
+        with deferred_signals():
+            yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
