@@ -166,7 +166,9 @@ def _run_workers(jobs: list[tuple[Row, Transfer]], work: Callable[..., DownloadR
         todo.put(job)
 
     def loop() -> None:
-        session = make_session(retries=settings.http_retries, backoff=settings.backoff)
+        # A silent host costs one read timeout per attempt, not one per urllib3 retry as well.
+        session = make_session(retries=settings.http_retries, backoff=settings.backoff,
+                               read_retries=0)
         with session:
             while not cancel.is_set():
                 try:

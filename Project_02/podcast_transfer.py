@@ -51,8 +51,8 @@ class DownloadSettings:
     """How downloads behave; the defaults suit real podcast hosts."""
 
     workers: int = 4
-    timeout: tuple[float, float] = (10.0, 60.0)  # seconds: connect, between bytes
-    attempts: int = 3
+    timeout: tuple[float, float] = (10.0, 30.0)  # seconds: connect, between bytes
+    attempts: int = 3  # a read timeout ends an attempt; the next one resumes with Range
     backoff: float = 1.0  # seconds before the 2nd attempt, doubling after
     max_bytes: int = 1 << 30
     http_retries: int = 4  # urllib3 retries of connection errors and 429/5xx per attempt

@@ -311,3 +311,15 @@ def test_recorded_files_outside_the_limit_are_verified_too(server: FaultServer, 
     assert results == {"https://example.org/ep/0": "downloaded",
                        "https://example.org/ep/1": "skipped"}
     assert (episodes_dir / "episode-0.mp3").read_bytes() == MP3
+
+
+def test_a_silent_host_costs_one_read_timeout_per_attempt(server: FaultServer, db_path: Path,
+                                                          episodes_dir: Path) -> None:
+    """A host that accepts the connection and never answers is asked once per attempt: urllib3
+    does not retry the read timeout on top (that made a silent host stall a run for 15 minutes)."""
+    server.routes["/silent.mp3"] = [lambda handler: time.sleep(3)]
+    store(db_path, server, ["/silent.mp3"])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "failed"
+    assert server.hits["/silent.mp3"] == FAST.attempts
+    _assert_consistent(db_path, episodes_dir)
