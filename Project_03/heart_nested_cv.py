@@ -53,10 +53,13 @@ class FoldResult:
 
 
 def corrected_interval(scores: np.ndarray | list[float], test_share: float,
-                       confidence: float = CONFIDENCE) -> dict[str, Any]:
+                       confidence: float = CONFIDENCE,
+                       bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
     """Mean and Nadeau-Bengio corrected t interval of per-fold ``scores``.
 
-    ``test_share`` is n_test / n_train of one fold (1 / (k - 1) for k folds).
+    ``test_share`` is n_test / n_train of one fold (1 / (k - 1) for k folds). With few folds the
+    t interval can pass the metric's own range, so it is clipped to ``bounds`` (every metric here
+    lies in [0, 1]; a difference of two in [-1, 1]).
     """
     values = np.asarray(scores, dtype=float)
     mean = float(values.mean())
@@ -64,7 +67,7 @@ def corrected_interval(scores: np.ndarray | list[float], test_share: float,
         return {"mean": mean, "ci95": [mean, mean]}
     variance = (1 / len(values) + test_share) * float(values.var(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * math.sqrt(variance)
-    return {"mean": mean, "ci95": [mean - half, mean + half]}
+    return {"mean": mean, "ci95": [max(mean - half, bounds[0]), min(mean + half, bounds[1])]}
 
 
 def outer_splits(labels: pd.Series, repeats: int, folds: int,
@@ -114,7 +117,7 @@ def summarize(results: list[FoldResult], repeats: int, folds: int) -> dict[str, 
         "model": {m: corrected_interval(column("model", m), test_share) for m in METRICS},
         "baseline": {m: corrected_interval(column("baseline", m), test_share) for m in METRICS},
         "difference": {m: corrected_interval(column("model", m) - column("baseline", m),
-                                             test_share) for m in METRICS},
+                                             test_share, bounds=(-1.0, 1.0)) for m in METRICS},
         "chosen": dict(Counter(r.family for r in results).most_common()),
     }
 

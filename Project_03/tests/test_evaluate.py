@@ -137,6 +137,15 @@ def test_corrected_interval_matches_nadeau_bengio() -> None:
     assert result["ci95"][1] - result["mean"] > naive
 
 
+@pytest.mark.parametrize(("scores", "bounds"), [([0.2, 1.0], (0.0, 1.0)),
+                                                ([-0.9, 0.8], (-1.0, 1.0))])
+def test_corrected_interval_stays_inside_the_metric_range(scores: list[float],
+                                                          bounds: tuple[float, float]) -> None:
+    """Two far-apart folds give a t interval wider than the metric's range: it is clipped."""
+    low, high = corrected_interval(scores, test_share=1.0, bounds=bounds)["ci95"]
+    assert (low, high) == bounds
+
+
 def test_evaluate_json_has_exactly_the_documented_shape(patients_csv: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     """{repeats, folds, model, baseline, difference, chosen}; five metrics each."""
