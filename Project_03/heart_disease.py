@@ -23,7 +23,7 @@ from typing import Any
 
 from heart_limits import (MAX_CV, MAX_SEED, MAX_TRIALS, HelpFormatter, SettingsError, fraction,
                           int_range, non_empty, non_empty_path)
-from heart_search_space import FAMILIES, STRATEGIES
+from heart_search_space import DEFAULT_MODEL, FAMILIES, STRATEGIES
 from heart_serving import ModelFileError, PatientValidationError, predict, read_patients
 from heart_signals import Interrupted, exit_process, handle_signals
 
@@ -70,8 +70,10 @@ def _add_procedure_flags(command: argparse.ArgumentParser) -> None:
                          "if omitted, the UCI archive from $HEART_DATA_URL")
     command.add_argument("--cache-dir", type=non_empty_path, default=PROJECT_DIR / "data",
                          help="folder for the downloaded UCI archive")
-    command.add_argument("--model", choices=("auto", *FAMILIES), default="auto",
-                         help="model family; auto picks the best by cross-validation")
+    command.add_argument("--model", choices=("auto", *FAMILIES), default=DEFAULT_MODEL,
+                         help="model family; auto picks the best by cross-validation (nested "
+                         "cross-validation found that choice noisier than the soft vote: "
+                         "RESULTS.md)")
     command.add_argument("--tuning", action="store_true", help="search hyperparameters")
     command.add_argument("--search", choices=STRATEGIES, default="bayesian",
                          help="grid, random, bayesian (Optuna TPE) or list; all search the "

@@ -25,7 +25,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from heart_search_space import FAMILIES
+from heart_search_space import DEFAULT_MODEL, FAMILIES
 from modeling import build_pipeline, cv_splitter
 from search import SCORING, SearchResult, SearchSettings, run_search
 
@@ -38,7 +38,7 @@ DEFAULT_THRESHOLD = 0.5
 class ProcedureSettings:  # pylint: disable=too-many-instance-attributes  # mirrors the CLI's flags
     """Every choice the training procedure makes, and how hard it searches."""
 
-    model: str = "auto"
+    model: str = DEFAULT_MODEL
     tuning: bool = False
     search: str = "bayesian"
     n_trials: int = 30

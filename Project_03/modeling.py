@@ -1,13 +1,15 @@
 """The model: one scikit-learn Pipeline from raw columns to a probability, and the classic baseline.
 
-For the distance and linear models numeric columns are imputed with the median and standardized.
 Tree models (random forest, gradient boosting, histogram gradient boosting, and the soft vote of
-logistic regression, random forest and HGB, whose logistic regression standardizes its own input)
-split on raw values, a missing one becoming -1 (below any physiological value) so a split can
-isolate "not measured", which carries signal here (a missing cholesterol is far more common among
-patients with heart disease); raw values also keep ONNX Runtime's float32 arithmetic on the same
-side of every threshold. Categorical columns are one-hot encoded, a missing category becoming
-the empty string so that scikit-learn and ONNX Runtime treat it the same way.
+logistic regression, random forest and HGB) split on raw values, a missing one becoming -100
+(below every valid value, Oldpeak's -5 included) so a split can isolate "not measured", which
+carries signal here (a missing cholesterol is far more common among patients with heart disease);
+raw values also keep ONNX Runtime's float32 arithmetic on the same side of every threshold.
+The linear and distance models (and the soft vote's logistic regression) read each numeric
+column as its median-imputed value beside a 1/0 "measured" flag, standardized, so a missing
+cholesterol is neither an extreme value nor invisible. Categorical columns are one-hot encoded,
+a missing category becoming the empty string so that scikit-learn and ONNX Runtime treat it the
+same way.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from sklearn.metrics import (accuracy_score, brier_score_loss, f1_score, precisi
                              recall_score, roc_auc_score)
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import Binarizer, MinMaxScaler, OneHotEncoder, StandardScaler
 
 from heart_data import CATEGORICAL, NUMERIC, TARGET
 from heart_search_space import FAMILIES
 
 SCALED_FAMILIES = ("knn", "logistic_regression")
-MISSING = -1.0
+MISSING = -100.0  # below every valid range of data_checks (Oldpeak goes down to -5)
 BASELINE_FEATURES = ["Oldpeak", "Sex_M", "ExerciseAngina_Y", "ST_Slope_Flat", "ST_Slope_Up"]
 
 
@@ -71,23 +73,35 @@ def make_estimator(family: str, seed: int, params: dict[str, Any] | None = None)
 def soft_vote(seed: int) -> VotingClassifier:
     """Average of the probabilities of logistic regression, a random forest and HGB.
 
-    The trees read the shared raw features; the logistic regression standardizes them first.
-    Parameters are addressed as ``lr__model__C``, ``rf__min_samples_leaf``, ``hgb__...``.
+    The trees read the shared raw features; the logistic regression reads them as median-imputed
+    values and "measured" flags, standardized. Parameters are addressed as ``lr__model__C``,
+    ``rf__min_samples_leaf``, ``hgb__...``.
     """
-    linear = Pipeline([("scale", StandardScaler()),
+    linear = Pipeline([("features", imputed_and_flagged()), ("scale", StandardScaler()),
                        ("model", make_estimator("logistic_regression", seed))])
     return VotingClassifier([("lr", linear), ("rf", make_estimator("random_forest", seed)),
                              ("hgb", make_estimator("hist_gradient_boosting", seed))],
                             voting="soft", flatten_transform=False)
 
 
+def imputed_and_flagged() -> FeatureUnion:
+    """From raw values (missing = ``MISSING``): the median-imputed values, then a 1/0 "measured"
+    flag per column (constant flags, such as those of one-hot columns, standardize to zero).
+
+    Built from ONNX-convertible steps (skl2onnx has no converter for ``MissingIndicator`` or
+    ``add_indicator``).
+    """
+    return FeatureUnion([
+        ("values", SimpleImputer(missing_values=MISSING, strategy="median")),
+        ("measured", Binarizer(threshold=MISSING / 2)),
+    ])
+
+
 def build_pipeline(family: str, seed: int, params: dict[str, Any] | None = None) -> Pipeline:
     """Preprocessing and estimator in one Pipeline; fit it on training rows only."""
+    numeric = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=MISSING))])
     if family in SCALED_FAMILIES:
-        numeric = Pipeline([("impute", SimpleImputer(strategy="median")),
-                            ("scale", StandardScaler())])
-    else:
-        numeric = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=MISSING))])
+        numeric.steps += [("flag", imputed_and_flagged()), ("scale", StandardScaler())]
     preprocess = ColumnTransformer([
         ("numeric", numeric, NUMERIC),
         ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),

@@ -2,14 +2,14 @@
 
 1. ``heart_disease.py evaluate`` (the same function): repeated stratified k-fold cross-validation
    of the whole training procedure, nested, against the classic baseline, with Nadeau-Bengio
-   intervals; for the default ``--model auto`` and for each family given to ``--families``.
+   intervals; for the default model and for each choice given to ``--models``.
 2. Search strategies at equal trial budgets over several seeds: best CV score after each trial,
    as a table and a plot (``images/search_strategies.png``).
 3. ONNX Runtime against scikit-learn for every family, single-row latency, and the cold
    ``predict`` process against a bare ``python -c`` that loads the same ONNX session.
 
 Usage:
-    python results.py [--repeats 10] [--folds 5] [--seeds 0 1 2] [--families soft_vote]
+    python results.py [--repeats 10] [--folds 5] [--seeds 0 1 2] [--models auto]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from export import check_parity, export_joblib, export_onnx, serving_schema
 from heart_data import TARGET, load_data
 from heart_fit import ProcedureSettings
 from heart_nested_cv import evaluate
-from heart_search_space import FAMILIES, grid_size
+from heart_search_space import DEFAULT_MODEL, FAMILIES, grid_size
 from heart_serving import load_model
 from modeling import build_pipeline, model_frame
 from plots import plot_search_curves
@@ -162,6 +162,20 @@ def cold_start_lines(model: Path, runs: int = 7) -> list[str]:
             f"(median of {runs} cold runs each, interleaved; target within 2x)."]
 
 
+def evaluate_runs(data_path: Path, models: list[str], repeats: int,
+                  folds: int) -> dict[str, dict[str, Any]]:
+    """``evaluate`` with the defaults (first), then with each other ``--model`` in ``models``."""
+    runs = {f"`evaluate` (defaults: --model {DEFAULT_MODEL})": ProcedureSettings()}
+    runs |= {f"`evaluate --model {m}`": ProcedureSettings(model=m) for m in models
+             if m != DEFAULT_MODEL}
+    summaries = {}
+    for name, settings in runs.items():
+        summaries[name] = evaluate(str(data_path), "", data_path.parent, settings,
+                                   repeats=repeats, folds=folds)
+        logger.info("%s: %s", name, json.dumps(summaries[name]["model"]["accuracy"]))
+    return summaries
+
+
 def update_readme(readme: Path, block: list[str]) -> None:
     """Replace the README's results block (between the markers) with ``block``."""
     text = readme.read_text(encoding="utf-8")
@@ -177,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-path", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--families", nargs="*", default=["soft_vote"], choices=FAMILIES,
-                        help="families evaluated on their own besides --model auto")
+    parser.add_argument("--models", nargs="*", default=["auto"], choices=("auto", *FAMILIES),
+                        help=f"--model choices evaluated besides the default ({DEFAULT_MODEL})")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="seeds of the search-strategy comparison")
     parser.add_argument("--output", type=Path, default=PROJECT_DIR / "RESULTS.md")
@@ -192,14 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     raw, checksum = load_data(str(args.data_path), "", args.data_path.parent)
     rows, _ = check_data(raw)
-    runs = {"`evaluate` (defaults: --model auto)": ProcedureSettings()}
-    runs |= {f"`evaluate --model {f}`": ProcedureSettings(model=f) for f in args.families}
-    summaries = {}
-    for name, settings in runs.items():
-        summaries[name] = evaluate(str(args.data_path), "", args.data_path.parent, settings,
-                                   repeats=args.repeats, folds=args.folds)
-        logger.info("%s: %s", name, json.dumps(summaries[name]["model"]["accuracy"]))
-    default = next(iter(summaries.values()))
+    summaries = evaluate_runs(args.data_path, args.models, args.repeats, args.folds)
+    default_name, default = next(iter(summaries.items()))
     args.images.mkdir(exist_ok=True)
     race_table = race(model_frame(rows), rows[TARGET], args.seeds,
                       args.images / "search_strategies.png")
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         cold = cold_start_lines(soft_vote_onnx)
     headline = [f"{args.repeats} x {args.folds}-fold cross-validation of the whole training "
                 "procedure (`heart_disease.py evaluate`), mean [95% interval]:", "",
-                *evaluation_lines("`evaluate` (defaults: --model auto)", default)[2:],
+                *evaluation_lines(default_name, default)[2:],
                 *target_lines(default)]
     lines = [
         "# Project_03 results", "",

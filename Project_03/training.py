@@ -27,6 +27,7 @@ from heart_artifacts import check_output_dir, publish, staging_dir
 from heart_data import TARGET, load_data
 from heart_fit import FittedModel, ProcedureSettings, fit_procedure
 from heart_limits import check_split
+from heart_search_space import DEFAULT_MODEL
 from heart_model_card import model_card
 from modeling import classic_features, classification_metrics, fit_baseline, model_frame
 from plots import plot_confusion_matrix, plot_importance, plot_reliability, plot_roc
@@ -53,14 +54,13 @@ class TrainConfig:  # pylint: disable=too-many-instance-attributes  # mirrors th
     tuning: bool = False
     search: str = "bayesian"
     n_trials: int = 30
-    model: str = "auto"
+    model: str = DEFAULT_MODEL
     cv: int = 5
     seed: int = 42
     storage: str | None = None
     n_jobs: int = -1
     track: bool = True
     data_sha256: str | None = None
-
     min_recall: float | None = None
 
     def procedure(self) -> ProcedureSettings:
