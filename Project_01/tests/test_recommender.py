@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from movielens_data import load_movielens
 from recipe import recipe_scores
@@ -95,7 +97,56 @@ def test_parity_when_few_or_no_movies_keep_fan_bitsets(generated, bitsets: int,
     monkeypatch.setattr(recommender, "POPULAR_BITSETS", bitsets)
     movies, ratings = generated
     index = RatingsIndex(ratings, movies["movieId"].to_numpy())
-    assert index.fan_bits.shape[0] == bitsets
+    assert index.popular_fans.bits.shape[0] == bitsets
     liked = ratings[ratings["rating"] > 4]["movieId"].value_counts()
     for movie_id in liked.index[:10]:
         _assert_parity(ratings, movies["movieId"].to_numpy(), index, int(movie_id))
+
+
+def _brute_force(ratings: pd.DataFrame, seeds: list[int],
+                 min_share: float) -> list[tuple[int, float]]:
+    """The recommender's definition, spelled out with sets: (movie, score) for every kept movie."""
+    liked = ratings[ratings["rating"] > 4]
+    fans_of = {m: set(group["userId"]) for m, group in liked.groupby("movieId")}
+    fans = set().union(*(fans_of.get(m, set()) for m in seeds))
+    if not fans:
+        return []
+    kept = [m for m, users in fans_of.items() if len(users & fans) / len(fans) > min_share]
+    everyone = len(set().union(*(fans_of[m] for m in kept)))
+    return [(m, (len(fans_of[m] & fans) / len(fans)) / (len(fans_of[m]) / everyone))
+            for m in kept if m not in seeds]
+
+
+@settings(max_examples=150, deadline=None)
+@given(likes=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 8), st.sampled_from([3.0, 4.5])),
+                      min_size=1, max_size=150),
+       seeds=st.lists(st.integers(1, 8), min_size=1, max_size=3, unique=True),
+       min_share=st.sampled_from([0.0, 0.1, 0.25, 0.5]), bitsets=st.integers(0, 8))
+def test_any_seeds_and_share_give_the_brute_force_scores(likes, seeds, min_share, bitsets) -> None:
+    """Whichever way fans are counted (bitsets of the popular movies, or every like of every
+    fan), multi-seed recommendations equal the set-by-set definition."""
+    ratings = pd.DataFrame(likes, columns=["userId", "movieId", "rating"])
+    ratings = ratings.drop_duplicates(["userId", "movieId"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recommender, "POPULAR_BITSETS", bitsets)
+        index = RatingsIndex(ratings, np.arange(1, 9))
+    got = {r.movie_id: r.score for r in index.recommend(seeds, top_n=8, min_share=min_share)}
+    expected = dict(_brute_force(ratings, seeds, min_share))
+    assert got.keys() == expected.keys()
+    for movie_id, score in expected.items():
+        assert got[movie_id] == pytest.approx(score, abs=1e-12)
+
+
+def test_popular_seeds_count_only_the_candidates_from_bitsets(generated) -> None:
+    """For the most liked movie only movies liked by more than 10% of its fans overall can be
+    kept: those are counted exactly from bitsets, the rest are not read at all (0)."""
+    movies, ratings = generated
+    index = RatingsIndex(ratings, movies["movieId"].to_numpy())
+    seeds = index.popular_fans.columns[:1]
+    fans = index.similar_users([int(index.movie_ids[seeds[0]])])
+    every = index._similar_counts(fans)  # pylint: disable=protected-access  # the two paths
+    pruned = index._similar_counts(fans, seeds, 0.1)  # pylint: disable=protected-access
+    limit = 0.1 * fans.size
+    np.testing.assert_array_equal(pruned[index.like_counts > limit],
+                                  every[index.like_counts > limit])
+    assert not pruned[index.like_counts <= limit].any() and every[index.like_counts <= limit].any()
