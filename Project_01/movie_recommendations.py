@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parent
 DEFAULT_CACHE_DIR = PROJECT_DIR / "data"
 MAX_TOP_N = 1000
+YEARS = (1000, 9999)  # titles carry four-digit years
+DEFAULT_DATASET = "ml-latest-small"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head`
 MAX_LINE_CHARS = 10_000  # an --interactive line; longer input is cut (titles are cut further)
 SURROGATES = re.compile("[\ud800-\udfff]")
@@ -107,13 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     steer = parser.add_argument_group("steering the answer")
     steer.add_argument("--genre", action="append", default=[],
                        help="only recommend movies of this genre (repeatable: any of them)")
-    steer.add_argument("--year-from", type=int, help="only recommend movies from this year on")
-    steer.add_argument("--year-to", type=int, help="only recommend movies up to this year")
+    year = _ranged(int, *YEARS, f"must be a year, {YEARS[0]} to {YEARS[1]}")
+    steer.add_argument("--year-from", type=year, help="only recommend movies from this year on")
+    steer.add_argument("--year-to", type=year, help="only recommend movies up to this year")
     steer.add_argument("--min-users", type=_non_negative_int, default=DEFAULT_MIN_USERS,
                        help="fewer users than this liked the movies: recommend the most liked "
                             "movies of their genres instead; 0 never does (default: %(default)s)")
-    parser.add_argument("--dataset", choices=DATASETS, default="ml-latest-small",
-                        help="MovieLens data set to download")
+    parser.add_argument("--dataset", choices=DATASETS,
+                        help=f"MovieLens data set to download (default: {DEFAULT_DATASET})")
     parser.add_argument("--data-dir", type=_folder,
                         help="an extracted MovieLens folder (movies.csv, ratings.csv); no download")
     parser.add_argument("--cache-dir", type=_folder, default=DEFAULT_CACHE_DIR,
@@ -185,7 +188,7 @@ def _data_dir(args: argparse.Namespace) -> Path:
         return args.data_dir
     # An empty value (`MOVIELENS_BASE_URL=` in .env) means unset, as it does for most tools.
     base_url = os.environ.get("MOVIELENS_BASE_URL", "").strip() or DEFAULT_BASE_URL
-    return download_dataset(args.dataset, args.cache_dir, base_url)
+    return download_dataset(args.dataset or DEFAULT_DATASET, args.cache_dir, base_url)
 
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
@@ -198,6 +201,9 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
                      "or --movie-id")
     if not (args.interactive or has_query):
         parser.error("give --movie-title and/or --movie-id (each repeatable), or --interactive")
+    if args.dataset is not None and args.data_dir is not None:
+        parser.error("--dataset downloads a data set and --data-dir reads one already "
+                     "extracted: give one of them")
     if None not in (args.year_from, args.year_to) and args.year_from > args.year_to:
         parser.error(f"--year-from {args.year_from} is after --year-to {args.year_to}")
     if sys.stdout is None or (args.interactive and (stdin or sys.stdin) is None):
