@@ -140,19 +140,21 @@ class RatingsIndex:
         candidates and intersecting them is less work than reading every like of every fan, the
         counts are popcounts of ``fans & candidate`` bitsets.
         """
-        limit = min_share * similar_users.size
-        candidates = int(np.count_nonzero(self.like_counts > limit))
-        indptr = self.liked_by_user.indptr
-        likes_read = int((indptr[similar_users + 1] - indptr[similar_users]).sum())
         popular = self.popular_fans
-        if seeds is None or candidates > popular.columns.size or (
-                candidates * popular.bits.shape[1] >= likes_read):
-            similar_likes = self.liked_by_user[similar_users].indices
-            return np.bincount(similar_likes, minlength=self.movie_ids.size)
-        shared = popular.bits[:candidates] & self._fans_bitset(seeds)
-        counts = np.zeros(self.movie_ids.size, dtype=np.int64)
-        counts[popular.columns[:candidates]] = np.bitwise_count(shared).sum(axis=1)
-        return counts
+        if seeds is not None and similar_users.size:
+            # A movie's count is at most its likes overall, and float division is monotonic,
+            # so no movie outside these can reach a share above min_share.
+            candidates = int(np.count_nonzero(self.like_counts / similar_users.size > min_share))
+            indptr = self.liked_by_user.indptr
+            likes_read = int((indptr[similar_users + 1] - indptr[similar_users]).sum())
+            if (candidates <= popular.columns.size
+                    and candidates * popular.bits.shape[1] < likes_read):
+                shared = popular.bits[:candidates] & self._fans_bitset(seeds)
+                counts = np.zeros(self.movie_ids.size, dtype=np.int64)
+                counts[popular.columns[:candidates]] = np.bitwise_count(shared).sum(axis=1)
+                return counts
+        similar_likes = self.liked_by_user[similar_users].indices
+        return np.bincount(similar_likes, minlength=self.movie_ids.size)
 
     def recommend(self, movie_ids: int | Sequence[int], top_n: int = 10,
                   min_share: float = DEFAULT_MIN_SHARE,

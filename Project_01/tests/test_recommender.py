@@ -146,7 +146,6 @@ def test_popular_seeds_count_only_the_candidates_from_bitsets(generated) -> None
     fans = index.similar_users([int(index.movie_ids[seeds[0]])])
     every = index._similar_counts(fans)  # pylint: disable=protected-access  # the two paths
     pruned = index._similar_counts(fans, seeds, 0.1)  # pylint: disable=protected-access
-    limit = 0.1 * fans.size
-    np.testing.assert_array_equal(pruned[index.like_counts > limit],
-                                  every[index.like_counts > limit])
-    assert not pruned[index.like_counts <= limit].any() and every[index.like_counts <= limit].any()
+    candidate = index.like_counts / fans.size > 0.1
+    np.testing.assert_array_equal(pruned[candidate], every[candidate])
+    assert not pruned[~candidate].any() and every[~candidate].any()
