@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from heart_disease import main
+from heart_disease import build_parser, main
+from heart_fit import ProcedureSettings
+from heart_search_space import DEFAULT_MODEL
+from training import TrainConfig
 
 
 @pytest.fixture(name="train_json")
@@ -122,3 +125,13 @@ def test_predict_with_an_unknown_model_format_exits_1(tmp_path: Path,
                  str(tmp_path / "p.csv")])
     assert code == 1
     assert "error: model must be a .onnx or .joblib file, got model.pkl" in capsys.readouterr().err
+
+
+def test_train_evaluate_and_the_settings_share_one_default_model(tmp_path: Path) -> None:
+    """The soft vote by default everywhere (RESULTS.md: nested CV scores it above auto)."""
+    parser = build_parser()
+    assert DEFAULT_MODEL == "soft_vote"
+    assert parser.parse_args(["train"]).model == DEFAULT_MODEL
+    assert parser.parse_args(["evaluate"]).model == DEFAULT_MODEL
+    assert ProcedureSettings().model == DEFAULT_MODEL
+    assert TrainConfig(None, "", tmp_path, tmp_path, "").procedure().model == DEFAULT_MODEL
