@@ -4,10 +4,13 @@ A run writes its files into a private staging folder inside ``--output-dir`` and
 into place one by one (``os.replace`` is atomic on one file system), under a lock, with Ctrl-C and
 SIGTERM held back until the last file is in. A manifest (``.heart-disease-manifest.json``) records
 which files a run wrote and their SHA-256: it marks the folder as a previous output, so a later run
-replaces exactly those files and leaves everything else (a ``thesis.tex``, a notebook) alone.
+replaces exactly those files, as long as they are still what it wrote, and leaves everything else
+(a ``thesis.tex``, a notebook) alone. Before moving anything a run adds its new files' SHA-256 to
+the manifest as "pending", so a run killed halfway leaves nothing the next run would refuse.
 
-A folder that holds a file of the same name as an artifact but no manifest was not written by this
-program: training refuses it before it starts rather than overwrite someone's ``model.onnx``.
+A file of the same name as an artifact that no manifest vouches for (no manifest, not listed, or
+changed since: a hand-edited ``model_card.md``, someone's own ``model.onnx``) was not written by
+this program: training refuses the folder before it starts rather than overwrite it.
 A staging folder left by a run that was killed is removed by the next run: each staging folder
 holds a lock while its run is alive, and a lock a dead process held can be taken.
 """
@@ -59,15 +62,12 @@ def foreign_files(output_dir: Path, names: Iterable[str]) -> list[str]:
     """Files in ``output_dir`` that a run would overwrite but that no previous run wrote."""
     if not output_dir.is_dir():
         return []
-    names = set(names)
-    present = sorted(n for n in names if os.path.lexists(output_dir / n))
-    blocked = [n for n in present if not (output_dir / n).is_file()]
-    if blocked or read_manifest(output_dir) is not None:
-        return blocked
-    # Before manifests existed, train wrote a folder holding nothing but its artifacts.
-    others = [p.name for p in output_dir.iterdir()
-              if p.name not in names and not p.name.startswith((".heart-", STAGING_PREFIX))]
-    return present if others else []
+    present = sorted(n for n in set(names) if os.path.lexists(output_dir / n))
+    manifest = read_manifest(output_dir) or {}
+    written = [manifest.get(key) if isinstance(manifest.get(key), dict) else {}
+               for key in ("files", "pending")]
+    return [n for n in present if not (output_dir / n).is_file()
+            or sha256(output_dir / n) not in {listed.get(n) for listed in written}]
 
 
 def check_output_dir(output_dir: Path, names: Iterable[str]) -> None:
@@ -81,7 +81,8 @@ def check_output_dir(output_dir: Path, names: Iterable[str]) -> None:
     foreign = foreign_files(output_dir, names)
     if foreign:
         raise ArtifactError(f"{output_dir} already holds {', '.join(foreign)}, not written by "
-                            f"{WRITTEN_BY}; move them away or choose another --output-dir")
+                            f"{WRITTEN_BY} (or changed since); move them away or choose another "
+                            "--output-dir")
 
 
 def _folder_lock(output_dir: Path) -> FileLock:
@@ -170,8 +171,11 @@ def _replace_text(path: Path, text: str, prefix: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _write_manifest(output_dir: Path, files: dict[str, str]) -> dict[str, Any]:
-    manifest = {"written_by": WRITTEN_BY, "files": files}
+def _write_manifest(output_dir: Path, files: dict[str, str],
+                    pending: dict[str, str] | None = None) -> dict[str, Any]:
+    manifest: dict[str, Any] = {"written_by": WRITTEN_BY, "files": files}
+    if pending:
+        manifest["pending"] = pending
     _replace_text(output_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                   ".heart-manifest-")
     return manifest
@@ -194,6 +198,7 @@ def publish(staging: Path, output_dir: Path) -> dict[str, Any]:
                 raise ArtifactError(f"{output_dir} now holds {', '.join(foreign)}, not written "
                                     f"by {WRITTEN_BY}; the new model was not saved")
             previous = (read_manifest(output_dir) or {}).get("files", {})
+            _write_manifest(output_dir, previous, pending=files)  # a kill from here on is safe
             for name in names:
                 os.replace(staging / name, output_dir / name)
             for name in set(previous) - set(files):

@@ -219,17 +219,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with handle_signals():
             return _run(args)
-    except user_errors(args.command) as exc:
-        if args.log_level == "DEBUG":
-            logger.exception("failed")
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # Interrupts first: a signal can land while a heavy module is half imported, and then
+    # user_errors() (which imports them) must not run.
     except Interrupted as exc:
         print(f"error: interrupted by {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except user_errors(args.command) as exc:
+        if args.log_level == "DEBUG":
+            logger.exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -83,11 +83,38 @@ def test_what_cannot_hold_artifacts_is_refused(tmp_path: Path, what: str) -> Non
         check_output_dir(target, ARTIFACTS)
 
 
-def test_a_folder_of_artifacts_from_before_manifests_is_accepted(tmp_path: Path) -> None:
-    """An older train wrote only its artifacts (no manifest): replacing them loses nothing."""
+def test_artifact_named_files_without_a_manifest_are_refused(tmp_path: Path) -> None:
+    """A folder holding only files named like artifacts may still be someone's own work."""
     for name in ARTIFACTS:
-        (tmp_path / name).write_bytes(b"old")
-    check_output_dir(tmp_path, ARTIFACTS)
+        (tmp_path / name).write_bytes(b"someone's")
+    with pytest.raises(ArtifactError, match="not written by"):
+        check_output_dir(tmp_path, ARTIFACTS)
+
+
+def test_an_artifact_changed_since_it_was_written_is_refused(patients_csv: Path,
+                                                              tmp_path: Path) -> None:
+    """A hand-edited model card (or a model.onnx swapped in) is not overwritten by a retrain."""
+    assert _train(patients_csv, tmp_path) == 0
+    (tmp_path / "model_card.md").write_text("my edits", encoding="utf-8")
+    assert _train(patients_csv, tmp_path) == 1
+    assert (tmp_path / "model_card.md").read_text(encoding="utf-8") == "my edits"
+
+
+def test_a_run_killed_while_publishing_does_not_block_the_next(tmp_path: Path) -> None:
+    """Files moved in before the kill are vouched for by the manifest's "pending" list."""
+    _stage(tmp_path, {"a.json": "1", "b.png": "1"})
+    with staging_dir(tmp_path) as staging:
+        for name in ("a.json", "b.png"):
+            (staging / name).write_text("2", encoding="utf-8")
+        previous = read_manifest(tmp_path)["files"]
+        pending = {name: sha256(staging / name) for name in ("a.json", "b.png")}
+        (tmp_path / MANIFEST).write_text(json.dumps(
+            {"written_by": "heart_disease.py train", "files": previous, "pending": pending}),
+            encoding="utf-8")
+        os.replace(staging / "a.json", tmp_path / "a.json")  # then kill -9: b.png is still old
+    check_output_dir(tmp_path, ["a.json", "b.png"])
+    assert _stage(tmp_path, {"a.json": "3", "b.png": "3"})["files"] == {
+        "a.json": sha256(tmp_path / "a.json"), "b.png": sha256(tmp_path / "b.png")}
 
 
 def test_publish_removes_only_files_an_earlier_run_wrote(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
+import json
 import math
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -99,8 +101,10 @@ def test_a_split_too_small_changes_nothing(args: list[str], patients_csv: Path, 
     output = tmp_path / "out"
     output.mkdir()
     (output / "model.onnx").write_bytes(b"the good model")
-    (output / ".heart-disease-manifest.json").write_text(
-        '{"written_by": "heart_disease.py train", "files": {"model.onnx": ""}}', encoding="utf-8")
+    digest = hashlib.sha256(b"the good model").hexdigest()
+    (output / ".heart-disease-manifest.json").write_text(json.dumps(
+        {"written_by": "heart_disease.py train", "files": {"model.onnx": digest}}),
+        encoding="utf-8")
     code = main(["train", "--data-path", str(patients_csv), "--no-tracking", "--output-dir",
                  str(output), *args])
     err = capsys.readouterr().err

@@ -12,7 +12,9 @@ from heart_reliability_kit import QUICK_TRAIN, SLOW_TRAIN, CliProcess, error_lin
 from mlflow.tracking import MlflowClient
 
 from heart_artifacts import STAGING_PREFIX, publish, read_manifest, sha256, staging_dir
+import heart_disease
 from heart_disease import main
+from heart_signals import Interrupted
 from training import ARTIFACTS
 
 pytestmark = pytest.mark.slow
@@ -135,3 +137,19 @@ def test_three_trainings_on_one_fresh_tracking_store_all_succeed(
     experiment = client.get_experiment_by_name("heart-disease")
     assert experiment is not None
     assert len(client.search_runs([experiment.experiment_id])) == 3
+
+
+def test_an_interrupt_while_heavy_modules_import_is_one_line_and_exit_130(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Ctrl-C that lands mid-import leaves mlflow half initialized; the error boundary must not
+    import it again to decide what to print (it did: a traceback and exit 1)."""
+    def interrupted(_args: object) -> int:
+        raise Interrupted(signal.SIGINT)
+
+    def half_imported(_command: str) -> tuple[type[Exception], ...]:
+        raise AttributeError("partially initialized module 'mlflow' has no attribute 'version'")
+
+    monkeypatch.setattr(heart_disease, "_run", interrupted)
+    monkeypatch.setattr(heart_disease, "user_errors", half_imported)
+    assert main(["train", "--no-tracking"]) == 130
+    assert error_lines(capsys.readouterr().err) == ["error: interrupted by SIGINT"]
