@@ -104,7 +104,8 @@ def _check_rows(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[list[str],
     """Labels, empty columns, duplicates, class balance and size: (fatal, warnings)."""
     fatal, warnings = [], []
     if not frame[TARGET].isin([0, 1]).all():
-        fatal.append(f"{TARGET} must be 0 or 1, found {sorted(frame[TARGET].unique())[:5]}")
+        found = sorted(frame[TARGET].dropna().unique().tolist())[:5]
+        fatal.append(f"{TARGET} must be 0 or 1, found {found}")
     report["missing"] = {c: int(frame[c].isna().sum()) for c in COLUMNS}
     empty = [c for c in NUMERIC + CATEGORICAL if frame[c].isna().all()]
     if empty:
@@ -118,7 +119,7 @@ def _check_rows(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[list[str],
         fatal.append(f"only {len(frame)} usable rows; at least {MIN_ROWS} are needed")
     elif balance.size < 2:
         fatal.append("only one class present")
-    elif balance.min() / balance.sum() < MINORITY_WARNING:
+    elif not fatal and balance.min() / balance.sum() < MINORITY_WARNING:
         warnings.append(f"class imbalance: {report['class_balance']}")
     return fatal, warnings
 

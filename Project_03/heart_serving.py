@@ -54,6 +54,8 @@ def not_ours(path: Path) -> ModelFileError:
 
 def read_patients(path: Path) -> list[dict[str, Any]]:
     """Patient records from a CSV file or a JSON file (an object or a list of objects)."""
+    if path.is_dir():
+        raise PatientValidationError(f"{path} is a folder, not a CSV or JSON file")
     if not path.is_file():
         raise PatientValidationError(f"{path} does not exist")
     try:
@@ -62,7 +64,9 @@ def read_patients(path: Path) -> list[dict[str, Any]]:
             data = json.loads(text)
             records = [data] if isinstance(data, dict) else data
         else:
-            records = list(csv.DictReader(text.splitlines()))
+            reader = csv.DictReader(text.splitlines())
+            _refuse_repeated_columns(reader.fieldnames or [], path)
+            records = list(reader)
     except (ValueError, csv.Error, UnicodeDecodeError) as exc:
         raise PatientValidationError(f"cannot read {path.name}: {exc}") from exc
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
@@ -72,6 +76,13 @@ def read_patients(path: Path) -> list[dict[str, Any]]:
     if path.suffix.lower() != ".json":
         _refuse_ragged_rows(records, path)
     return records
+
+
+def _refuse_repeated_columns(header: list[str], path: Path) -> None:
+    """Two columns of one name: which one holds the patient's value is anybody's guess."""
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise PatientValidationError(f"{path.name}: column {repeated[0]} appears more than once")
 
 
 def _refuse_ragged_rows(records: list[dict[str, Any]], path: Path) -> None:

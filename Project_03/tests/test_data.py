@@ -164,7 +164,7 @@ def test_unknown_category_becomes_missing(patients: pd.DataFrame) -> None:
          "Age has 1 non-numeric value"),
         (lambda f: f.head(50), "only 50 usable rows"),
         (lambda f: f.assign(HeartDisease=1), "only one class"),
-        (lambda f: f.assign(HeartDisease=f["HeartDisease"] * 3), "must be 0 or 1"),
+        (lambda f: f.assign(HeartDisease=f["HeartDisease"] * 3), r"must be 0 or 1, found \[0, 3\]"),
     ],
 )
 def test_fatal_problems_stop_training(patients: pd.DataFrame, change, message: str) -> None:

@@ -188,3 +188,15 @@ def test_the_saved_threshold_labels_the_patients(exported: Path, tmp_path: Path)
     export_onnx(pipeline, tmp_path / "model.onnx", strict)
     assert predict(tmp_path / "model.onnx", [PATIENT])[0]["label"] == 0
     assert predict(exported / "model.onnx", [PATIENT])[0]["label"] == int(probability >= 0.5)
+
+
+def test_a_folder_or_a_repeated_column_is_named_as_such(tmp_path: Path) -> None:
+    """A folder is not "missing"; a CSV with Age twice is refused, not read as its last Age."""
+    with pytest.raises(PatientValidationError, match="is a folder"):
+        read_patients(tmp_path)
+    header = ",".join(PATIENT) + ",Age"
+    row = ",".join(str(value) for value in PATIENT.values()) + ",99"
+    path = tmp_path / "patients.csv"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    with pytest.raises(PatientValidationError, match="column Age appears more than once"):
+        read_patients(path)
