@@ -138,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, refusing ``--option=--``: Python 3.11's argparse turns that
+    value into an empty list that no ``type`` check sees (it ended in a traceback)."""
+    for arg in argv:
+        if arg.startswith("-") and arg.endswith("=--"):
+            parser.error(f"argument {arg[:-3]}: '--' is not a value")
+    return parser.parse_args(argv)
+
+
 def movie_query(args: argparse.Namespace, titles: tuple[str, ...] | None = None) -> MovieQuery:
     """The ``MovieQuery`` the parsed arguments ask for (``titles`` replaces theirs)."""
     return MovieQuery(
@@ -194,7 +203,7 @@ def _data_dir(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     """Run the command line; return the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, sys.argv[1:] if argv is None else list(argv))
     has_query = bool(args.movie_title or args.movie_id)
     if args.interactive and has_query:
         parser.error("--interactive reads titles from standard input: give it no --movie-title "

@@ -1,7 +1,7 @@
 """One writer at a time per cache folder, atomic writes, and clean-up after a killed run.
 
 Every file this project puts into its cache folder is first written under a temporary name that
-starts with ``.tmp-`` (unique per process, via ``tempfile``), checked, and then renamed into place,
+starts with ``.tmp-`` (unique: a random suffix), checked, and then renamed into place,
 so a name that looks complete always is. Writers hold the folder's lock (``filelock``) while they
 work. A temporary name found by whoever holds the lock therefore belongs to a run that died
 (``kill -9``, power loss): it is deleted. A second run waits for the first and then uses what it
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +39,9 @@ def cache_lock(cache_dir: Path, timeout: float = WAIT_SECONDS) -> Iterator[None]
     """
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        # filelock reads "cannot create the lock file" as "someone holds it" and would wait an
+        # hour (a folder like /proc/self); creating it first turns that into an error now.
+        (cache_dir / LOCK_NAME).touch(exist_ok=True)
         lock = FileLock(cache_dir / LOCK_NAME)
         try:
             lock.acquire(timeout=0)
@@ -70,14 +73,13 @@ def remove_stale_temporaries(cache_dir: Path) -> list[Path]:
     return removed
 
 
-def temporary_path(folder: Path, name: str, directory: bool = False) -> Path:
-    """Create and return a unique temporary file (or folder) in ``folder`` for ``name``."""
-    prefix = f"{TEMP_PREFIX}{name}-"
-    if directory:
-        return Path(tempfile.mkdtemp(dir=folder, prefix=prefix))
-    handle, path = tempfile.mkstemp(dir=folder, prefix=prefix)
-    os.close(handle)
-    return Path(path)
+def temporary_path(folder: Path, name: str) -> Path:
+    """A unique temporary name in ``folder`` for ``name``; nothing is created yet.
+
+    Callers create the file (or folder) inside the ``try`` that removes it: a Ctrl-C that lands
+    between creating it and entering that ``try`` would otherwise leave it behind.
+    """
+    return folder / f"{TEMP_PREFIX}{name}-{secrets.token_hex(8)}"
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -89,13 +91,10 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     Raises:
         CacheError: the file cannot be written (a full disk, a read-only folder).
     """
+    tmp = temporary_path(path.parent, path.name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_path(path.parent, path.name)
-    except OSError as exc:
-        raise CacheError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with open(tmp, "wb") as stream:
+        with open(tmp, "xb") as stream:
             write(stream)
         os.replace(tmp, path)
     except OSError as exc:  # a full disk, say

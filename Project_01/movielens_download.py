@@ -186,8 +186,9 @@ def extract_dataset(archive: Path, dataset: str, cache_dir: Path) -> Path:
     Call while holding ``cache_lock(cache_dir)``: the previous folder, if any, is replaced.
     """
     final = cache_dir / dataset
-    staging = temporary_path(cache_dir, dataset, directory=True)
+    staging = temporary_path(cache_dir, dataset)
     try:
+        staging.mkdir()
         found = _unpack(archive, staging, f"{dataset}.zip")
         if final.is_dir() and not final.is_symlink():
             shutil.rmtree(final)

@@ -193,13 +193,15 @@ class RatingsIndex:
 
     def most_liked(self, allowed: np.ndarray, similar_users: np.ndarray,
                    top_n: int = 10) -> list[Recommendation]:
-        """The ``top_n`` movies in the ``allowed`` mask liked by the most users, most first.
+        """The ``top_n`` movies in the ``allowed`` mask liked by the most users, most first (ties:
+        more ratings, then the lower movieId).
 
         The fallback when too few users liked the seeds: ``similar_users`` (possibly none) only
         feed the figures shown beside each pick.
         """
         candidates = np.flatnonzero(allowed & (self.like_counts > 0))
-        order = np.lexsort((self.movie_ids[candidates], -self.like_counts[candidates]))[:top_n]
+        order = np.lexsort((self.movie_ids[candidates], -self.rating_counts[candidates],
+                            -self.like_counts[candidates]))[:top_n]
         picks = candidates[order]
         similar_counts = self._similar_counts(similar_users)
         everyone = max(self.liked_by_user.shape[0], 1)

@@ -34,6 +34,7 @@ TRAILING_ARTICLE = re.compile(r"^(?P<base>.+), (?P<article>[a-z]+'?)$", re.IGNOR
 TRAILING_YEAR = re.compile(r"\s*\((?P<year>\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 TRAILING_GROUP = re.compile(r"\s*\((?P<alt>[^()]+)\)\s*$")
 NOT_DIGITS = re.compile(r"\D+")
+LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")  # "story2" -> "story 2"
 QUERY_YEAR = re.compile(r"^(?P<text>.*?)\s*\(?(?P<year>(?:18|19|20)\d\d)\)?$")
 MAX_QUERY_CHARS = 150  # longer than any MovieLens title people type; bounds a query's cost
 CANDIDATES = 30  # names kept from the trigram stage for exact scoring
@@ -50,23 +51,29 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = text.replace("&", " and ").replace("'", "")
-    words = re.sub(r"[^a-z0-9]+", " ", text).split()
+    words = LETTER_DIGIT.sub(" ", re.sub(r"[^a-z0-9]+", " ", text)).split()
     return " ".join(ROMAN.get(word, word) for word in words)
 
 
-def squash(folded: str) -> str:
-    """``folded`` without a leading article and spaces: "the spider man" -> "spiderman".
+def squash(folded: str) -> tuple[str, ...]:
+    """``folded`` without spaces, and also without a leading article: "the spider man" ->
+    ("thespiderman", "spiderman").
 
-    "Spider-Man", "spider man" and "spiderman" fold to one string, as do "Lion King" and "lionking".
+    "Spider-Man", "spider man" and "spiderman" fold to one string, as do "Lion King" and "lionking";
+    the article is kept in one form because it may be a word ("Die Hard", "diehard").
     """
     first, _, rest = folded.partition(" ")
-    return (rest if rest and first in ARTICLES else folded).replace(" ", "")
+    forms = (folded, rest) if rest and first in ARTICLES else (folded,)
+    return tuple(form.replace(" ", "") for form in forms)
 
 
 def trigrams(folded: str) -> set[str]:
-    """Character trigrams of the squashed text, with its start (^) and end ($) marked."""
-    padded = f"^{squash(folded)}$"
-    return {padded[i: i + 3] for i in range(max(1, len(padded) - 2))}
+    """Character trigrams of the squashed forms, with their start (^) and end ($) marked."""
+    grams = set()
+    for form in squash(folded):
+        padded = f"^{form}$"
+        grams.update(padded[i: i + 3] for i in range(max(1, len(padded) - 2)))
+    return grams
 
 
 def clip_query(query: str) -> str:
@@ -144,7 +151,7 @@ def text_similarity(query: str, name: str, weights: Mapping[str, float] | None =
     so "good fellas" matches "goodfellas". ``weights`` maps words to their importance.
     """
     weights = weights or {}
-    squashed = _squashed_similarity(squash(query), squash(name))
+    squashed = max(_squashed_similarity(q, n) for q in squash(query) for n in squash(name))
     query_words, name_words = query.split(), name.split()
     query_coverage = _coverage(query_words, name_words, weights)
     if query_coverage == 0.0:

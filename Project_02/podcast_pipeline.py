@@ -272,17 +272,26 @@ def search_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, refusing ``--option=--``: Python 3.11's argparse turns that
+    value into an empty list that no ``type`` check sees (it ended in a traceback)."""
+    for arg in argv:
+        if arg.startswith("-") and arg.endswith("=--"):
+            parser.error(f"argument {arg[:-3]}: '--' is not a value")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line: ``run`` (the default, so ``--max-episodes 3`` alone runs) or
     ``search PHRASE``; return the process exit code."""
     load_dotenv()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["search"]:
-        args = build_search_parser().parse_args(argv[1:])
+        args = parse_arguments(build_search_parser(), argv[1:])
         action = functools.partial(search_command, args)
     else:
         parser = build_parser()
-        args = parser.parse_args(argv[1:] if argv[:1] == ["run"] else argv)
+        args = parse_arguments(parser, argv[1:] if argv[:1] == ["run"] else argv)
         check_paths(parser, args)
         action = functools.partial(run_command, args)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,

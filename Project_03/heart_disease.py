@@ -211,9 +211,18 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
                         args.cache_dir, settings, repeats=args.repeats, folds=args.folds)
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, refusing ``--option=--``: Python 3.11's argparse turns that
+    value into an empty list that no ``type`` check sees (it ended in a traceback)."""
+    for arg in argv:
+        if arg.startswith("-") and arg.endswith("=--"):
+            parser.error(f"argument {arg[:-3]}: '--' is not a value")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from movielens_testkit import RATINGS_CSV
 import movie_index
 import movielens_data
 from movie_index import cache_path, load_or_build_index, remembered_checksum
-from movielens_cache_lock import LOCK_NAME
+from movie_errors import CacheError
+from movielens_cache_lock import LOCK_NAME, cache_lock, temporary_path, write_atomically
 
 
 def _index_files(cache: Path) -> list[str]:
@@ -190,3 +192,51 @@ def test_a_cache_file_holding_something_else_is_rebuilt(tiny_dir: Path, tmp_path
     index = load_or_build_index(tiny_dir, tmp_path, 4.0)
     assert index.ratings.recommend(1) and index.titles.search("matrix")[0].movie_id == 2
     assert len(builds) == 2
+
+
+def _interrupt_at_line(number: int, code: set) -> object:
+    """A tracer raising KeyboardInterrupt (as Ctrl-C does) at the ``number``-th line run in
+    ``code``, once."""
+    seen = 0
+
+    def tracer(frame, event, _arg):
+        nonlocal seen
+        if frame.f_code not in code:
+            return None
+        if event == "line":
+            seen += 1
+            if seen == number:
+                raise KeyboardInterrupt
+        return tracer
+    return tracer
+
+
+def test_ctrl_c_at_any_line_of_an_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """Regression: a Ctrl-C between creating the temporary file and entering the try that
+    removes it left a .tmp-* file (found by interrupting a first build on 25M ratings)."""
+    target = tmp_path / "index.pkl"
+    target.write_bytes(b"old")
+    code = {write_atomically.__code__, temporary_path.__code__}
+    for number in range(1, 100):
+        sys.settrace(_interrupt_at_line(number, code))
+        try:
+            write_atomically(target, lambda stream: stream.write(b"new"))
+            finished = True
+        except KeyboardInterrupt:
+            finished = False
+        finally:
+            sys.settrace(None)
+        assert not list(tmp_path.glob(".tmp-*")), f"left behind when interrupted at line {number}"
+        assert target.read_bytes() in ((b"new",) if finished else (b"old", b"new"))
+        if finished:
+            break
+    else:
+        pytest.fail("the write never finished")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_cannot_hold_the_lock_file_fails_at_once() -> None:
+    """Regression: filelock took ENOENT for "locked by another run" and waited an hour."""
+    with pytest.raises(CacheError, match="cannot use the cache folder /proc/self"):
+        with cache_lock(Path("/proc/self"), timeout=5):
+            pass

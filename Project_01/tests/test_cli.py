@@ -87,6 +87,7 @@ def test_movie_nobody_liked_says_so(run, caplog: pytest.LogCaptureFixture) -> No
      ["--movie-id", "1", "--year-from", "2000", "--year-to", "1999"],
      ["--movie-id", "1", "--year-from", "-1"], ["--movie-id", "1", "--year-to", "99999"],
      ["--movie-id", "1", "--dataset", "ml-25m", "--data-dir", "."],
+     ["--movie-title=--"], ["--movie-id=--"], ["--movie-id", "1", "--cache-dir=--"],
      ["--movie-id", "1", "--min-users", "-1"]],
 )
 def test_usage_errors_exit_2(run, args: list[str]) -> None:

@@ -149,3 +149,12 @@ def test_popular_seeds_count_only_the_candidates_from_bitsets(generated) -> None
     candidate = index.like_counts / fans.size > 0.1
     np.testing.assert_array_equal(pruned[candidate], every[candidate])
     assert not pruned[~candidate].any() and every[~candidate].any()
+
+
+def test_fallback_ties_go_to_more_ratings_then_the_lower_id() -> None:
+    """Movies 2 and 3 are liked by one user each; 3 was rated more often, so it comes first."""
+    ratings = pd.DataFrame({"userId": [1, 2, 3, 4], "movieId": [2, 3, 3, 4],
+                            "rating": [5.0, 5.0, 2.0, 5.0]})
+    index = RatingsIndex(ratings, np.array([1, 2, 3, 4]))
+    picks = index.most_liked(np.ones(4, dtype=bool), np.array([], dtype=np.int64))
+    assert [r.movie_id for r in picks] == [3, 2, 4]

@@ -96,9 +96,17 @@ def test_environment_supplies_defaults(feed_url: str, db_path: Path, episodes_di
 
 
 @pytest.mark.parametrize("args", [["--workers", "0"], ["--max-episodes", "-1"],
-                                  ["--format", "xml"], ["--bogus"]])
+                                  ["--format", "xml"], ["--bogus"], ["--max-episodes=--"],
+                                  ["--db-path=--"]])
 def test_usage_errors_exit_2(run, args: list[str]) -> None:
     """Bad flags are usage errors."""
     with pytest.raises(SystemExit) as exc:
         run(*args)
+    assert exc.value.code == 2
+
+
+def test_search_refuses_a_double_dash_value() -> None:
+    """Regression: Python 3.11's argparse read ``--limit=--`` as an empty list (a traceback)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--limit=--", "x"])
     assert exc.value.code == 2

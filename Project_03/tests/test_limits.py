@@ -160,3 +160,14 @@ def test_train_with_any_arguments_succeeds_or_says_why(
         assert 0 < float(test_size) < 1 and not math.isnan(float(test_size))
     else:
         assert code in (1, 2) and len([ln for ln in text.splitlines() if "error:" in ln]) == 1
+
+
+@pytest.mark.parametrize("args", [["train", "--seed=--"], ["evaluate", "--repeats=--"],
+                                  ["predict", "--model=--", "--input", "p.csv"]])
+def test_a_double_dash_value_is_a_usage_error(args: list[str]) -> None:
+    """Regression: Python 3.11's argparse read ``--seed=--`` as an empty list (a traceback)."""
+    stderr = io.StringIO()
+    with redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert "'--' is not a value" in stderr.getvalue()
