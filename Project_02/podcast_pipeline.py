@@ -64,6 +64,8 @@ def _seconds(text: str) -> float:
 
 
 def _path(text: str) -> Path:
+    if not text.strip():  # an unset shell variable would mean the current folder
+        raise argparse.ArgumentTypeError("must not be empty")
     if "\0" in text:
         raise argparse.ArgumentTypeError(f"a path cannot contain a NUL character: {text!r}")
     return Path(text)
@@ -81,6 +83,8 @@ def _whisper_model(text: str) -> str:
         return check_model_name(text)
     except ModelError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    except OSError as exc:  # a name too long to be a folder, say
+        raise argparse.ArgumentTypeError(f"cannot use {text[:80]!r}: {exc.strerror}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +167,12 @@ def build_search_parser() -> argparse.ArgumentParser:
 
 def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse paths that cannot work before any work is done (a usage error, exit 2)."""
+    for path in (args.report, args.db_path, args.episodes_dir):
+        try:
+            if path is not None:
+                path.exists()
+        except OSError as exc:  # a name too long, say: Path.exists() raises it
+            parser.error(f"cannot use {str(path)[:80]}...: {exc.strerror}")
     if args.report is not None and args.report.is_dir():
         parser.error(f"--report {args.report} is a folder; give a file name such as schedule.png")
     if args.db_path.is_dir():

@@ -34,7 +34,8 @@ DEFAULT_OUTPUT_DIR = PROJECT_DIR / "artifacts"
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_DIR / 'mlflow.db'}"
 
 
-LEAN_ERRORS = (PatientValidationError, ModelFileError, FileNotFoundError, SettingsError)
+# OSError: a missing file, a name too long, a full disk; each is one line, not a traceback.
+LEAN_ERRORS = (PatientValidationError, ModelFileError, OSError, SettingsError)
 HELP = HelpFormatter
 MAX_REPEATS = 100
 

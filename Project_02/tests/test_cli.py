@@ -97,7 +97,9 @@ def test_environment_supplies_defaults(feed_url: str, db_path: Path, episodes_di
 
 @pytest.mark.parametrize("args", [["--workers", "0"], ["--max-episodes", "-1"],
                                   ["--format", "xml"], ["--bogus"], ["--max-episodes=--"],
-                                  ["--db-path=--"]])
+                                  ["--db-path=--"], ["--episodes-dir", " "],
+                                  ["--report", "/tmp/" + "x" * 5000 + ".png"],
+                                  ["--whisper-model", "/tmp/" + "x" * 5000]])
 def test_usage_errors_exit_2(run, args: list[str]) -> None:
     """Bad flags are usage errors."""
     with pytest.raises(SystemExit) as exc:

@@ -171,3 +171,12 @@ def test_a_double_dash_value_is_a_usage_error(args: list[str]) -> None:
         main(args)
     assert exit_info.value.code == 2
     assert "'--' is not a value" in stderr.getvalue()
+
+
+def test_a_path_too_long_is_one_error_line(patients_csv: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    """Regression: ENAMETOOLONG from --output-dir was a traceback."""
+    code = main(["train", "--data-path", str(patients_csv), "--no-tracking", "--output-dir",
+                 str(tmp_path / ("x" * 5000))])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("error:") == 1 and "Traceback" not in err
