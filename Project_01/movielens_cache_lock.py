@@ -15,7 +15,7 @@ import os
 import shutil
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -97,9 +97,15 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
         with open(tmp, "xb") as stream:
             write(stream)
         os.replace(tmp, path)
-    except OSError as exc:  # a full disk, say
-        tmp.unlink(missing_ok=True)
+    except OSError as exc:  # a full disk, a folder that is a file
+        _discard(tmp)
         raise CacheError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+def _discard(path: Path) -> None:
+    """Remove ``path`` if it exists; where even that fails, the next run's clean-up will."""
+    with suppress(OSError):
+        path.unlink(missing_ok=True)

@@ -167,18 +167,17 @@ def build_search_parser() -> argparse.ArgumentParser:
 
 def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse paths that cannot work before any work is done (a usage error, exit 2)."""
-    for path in (args.report, args.db_path, args.episodes_dir):
-        try:
-            if path is not None:
-                path.exists()
-        except OSError as exc:  # a name too long, say: Path.exists() raises it
-            parser.error(f"cannot use {str(path)[:80]}...: {exc.strerror}")
-    if args.report is not None and args.report.is_dir():
-        parser.error(f"--report {args.report} is a folder; give a file name such as schedule.png")
-    if args.db_path.is_dir():
-        parser.error(f"--db-path {args.db_path} is a folder; give a file name such as episodes.db")
-    if args.episodes_dir.exists() and not args.episodes_dir.is_dir():
-        parser.error(f"--episodes-dir {args.episodes_dir} is a file, not a folder")
+    try:
+        if args.report is not None and args.report.is_dir():
+            parser.error(f"--report {args.report} is a folder; give a file name such as "
+                         "schedule.png")
+        if args.db_path.is_dir():
+            parser.error(f"--db-path {args.db_path} is a folder; give a file name such as "
+                         "episodes.db")
+        if args.episodes_dir.exists() and not args.episodes_dir.is_dir():
+            parser.error(f"--episodes-dir {args.episodes_dir} is a file, not a folder")
+    except OSError as exc:  # a name too long, say: Path.is_dir() raises it
+        parser.error(f"cannot use {str(exc.filename)[:80]}...: {exc.strerror}")
 
 
 def render_table(summary: dict[str, Any], schedule: dict[str, Any],

@@ -240,3 +240,10 @@ def test_a_folder_that_cannot_hold_the_lock_file_fails_at_once() -> None:
     with pytest.raises(CacheError, match="cannot use the cache folder /proc/self"):
         with cache_lock(Path("/proc/self"), timeout=5):
             pass
+
+
+def test_an_atomic_write_below_a_file_is_a_cache_error(tmp_path: Path) -> None:
+    """The parent is a file: one CacheError, not the clean-up's own NotADirectoryError."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(CacheError, match="cannot write"):
+        write_atomically(tmp_path / "file" / "index.pkl", lambda stream: stream.write(b"x"))
