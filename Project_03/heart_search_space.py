@@ -12,7 +12,6 @@ without loading scikit-learn or Optuna.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -190,12 +189,6 @@ def grid_points(family: str) -> dict[str, list[Any]]:
 def grid_size(family: str) -> int:
     """How many points the grid holds."""
     return math.prod(len(values) for values in grid_points(family).values())
-
-
-def grid_candidates(family: str) -> list[dict[str, Any]]:
-    """Every point of the grid, in a fixed order."""
-    points = grid_points(family)
-    return [dict(zip(points, values)) for values in itertools.product(*points.values())]
 
 
 def list_candidates(family: str) -> list[dict[str, Any]]:

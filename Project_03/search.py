@@ -55,13 +55,6 @@ class SearchResult:  # pylint: disable=too-many-instance-attributes  # one recor
     trials: list[dict[str, Any]] = field(default_factory=list)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def trials_to_reach(self, score: float) -> int | None:
-        """How many trials it took to first score at least ``score`` (None if never)."""
-        for index, trial in enumerate(self.trials, start=1):
-            if trial["cv_mean"] >= score - 1e-12:
-                return index
-        return None
-
     def best_so_far(self) -> list[float]:
         """The best CV score after each trial (the best-score-vs-trials curve)."""
         return list(np.maximum.accumulate([t["cv_mean"] for t in self.trials]))
