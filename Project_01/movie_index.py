@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from movie_errors import CacheError, DataError
+from movie_facets import MovieFacets
 from movielens_cache_lock import cache_lock, write_atomically
 from movielens_download import REQUIRED_FILES
 from recommender import RatingsIndex
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
 
 logger = logging.getLogger(__name__)
 
-INDEX_CODE = ("movie_index.py", "recommender.py", "title_search.py")
+INDEX_CODE = ("movie_index.py", "movie_facets.py", "recommender.py", "title_search.py")
 # What unpickling a damaged file, or one written by other code, can raise.
 UNREADABLE = (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError, ImportError,
               TypeError, KeyError, IndexError, MemoryError)
@@ -45,9 +46,12 @@ class MovieIndex:
     """Everything a query needs: movie metadata, the ratings index and the title search."""
 
     def __init__(self, movies: dict[int, tuple[str, str]], ratings: RatingsIndex,
-                 titles: TitleIndex | None = None, titles_path: Path | None = None) -> None:
-        """Hold ``movies`` (movieId -> (title, genres)) and ``ratings``; titles may come later."""
+                 facets: MovieFacets, *, titles: TitleIndex | None = None,
+                 titles_path: Path | None = None) -> None:
+        """Hold ``movies`` (movieId -> (title, genres)), ``ratings`` and their ``facets``; the
+        title index may come later."""
         self.movies = movies
+        self.facets = facets
         self.ratings = ratings
         self._titles = titles
         self._titles_path = titles_path
@@ -88,7 +92,8 @@ def build_index(movies: "pd.DataFrame", ratings: "pd.DataFrame",
     ratings_index = RatingsIndex(ratings, movies["movieId"].to_numpy(), like_threshold)
     metadata = {int(m): (t, g) for m, t, g in zip(movies["movieId"], movies["title"],
                                                    movies["genres"])}
-    return MovieIndex(metadata, ratings_index, titles=_title_index(metadata, ratings_index))
+    return MovieIndex(metadata, ratings_index, MovieFacets(metadata, ratings_index.movie_ids),
+                      titles=_title_index(metadata, ratings_index))
 
 
 def data_checksum(data_dir: Path) -> str:
@@ -193,12 +198,12 @@ def _load_cached(path: Path) -> MovieIndex | None:
         return None
     started = time.perf_counter()
     try:
-        movies, ratings = _read(path, dict, RatingsIndex)
+        movies, ratings, facets = _read(path, dict, RatingsIndex, MovieFacets)
     except UNREADABLE as exc:
         logger.warning("Ignoring unreadable cache %s (%s)", path.name, exc)
         return None
     logger.info("Loaded cached index %s in %.2f s", path.name, time.perf_counter() - started)
-    return MovieIndex(movies, ratings, titles_path=_titles_path(path))
+    return MovieIndex(movies, ratings, facets, titles_path=_titles_path(path))
 
 
 def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieIndex:
@@ -232,7 +237,7 @@ def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> Movie
             stale.unlink(missing_ok=True)
     try:
         _write_pickle(index.titles, _titles_path(path))
-        _write_pickle((index.movies, index.ratings), path)
+        _write_pickle((index.movies, index.ratings, index.facets), path)
     except CacheError as exc:  # the cache only saves time: answer anyway
         logger.warning("Index not cached, the next run builds it again: %s", exc)
     return index

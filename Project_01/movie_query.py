@@ -9,7 +9,6 @@ when too few users liked the seeds to say anything about their taste.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MIN_USERS = 5
 ALTERNATIVES = 4
-TITLE_YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -69,32 +67,11 @@ def _seed(index: MovieIndex, query: str | int, notes: list[str]) -> dict[str, An
     }
 
 
-def _genre_mask(index: MovieIndex, genres: set[str]) -> np.ndarray:
-    """Movies (in the ratings index's order) carrying any of ``genres`` (case-insensitive)."""
-    wanted = {genre.casefold() for genre in genres}
-    return np.array([not wanted.isdisjoint(g.casefold() for g in index.movies[int(m)][1].split("|"))
-                     for m in index.ratings.movie_ids], dtype=bool)
-
-
-def _year_mask(index: MovieIndex, year_from: int | None, year_to: int | None) -> np.ndarray:
-    """Movies whose title year lies in the range; a movie without a year fails any bound."""
-    low = -1 if year_from is None else year_from
-    high = 10_000 if year_to is None else year_to
-    years = []
-    for movie_id in index.ratings.movie_ids:
-        match = TITLE_YEAR.search(index.movies[int(movie_id)][0])
-        years.append(int(match.group(1)) if match else -2)
-    years_array = np.array(years)
-    return (years_array >= low) & (years_array <= high)
-
-
 def _check_genres(index: MovieIndex, genres: tuple[str, ...]) -> None:
-    known = {g.casefold(): g for _, movie_genres in index.movies.values()
-             for g in movie_genres.split("|")}
-    unknown = [genre for genre in genres if genre.casefold() not in known]
+    unknown = [genre for genre in genres if not index.facets.known_genre(genre)]
     if unknown:
         raise QueryError(f"no movie has the genre {', '.join(map(repr, unknown))}; known: "
-                         f"{', '.join(sorted(known.values()))}")
+                         f"{', '.join(sorted(index.facets.genres))}")
 
 
 def filter_mask(index: MovieIndex, query: MovieQuery) -> np.ndarray | None:
@@ -102,9 +79,9 @@ def filter_mask(index: MovieIndex, query: MovieQuery) -> np.ndarray | None:
     allowed = None
     if query.genres:
         _check_genres(index, query.genres)
-        allowed = _genre_mask(index, set(query.genres))
+        allowed = index.facets.genre_mask(query.genres)
     if query.year_from is not None or query.year_to is not None:
-        years = _year_mask(index, query.year_from, query.year_to)
+        years = index.facets.year_mask(query.year_from, query.year_to)
         allowed = years if allowed is None else allowed & years
     return allowed
 
@@ -113,7 +90,7 @@ def _fallback(index: MovieIndex, seed_ids: list[int], similar_users: np.ndarray,
               allowed: np.ndarray | None, top_n: int) -> list[Recommendation]:
     """The most liked movies sharing a genre with any seed (and passing the filters)."""
     seed_genres = {g for m in seed_ids for g in index.movies[m][1].split("|")}
-    mask = _genre_mask(index, seed_genres)
+    mask = index.facets.genre_mask(seed_genres)
     if allowed is not None:
         mask &= allowed
     mask[[index.ratings.column(m) for m in seed_ids]] = False
