@@ -26,7 +26,7 @@ os.environ.update({
 import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel  # noqa: E402
 from podcast_testkit import SPEECH_DIR, FaultServer, decode, write_mp3  # noqa: E402
-from transcriber import DEFAULT_MODEL, load_model  # noqa: E402
+from podcasts.speech_to_text import DEFAULT_MODEL, load_model  # noqa: E402
 
 # pylint: enable=wrong-import-position
 

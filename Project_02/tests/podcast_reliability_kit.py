@@ -136,3 +136,10 @@ def conditional(payload: bytes, etag: str = '"feed-1"',
             handler.wfile.write(payload)
 
     return send
+
+
+def assert_clean_exit(code: int | str | None, stderr: str) -> None:
+    """Exit 0, 1 or 2, with exactly one error line when not 0, and no traceback."""
+    assert "Traceback" not in stderr, stderr
+    assert code in (0, 1, 2), (code, stderr)
+    assert len(error_lines(stderr)) == (0 if code == 0 else 1), stderr

@@ -20,10 +20,17 @@ import av
 import numpy as np
 from faster_whisper import WhisperModel
 
-from audio_chunks import SAMPLE_RATE, decode_stream
-from transcriber import DEFAULT_MODEL, load_model, resolve_model, transcribe_file
+# The package lives one folder up; a script puts only its own folder (benchmarks/) on sys.path.
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
 
-PROJECT_DIR = Path(__file__).resolve().parent
+# pylint: disable=wrong-import-position  # these need the path above
+from podcasts.audio import SAMPLE_RATE, decode_stream
+from podcasts.speech_to_text import DEFAULT_MODEL, load_model, resolve_model, transcribe_file
+
+# pylint: enable=wrong-import-position
+
 SPEECH_DIR = PROJECT_DIR.parents[1] / "shared" / "data" / "podcast" / "speech"
 SAMPLES = ("economy", "story", "technology", "jfk")
 RTF_TARGET, RSS_TARGET_MB = 0.1, 600

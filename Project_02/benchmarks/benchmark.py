@@ -9,7 +9,7 @@
 Results go to BENCHMARKS.md.
 
 Usage:
-    python benchmark.py [--episodes 50] [--latency 0.2] [--big-mb 200] [--minutes 10 60]
+    python benchmarks/benchmark.py [--episodes 50] [--latency 0.2] [--big-mb 200] [--minutes 10 60]
 """
 
 from __future__ import annotations
@@ -25,11 +25,18 @@ from pathlib import Path
 
 import requests
 
-from downloader import DownloadSettings, download_episodes
-from feed import Episode
-from storage import create_table, load_episodes, newest_episodes
+# The package lives one folder up; a script puts only its own folder (benchmarks/) on sys.path.
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
 
-PROJECT_DIR = Path(__file__).resolve().parent
+# pylint: disable=wrong-import-position  # these need the path above
+from podcasts.downloader import download_episodes
+from podcasts.feed import Episode
+from podcasts.storage import create_table, load_episodes, newest_episodes
+from podcasts.transfer import DownloadSettings
+
+# pylint: enable=wrong-import-position
 EPISODE_BYTES = 256 * 1024
 CHUNK = b"\x55" * (1 << 20)
 
