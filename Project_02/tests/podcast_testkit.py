@@ -21,6 +21,7 @@ from rapidfuzz.distance import Levenshtein
 
 from podcasts.audio import decode_stream
 from podcasts.feed import Episode
+from podcasts.settings import DEFAULT_DB_PATH, DEFAULT_EPISODES_DIR
 from podcasts.storage import create_table, load_episodes
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -220,3 +221,12 @@ def feed_item_xml(fields: dict, audio_url: str) -> str:
         url = url.replace("AUDIO", audio_url).replace("MISSING", audio_url + ".gone")
         parts.append(f"<enclosure url={quoteattr(url)} type={quoteattr(kind)}/>")
     return "".join(parts)
+
+
+def user_files() -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file at the default paths (the user's own data)."""
+    paths = [*DEFAULT_DB_PATH.parent.glob(f"{DEFAULT_DB_PATH.name}*")]
+    if DEFAULT_EPISODES_DIR.is_dir():
+        paths += DEFAULT_EPISODES_DIR.iterdir()
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns) for path in paths
+            if path.is_file()}

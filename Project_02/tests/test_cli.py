@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from podcast_reliability_kit import assert_clean_exit, error_lines
-from podcast_testkit import MP3, PROJECT_DIR, FaultServer, make_feed, make_item, respond
+from podcast_testkit import (MP3, PROJECT_DIR, FaultServer, make_feed, make_item, respond,
+                             user_files)
 
 from podcast_pipeline import main
 from podcasts.cli import parse_arguments
@@ -243,3 +244,16 @@ def test_any_arguments_end_cleanly(options: list[tuple[str, ...]], urls: dict[st
     finally:
         os.chdir(cwd)
     assert_clean_exit(code, capsys.readouterr().err)
+
+
+def test_a_run_without_path_flags_writes_only_where_the_tests_point(
+        feed_url: str, default_paths: Path, capsys: pytest.CaptureFixture) -> None:
+    """No --db-path or --episodes-dir: the run uses PODCAST_DB_PATH and PODCAST_EPISODES_DIR,
+    which the tests point into a temporary folder; the user's defaults are not touched (the
+    session checks them too)."""
+    before = user_files()
+    assert main(["--feed-url", feed_url, "--no-transcribe", "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["db_path"] == str(default_paths / "data" / "episodes.db")
+    assert (summary["downloaded"], summary["episodes_dir"]) == (2, str(default_paths / "episodes"))
+    assert user_files() == before
