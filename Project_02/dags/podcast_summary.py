@@ -5,13 +5,13 @@ create_table -> get_episodes -> load_episodes -> download_episodes -> episodes_t
 
 Each task is a thin wrapper over the plain functions the command line uses. Settings come from
 the environment (PODCAST_FEED_URL, PODCAST_DB_PATH, PODCAST_EPISODES_DIR, PODCAST_MAX_EPISODES,
-PODCAST_MAX_TRANSCRIPTS, PODCAST_WHISPER_MODEL, PODCAST_WHISPER_THREADS) when a task runs, never
-when the file is parsed, so parsing does no I/O.
+PODCAST_LOCK_TIMEOUT, PODCAST_MAX_TRANSCRIPTS, PODCAST_WHISPER_MODEL, PODCAST_WHISPER_THREADS),
+checked by the command line's own parser (podcasts.settings), when a task runs, never when the
+file is parsed, so parsing does no I/O.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,20 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import TriggerRule, chain, dag, task
 
-# The pipeline modules live one folder up (Project_02/); Airflow puts only dags/ on sys.path.
+# The package lives one folder up (Project_02/podcasts); Airflow puts only dags/ on sys.path.
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 # pylint: disable=wrong-import-position  # these need the path above; they are light to import
-import downloader
-import feed
-import podcast_locks
-import podcast_settings
-import storage
+from podcasts import downloader, feed, settings, storage
+from podcasts.http_client import FeedValidators
 
 if TYPE_CHECKING:
-    from transcription import TranscribeSettings
+    from podcasts.transcription import TranscribeSettings
 
 # pylint: enable=wrong-import-position
 
@@ -41,42 +38,40 @@ NETWORK_RETRIES = {"retries": 3, "retry_delay": timedelta(minutes=2),
 
 
 def _settings() -> dict[str, Any]:
-    """Read the pipeline's settings from the environment at run time."""
-    max_episodes = os.environ.get("PODCAST_MAX_EPISODES")
-    return {
-        "feed_url": os.environ.get("PODCAST_FEED_URL", feed.DEFAULT_FEED_URL),
-        "db_path": podcast_settings.env_path("PODCAST_DB_PATH", storage.DEFAULT_DB_PATH),
-        "episodes_dir": podcast_settings.env_path("PODCAST_EPISODES_DIR",
-                                                  downloader.DEFAULT_EPISODES_DIR),
-        "max_episodes": int(max_episodes) if max_episodes else None,
-        "lock_timeout": podcast_settings.env_lock_timeout(),
-    }
+    """The pipeline's settings: the environment's, else the command line's defaults.
+
+    Raises:
+        SettingsError: a PODCAST_* variable is out of range (it is named).
+    """
+    return {"feed_url": settings.DEFAULT_FEED_URL, "db_path": settings.DEFAULT_DB_PATH,
+            "episodes_dir": settings.DEFAULT_EPISODES_DIR, "max_episodes": None,
+            "lock_timeout": settings.DEFAULT_LOCK_TIMEOUT, **settings.from_environment()}
 
 
 def _transcribe_settings() -> TranscribeSettings:
-    """The transcribe step's settings from the environment (imported here: not at parse time)."""
-    import transcription  # pylint: disable=import-outside-toplevel  # loads faster-whisper
+    """The transcribe step's settings (imported here: not at parse time)."""
+    from podcasts import transcription  # pylint: disable=import-outside-toplevel  # faster-whisper
 
-    limit, threads = (os.environ.get(f"PODCAST_{name}") for name in ("MAX_TRANSCRIPTS",
-                                                                     "WHISPER_THREADS"))
+    values = _settings()
+    defaults = transcription.TranscribeSettings()
     return transcription.TranscribeSettings(
-        model=os.environ.get("PODCAST_WHISPER_MODEL") or transcription.DEFAULT_MODEL,
-        threads=int(threads) if threads else transcription.default_threads(),
-        limit=int(limit) if limit else None, show_progress=False)
+        model=values.get("whisper_model", defaults.model),
+        threads=values.get("whisper_threads", defaults.threads),
+        limit=values.get("max_transcripts"), show_progress=False)
 
 
 @task
 def create_table() -> None:
-    """Create the episodes table if it does not exist."""
+    """Create the database's tables if they do not exist."""
     storage.create_table(_settings()["db_path"])
 
 
 @task(**NETWORK_RETRIES)
 def get_episodes() -> dict[str, Any]:
     """Fetch and parse the feed (a conditional GET: no episodes when it has not changed)."""
-    settings = _settings()
-    update = feed.get_episodes(settings["feed_url"], validators=storage.stored_feed_validators(
-        settings["db_path"], settings["feed_url"]))
+    values = _settings()
+    update = feed.get_episodes(values["feed_url"], validators=storage.stored_feed_validators(
+        values["db_path"], values["feed_url"]))
     return {"episodes": None if update.episodes is None else
             [episode.as_row() for episode in update.episodes],
             "etag": update.validators.etag, "last_modified": update.validators.last_modified}
@@ -86,13 +81,13 @@ def get_episodes() -> dict[str, Any]:
 def load_episodes(update: dict[str, Any]) -> int:
     """Store the episodes not yet in the database, then the feed's validators; return how many
     were new."""
-    settings = _settings()
+    values = _settings()
     if update["episodes"] is None:
         return 0
-    with podcast_locks.pipeline_lock(settings["db_path"], settings["lock_timeout"]):
-        new = storage.load_episodes(settings["db_path"],
+    with storage.pipeline_lock(values["db_path"], values["lock_timeout"]):
+        new = storage.load_episodes(values["db_path"],
                                     [feed.Episode(**e) for e in update["episodes"]])
-        storage.save_feed_validators(settings["db_path"], settings["feed_url"], feed.FeedValidators(
+        storage.save_feed_validators(values["db_path"], values["feed_url"], FeedValidators(
             update["etag"], update["last_modified"]))
     return new
 
@@ -100,10 +95,10 @@ def load_episodes(update: dict[str, Any]) -> int:
 @task(**NETWORK_RETRIES)
 def download_episodes() -> dict[str, Any]:
     """Download the newest episodes; fail the task (so Airflow retries) if any failed."""
-    settings = _settings()
-    with podcast_locks.pipeline_lock(settings["db_path"], settings["lock_timeout"]):
+    values = _settings()
+    with storage.pipeline_lock(values["db_path"], values["lock_timeout"]):
         results = downloader.download_episodes(
-            settings["db_path"], settings["episodes_dir"], settings["max_episodes"])
+            values["db_path"], values["episodes_dir"], values["max_episodes"])
     counts = downloader.tally(results)
     if counts["failed"]:
         raise RuntimeError(f"{len(counts['failed'])} episode(s) failed, "
@@ -115,10 +110,10 @@ def download_episodes() -> dict[str, Any]:
 def episodes_to_transcribe() -> list[str]:
     """Links of the downloaded episodes without a transcript, newest first (at most
     PODCAST_MAX_TRANSCRIPTS): one mapped ``transcribe`` task each."""
-    import transcription  # pylint: disable=import-outside-toplevel  # loads faster-whisper
+    from podcasts import transcription  # pylint: disable=import-outside-toplevel  # faster-whisper
 
-    settings = _settings()
-    rows = transcription.episodes_to_transcribe(settings["db_path"], settings["episodes_dir"],
+    values = _settings()
+    rows = transcription.episodes_to_transcribe(values["db_path"], values["episodes_dir"],
                                                 _transcribe_settings().limit)
     return [row["link"] for row in rows]
 
@@ -126,10 +121,10 @@ def episodes_to_transcribe() -> list[str]:
 @task
 def transcribe(link: str) -> dict[str, Any]:
     """Transcribe one episode offline; fail (listing why) when its audio cannot be decoded."""
-    import transcription  # pylint: disable=import-outside-toplevel  # loads faster-whisper
+    from podcasts import transcription  # pylint: disable=import-outside-toplevel  # faster-whisper
 
-    settings = _settings()
-    result = transcription.transcribe_link(settings["db_path"], settings["episodes_dir"], link,
+    values = _settings()
+    result = transcription.transcribe_link(values["db_path"], values["episodes_dir"], link,
                                            _transcribe_settings())
     if result is not None and result.status == "failed":
         raise RuntimeError(f"cannot transcribe {link}: {result.error}")
@@ -140,7 +135,7 @@ def transcribe(link: str) -> dict[str, Any]:
 @task(trigger_rule=TriggerRule.NONE_FAILED)  # runs when there was nothing to transcribe
 def summarize() -> dict[str, Any]:
     """Count stored episodes by weekday and hour of publication."""
-    import pipeline  # pylint: disable=import-outside-toplevel  # heavy: not at parse time
+    from podcasts import pipeline  # pylint: disable=import-outside-toplevel  # heavy: not at parse
 
     return pipeline.summarize(_settings()["db_path"])
 

@@ -1,5 +1,9 @@
 """Fixtures: hand-made feeds, a fault-injecting loopback server, temporary paths.
 
+No test touches the user's files: every ``PODCAST_*`` setting points into a temporary folder or is
+blanked (so a ``.env`` cannot fill it in either), and the session checks at its end that the
+default database and episodes folder are exactly as it found them.
+
 Airflow reads its settings when first imported, so they are set here, before any test module
 imports it: a throw-away AIRFLOW_HOME and SQLite metadata database, this project's dags/ folder."""
 
@@ -25,10 +29,32 @@ os.environ.update({
 # pylint: disable=wrong-import-position  # after the Airflow settings above
 import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel  # noqa: E402
-from podcast_testkit import SPEECH_DIR, FaultServer, decode, write_mp3  # noqa: E402
-from transcriber import DEFAULT_MODEL, load_model  # noqa: E402
+from podcast_testkit import SPEECH_DIR, FaultServer, decode, user_files, write_mp3  # noqa: E402
+from podcasts.settings import ENVIRONMENT  # noqa: E402
+from podcasts.speech_to_text import DEFAULT_MODEL, load_model  # noqa: E402
 
 # pylint: enable=wrong-import-position
+
+
+@pytest.fixture(name="user_files_untouched", scope="session", autouse=True)
+def fixture_user_files_untouched() -> Iterator[None]:
+    """Fail the session if any test created, changed or removed a file at the default paths."""
+    before = user_files()
+    yield
+    assert user_files() == before, "a test wrote to the user's database or episodes folder"
+
+
+@pytest.fixture(name="default_paths", autouse=True)
+def fixture_default_paths(tmp_path_factory: pytest.TempPathFactory,
+                          monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the default database and episodes folder into a temporary folder, and blank every
+    other ``PODCAST_*`` variable; return that folder."""
+    home = tmp_path_factory.mktemp("defaults")
+    for name in ENVIRONMENT:
+        monkeypatch.setenv(name, "")  # set, so load_dotenv() leaves it alone; blank: the default
+    monkeypatch.setenv("PODCAST_DB_PATH", str(home / "data" / "episodes.db"))
+    monkeypatch.setenv("PODCAST_EPISODES_DIR", str(home / "episodes"))
+    return home
 
 
 @pytest.fixture(name="server")

@@ -5,7 +5,6 @@ Kept out of conftest.py so that test modules can import them by name."""
 from __future__ import annotations
 
 import http.server
-import os
 import re
 import signal
 import subprocess
@@ -84,9 +83,9 @@ def silent(seconds: float = 60.0) -> Responder:
 
 
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
-    """Start ``podcast_pipeline.py`` in a process of its own, without any PODCAST_* variable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PODCAST_")}
-    return subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, text=True,
+    """Start ``podcast_pipeline.py`` in a process of its own, with this test's environment (its
+    ``PODCAST_*`` defaults point into a temporary folder: see conftest.py)."""
+    return subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -136,3 +135,10 @@ def conditional(payload: bytes, etag: str = '"feed-1"',
             handler.wfile.write(payload)
 
     return send
+
+
+def assert_clean_exit(code: int | str | None, stderr: str) -> None:
+    """Exit 0, 1 or 2, with exactly one error line when not 0, and no traceback."""
+    assert "Traceback" not in stderr, stderr
+    assert code in (0, 1, 2), (code, stderr)
+    assert len(error_lines(stderr)) == (0 if code == 0 else 1), stderr

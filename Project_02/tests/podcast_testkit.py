@@ -12,14 +12,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
 
 import av
 import numpy as np
+from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
-from audio_chunks import decode_stream
-from feed import Episode
-from storage import create_table, load_episodes
+from podcasts.audio import decode_stream
+from podcasts.feed import Episode
+from podcasts.settings import DEFAULT_DB_PATH, DEFAULT_EPISODES_DIR
+from podcasts.storage import create_table, load_episodes
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REAL_FEEDS = PROJECT_DIR.parents[1] / "shared" / "data" / "podcast"
@@ -190,3 +193,40 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word-level edits (substitutions, insertions, deletions) per reference word."""
     expected = words(reference)
     return Levenshtein.distance(expected, words(hypothesis)) / len(expected)
+
+
+# Hypothesis: arbitrary feed items, with enclosures among the awkward URLs real feeds hold.
+TEXT = st.text(max_size=30)
+
+URLS = st.sampled_from(["AUDIO", "MISSING", "", "   ", "ftp://127.0.0.1/a.mp3", "http://",
+                        "file:///etc/passwd", "http://[::1", "AUDIO?x=<&>"])
+
+FEED_ITEMS = st.fixed_dictionaries({}, optional={
+    "title": TEXT, "link": st.one_of(TEXT, st.just("https://example.org/")), "guid": TEXT,
+    "pubDate": st.one_of(TEXT, st.sampled_from(["Mon, 01 Jan 2024 08:00:00 +0000",
+                                                "Tue, 30 Feb 2024 25:61:00 +0000", "0"])),
+    "description": TEXT,
+    "enclosure": st.tuples(URLS, st.sampled_from(["audio/mpeg", "x-audio/mp3", "video/mp4", "",
+                                                  "AUDIO/MPEG"])),
+})
+
+
+
+def feed_item_xml(fields: dict, audio_url: str) -> str:
+    """One generated item (see FEED_ITEMS) as XML; AUDIO and MISSING name real URLs."""
+    parts = [f"<{tag}>{escape(value)}</{tag}>" for tag, value in fields.items()
+             if tag != "enclosure"]
+    if "enclosure" in fields:
+        url, kind = fields["enclosure"]
+        url = url.replace("AUDIO", audio_url).replace("MISSING", audio_url + ".gone")
+        parts.append(f"<enclosure url={quoteattr(url)} type={quoteattr(kind)}/>")
+    return "".join(parts)
+
+
+def user_files() -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file at the default paths (the user's own data)."""
+    paths = [*DEFAULT_DB_PATH.parent.glob(f"{DEFAULT_DB_PATH.name}*")]
+    if DEFAULT_EPISODES_DIR.is_dir():
+        paths += DEFAULT_EPISODES_DIR.iterdir()
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns) for path in paths
+            if path.is_file()}

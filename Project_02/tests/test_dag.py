@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from podcast_testkit import (PROJECT_DIR, SILENT_MP3, FaultServer, make_feed, make_item,
-                             respond)
+                             respond, word_error_rate)
 from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
 
-from transcript_store import search
+from podcasts.errors import LockTimeout
+from podcasts.search import search
+from podcasts.storage import pipeline_lock, transcript_segments
 
 
 TASKS = ["create_table", "get_episodes", "load_episodes", "download_episodes",
@@ -104,8 +106,29 @@ def test_dag_transcribes_speech_in_mapped_tasks(dagbag: DagBag, server: FaultSer
     mapped = [ti for ti in run.get_task_instances() if ti.task_id == "transcribe"]
     assert sorted(ti.map_index for ti in mapped) == [0, 1]
     assert search(db_path, "fellow Americans")[0]["link"] == "https://example.org/ep/1"
-    assert search(db_path, "interest rates")[0]["link"] == "https://example.org/ep/2"
+    # The model's exact words differ by CPU ("interest rate" or "rates"): bound the error rate.
+    said = " ".join(row["text"] for row in transcript_segments(db_path, "https://example.org/ep/2"))
+    reference = (speech_dir / "economy.txt").read_text(encoding="utf-8")
+    assert word_error_rate(reference, said) <= 0.10, said
     second = dag.test(logical_date=run.logical_date + timedelta(days=1))
     assert second.state == DagRunState.SUCCESS
     states = {ti.task_id: ti.state for ti in second.get_task_instances()}
     assert (states["transcribe"], states["summarize"]) == ("skipped", "success")
+
+
+@pytest.mark.parametrize(("task_id", "argument"), [
+    ("download_episodes", None),
+    ("load_episodes", {"episodes": [], "etag": None, "last_modified": None}),
+])
+def test_writing_tasks_wait_for_a_running_pipeline(dagbag: DagBag, task_id: str,
+                                                   argument: dict | None, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a CLI run holds the lock, the task gives up after PODCAST_LOCK_TIMEOUT (and
+    Airflow retries it later)."""
+    db_path = tmp_path / "episodes.db"
+    monkeypatch.setenv("PODCAST_DB_PATH", str(db_path))
+    monkeypatch.setenv("PODCAST_EPISODES_DIR", str(tmp_path / "audio"))
+    monkeypatch.setenv("PODCAST_LOCK_TIMEOUT", "0.2")
+    function = dagbag.dags["podcast_summary"].get_task(task_id).python_callable
+    with pipeline_lock(db_path, timeout=1), pytest.raises(LockTimeout):
+        function(*([] if argument is None else [argument]))

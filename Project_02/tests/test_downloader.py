@@ -14,11 +14,12 @@ import pytest
 from podcast_reliability_kit import serve_file, wait_for
 from podcast_testkit import MP3, FaultServer, drop_mid_body, only, respond, store
 
-from downloader import DownloadError, DownloadSettings, download_episodes, safe_path, tally
-from feed import Episode
-from podcast_http import make_session
-from podcast_transfer import Cancellation, Transfer, fetch_to_file
-from storage import create_table, load_episodes
+from podcasts.downloader import download_episodes, safe_path, tally
+from podcasts.errors import DownloadError
+from podcasts.feed import Episode
+from podcasts.http_client import make_session
+from podcasts.storage import create_table, load_episodes
+from podcasts.transfer import Cancellation, DownloadSettings, Transfer, fetch_to_file
 
 FAST = DownloadSettings(workers=2, timeout=(2.0, 0.5), attempts=2, backoff=0.0, http_retries=2)
 

@@ -1,4 +1,5 @@
-"""Feed parsing on real feeds and on small hand-made ones."""
+"""The feed: fetched conditionally within a deadline, parsed from real feeds, hand-made ones and
+Hypothesis's, into episodes with safe file names and stable keys."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from podcast_reliability_kit import conditional, silent, trickle
-from podcast_testkit import REAL_FEEDS, FaultServer, make_feed, make_item, only, respond
+from podcast_testkit import (FEED_ITEMS, REAL_FEEDS, FaultServer, feed_item_xml, make_feed,
+                             make_item, only, respond)
 
-import feed
-import podcast_http
-from feed import (FeedError, FeedValidators, episode_filename, get_episodes, html_to_text,
-                  parse_feed)
-from podcast_http import fetch_feed, make_session
+from podcasts import feed, http_client
+from podcasts.errors import FeedError
+from podcasts.feed import (enclosure_problem, episode_filename, get_episodes, html_to_text,
+                           parse_feed)
+from podcasts.http_client import FeedValidators, fetch_feed, make_session
 
 
 @pytest.mark.realdata
@@ -123,7 +127,7 @@ def test_fetch_feed_retries_then_fails_with_feed_error(server: FaultServer) -> N
 def test_oversized_feed_is_refused_while_reading(server: FaultServer,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The limit stops the read as soon as it is passed, not after the whole body arrived."""
-    monkeypatch.setattr(podcast_http, "MAX_FEED_BYTES", 100_000)
+    monkeypatch.setattr(http_client, "MAX_FEED_BYTES", 100_000)
 
     def stall_after_200k(handler) -> None:
         handler.send_response(200)
@@ -179,13 +183,13 @@ def test_host_that_never_answers_fails_within_30_seconds(server: FaultServer) ->
     started = time.perf_counter()
     with pytest.raises(FeedError, match="no answer in time"):
         fetch_feed(server.url("/hang.xml"))
-    assert time.perf_counter() - started < podcast_http.FEED_DEADLINE
+    assert time.perf_counter() - started < http_client.FEED_DEADLINE
 
 
 def test_feed_trickling_past_the_deadline_is_abandoned(server: FaultServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A byte now and then keeps read timeouts away; the deadline still ends the fetch."""
-    monkeypatch.setattr(podcast_http, "FEED_DEADLINE", 1.0)
+    monkeypatch.setattr(http_client, "FEED_DEADLINE", 1.0)
     server.routes["/slow.xml"] = [trickle(make_feed([]) * 20, chunk=64, interval=0.1)]
     started = time.perf_counter()
     with pytest.raises(FeedError, match="did not arrive within 1 s"):
@@ -213,3 +217,28 @@ def test_a_usable_enclosure_wins_over_a_blank_one() -> None:
             '<enclosure url="http://h/b.mp3" type="audio/mpeg"/>')
     episode = only(parse_feed(make_feed([item])))
     assert (episode.url, episode.skip_reason) == ("http://h/b.mp3", None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(FEED_ITEMS, max_size=6))
+def test_any_items_parse_into_safe_episodes_or_a_feed_error(items: list[dict]) -> None:
+    """Every episode has a safe file name, a unique key, and a skip reason iff its URL is bad."""
+    try:
+        episodes = parse_feed(make_feed([feed_item_xml(item, "http://h/a.mp3") for item in items]))
+    except FeedError:
+        return  # e.g. a control character XML forbids
+    assert len({e.link for e in episodes}) == len(episodes)
+    for episode in episodes:
+        assert "/" not in episode.filename and not episode.filename.startswith(".")
+        assert (episode.skip_reason is None) == (enclosure_problem(episode.url) is None)
+
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=st.binary(max_size=300))
+def test_any_bytes_parse_or_raise_feed_error(payload: bytes) -> None:
+    """Random bytes never escape as anything but a FeedError."""
+    try:
+        parse_feed(payload)
+    except FeedError:
+        pass

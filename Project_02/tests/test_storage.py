@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from podcast_testkit import only
 
-from feed import Episode, FeedValidators
-from storage import (create_table, load_episodes, newest_episodes, save_feed_validators,
-                     stored_feed_validators)
+from podcasts.errors import StorageError
+from podcasts.feed import Episode
+from podcasts.http_client import FeedValidators
+from podcasts.storage import (create_table, load_episodes, newest_episodes, save_feed_validators,
+                              stored_feed_validators)
 
 EPISODE = Episode(
     "https://e/1", "One", "one.mp3", "2024-01-01T00:00:00+00:00", "d", "http://h/1.mp3"
@@ -38,7 +40,7 @@ def test_a_failing_row_rolls_back_the_whole_load(db_path: Path) -> None:
     """One bad row (no URL) and nothing from that load is stored."""
     create_table(db_path)
     bad = replace(EPISODE, link="https://e/2", url=None)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StorageError, match="NOT NULL constraint failed"):
         load_episodes(db_path, [replace(EPISODE, link="https://e/3"), bad])
     assert newest_episodes(db_path) == []
 
@@ -95,5 +97,5 @@ def test_a_file_that_is_not_sqlite_is_named_in_the_error(db_path: Path) -> None:
     """Random bytes where the database should be: the error says which file."""
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"\x93NUMPY" + bytes(range(256)) * 8)
-    with pytest.raises(sqlite3.DatabaseError, match=f"database {db_path}: file is not a database"):
+    with pytest.raises(StorageError, match=f"database {db_path}: file is not a database"):
         stored_feed_validators(db_path, "http://h/feed")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from podcast_testkit import SILENT_MP3, FaultServer, decode, encode, store
 
-import transcription
-from feed import Episode, episode_filename
-from storage import create_table, load_episodes, mark_downloaded
-from transcript_store import search
-from transcription import (TranscribeSettings, episodes_to_transcribe, tally_transcripts,
-                           transcribe_episodes, vtt_path)
+from podcasts import transcription
+from podcasts.feed import Episode, episode_filename
+from podcasts.search import search
+from podcasts.storage import create_table, load_episodes, mark_downloaded
+from podcasts.transcription import (TranscribeSettings, episodes_to_transcribe,
+                                    tally_transcripts, transcribe_episodes, vtt_path)
 
 SETTINGS = TranscribeSettings(threads=2, show_progress=False)  # the session's cached model
 

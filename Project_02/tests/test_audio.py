@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from podcast_testkit import SILENT_MP3, decode, encode, write_mp3
 
-from audio_chunks import (SAMPLE_RATE, AudioDecodeError, chunk_audio, episode_chunks,
-                          expected_seconds, quiet_cut, verify_audio)
+from podcasts.audio import (SAMPLE_RATE, chunk_audio, episode_chunks, expected_seconds,
+                            quiet_cut, verify_audio)
+from podcasts.errors import AudioDecodeError
 
 
 def speech_like(seconds: float, gaps: list[float], seed: int = 0) -> np.ndarray:

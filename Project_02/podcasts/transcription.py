@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from sqlite3 import Row
 from typing import Any
 
-from audio_chunks import AudioDecodeError
-from transcriber import DEFAULT_MODEL, Segment, load_model, transcribe_file
-from transcript_store import (create_transcript_tables, save_transcript, transcribed_episodes,
+from podcasts.errors import AudioDecodeError
+from podcasts.files import PARTIAL_SUFFIX, atomic_write, remove_stale_partials
+from podcasts.speech_to_text import DEFAULT_MODEL, Segment, load_model, transcribe_file
+from podcasts.storage import (create_table, save_transcript, transcribed_episodes,
                               transcript_segments, untranscribed_episodes)
-from vtt_writer import remove_stale_temporaries, render_vtt, write_atomic
+from podcasts.vtt import render_vtt
 
 logger = logging.getLogger(__name__)
+
+# A .vtt is written in milliseconds: an older temporary one was left by a run that died. (The
+# DAG's parallel transcribe tasks hold no lock, so a younger one may be another's write.)
+VTT_STALE_AFTER = 600.0
 
 
 def default_threads() -> int:
@@ -55,7 +61,7 @@ class TranscriptionResult:
 def episodes_to_transcribe(db_path: Path, episodes_dir: Path,
                            limit: int | None = None) -> list[Row]:
     """Downloaded episodes whose audio is there and which have no transcript, newest first."""
-    create_transcript_tables(db_path)
+    create_table(db_path)
     rows = [row for row in untranscribed_episodes(db_path)
             if (episodes_dir / row["filename"]).is_file()]
     return rows if limit is None else rows[:limit]
@@ -66,6 +72,12 @@ def vtt_path(audio: Path) -> Path:
     return audio.with_suffix(".vtt")
 
 
+def write_vtt(target: Path, segments: Iterable[Segment]) -> None:
+    """Write ``segments`` as the WebVTT file ``target``, atomically."""
+    with atomic_write(target) as stream:
+        stream.write(render_vtt(segments).encode("utf-8"))
+
+
 def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
                        settings: TranscribeSettings) -> TranscriptionResult:
     """Transcribe one stored episode; write its .vtt, then store its segments.
@@ -73,7 +85,7 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
     An undecodable or truncated file is a failed result, not an exception.
 
     Raises:
-        transcriber.ModelError: the model cannot be loaded.
+        ModelError: the model cannot be loaded.
     """
     model = load_model(settings.model, settings.threads)
     audio = episodes_dir / row["filename"]
@@ -83,7 +95,7 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
         logger.error("Cannot transcribe %s: %s", row["link"], exc)
         return TranscriptionResult(row["link"], "failed", error=str(exc))
     target = vtt_path(audio)
-    write_atomic(target, render_vtt(transcript.segments))
+    write_vtt(target, transcript.segments)
     save_transcript(db_path, row["link"], transcript, target.name)
     return TranscriptionResult(row["link"], "transcribed", transcript.audio_seconds,
                                transcript.real_time_factor)
@@ -101,7 +113,7 @@ def restore_missing_vtts(db_path: Path, episodes_dir: Path) -> list[Path]:
         if audio.is_file() and not target.is_file():
             segments = [Segment(cue["start"], cue["end"], cue["text"], ())
                         for cue in transcript_segments(db_path, row["link"])]
-            write_atomic(target, render_vtt(segments))
+            write_vtt(target, segments)
             restored.append(target)
     return restored
 
@@ -115,8 +127,7 @@ def transcribe_episodes(db_path: Path, episodes_dir: Path,
     is written again from the database (no model needed).
     """
     rows = episodes_to_transcribe(db_path, episodes_dir, settings.limit)
-    for stale in remove_stale_temporaries(episodes_dir):
-        logger.info("Removed %s, left by an interrupted run", stale.name)
+    remove_stale_partials(episodes_dir, VTT_STALE_AFTER, pattern=f".*.vtt.*{PARTIAL_SUFFIX}")
     for restored in restore_missing_vtts(db_path, episodes_dir):
         logger.warning("%s was missing: written again from the stored transcript", restored.name)
     if rows:
@@ -130,9 +141,9 @@ def transcribe_link(db_path: Path, episodes_dir: Path, link: str,
     """Transcribe the episode ``link`` if it still needs it (one Airflow mapped task); else None.
 
     Raises:
-        transcriber.ModelError: the model cannot be loaded.
+        ModelError: the model cannot be loaded.
     """
-    create_transcript_tables(db_path)
+    create_table(db_path)
     rows = untranscribed_episodes(db_path, link)
     if not rows or not (episodes_dir / rows[0]["filename"]).is_file():
         logger.info("Nothing to transcribe for %s", link)

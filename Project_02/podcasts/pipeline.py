@@ -1,5 +1,6 @@
-"""The podcast pipeline's steps in order, shared by the command line (the Airflow DAG calls the
-same step functions one task at a time)."""
+"""The podcast pipeline's steps in order: fetch and store the feed, download, transcribe,
+summarize. The command line runs them all under one lock; the Airflow DAG calls the same step
+functions one task at a time."""
 
 from __future__ import annotations
 
@@ -8,25 +9,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from downloader import Cancellation, DownloadSettings, download_episodes, tally
-from feed import FeedUpdate, get_episodes
-from podcast_locks import pipeline_lock
-from podcast_settings import DEFAULT_LOCK_TIMEOUT
-from report import draw_schedule, publication_schedule
-from storage import (create_table, load_episodes, published_dates, save_feed_validators,
-                     stored_feed_validators)
-from transcription import TranscribeSettings, tally_transcripts, transcribe_episodes
+from podcasts.downloader import download_episodes, tally
+from podcasts.feed import FeedUpdate, get_episodes
+from podcasts.report import draw_schedule, publication_schedule
+from podcasts.settings import (DEFAULT_DB_PATH, DEFAULT_EPISODES_DIR, DEFAULT_FEED_URL,
+                               DEFAULT_LOCK_TIMEOUT)
+from podcasts.storage import (create_table, load_episodes, pipeline_lock, published_dates,
+                              save_feed_validators, stored_feed_validators)
+from podcasts.transcription import TranscribeSettings, tally_transcripts, transcribe_episodes
+from podcasts.transfer import Cancellation, DownloadSettings
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Where to read from and write to, and how much to download."""
+    """Where to read from and write to, how much to download and transcribe (the command line's
+    defaults are these)."""
 
-    feed_url: str
-    db_path: Path
-    episodes_dir: Path
+    feed_url: str = DEFAULT_FEED_URL
+    db_path: Path = DEFAULT_DB_PATH
+    episodes_dir: Path = DEFAULT_EPISODES_DIR
     max_episodes: int | None = None
     skip_download: bool = False
     report: Path | None = None
@@ -66,7 +69,7 @@ def run_pipeline(config: PipelineConfig, cancel: Cancellation | None = None) -> 
     summary. ``--skip-download`` skips transcription too; failures of both steps are listed.
 
     Raises:
-        podcast_locks.LockBusy: another run kept the lock for all of ``config.lock_timeout``.
+        LockTimeout: another run kept the lock for all of ``config.lock_timeout``.
     """
     with pipeline_lock(config.db_path, config.lock_timeout):
         update, new = fetch_and_store(config)

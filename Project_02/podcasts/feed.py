@@ -8,7 +8,7 @@ missing optional fields, HTML in descriptions, video enclosures, upper-case name
 without weekdays. Entity declarations are refused outright, so a "billion laughs" payload fails
 fast instead of eating memory. An audio enclosure whose URL is blank or not http(s) is kept as an
 episode with a ``skip_reason``: stored once, reported, never retried. Fetching (a conditional
-GET within a deadline) lives in :mod:`podcast_http`.
+GET within a deadline) lives in :mod:`podcasts.http_client`.
 """
 
 from __future__ import annotations
@@ -29,14 +29,11 @@ from xml.parsers.expat import ExpatError
 import requests
 import xmltodict
 
-from podcast_http import FeedError, FeedValidators, fetch_feed
-
-__all__ = ["DEFAULT_FEED_URL", "Episode", "FeedError", "FeedUpdate", "FeedValidators",
-           "enclosure_problem", "episode_filename", "get_episodes", "html_to_text", "parse_feed"]
+from podcasts.errors import FeedError
+from podcasts.http_client import FeedValidators, fetch_feed
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FEED_URL = "https://www.marketplace.org/feed/podcast/marketplace/"
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wav")
 
 

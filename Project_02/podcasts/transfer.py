@@ -1,6 +1,6 @@
 """One HTTP download into a temporary file: resumed with Range/If-Range, cancelled at once.
 
-A download streams into a temporary file of its own (see :mod:`podcast_locks`) and is renamed to
+A download streams into a temporary file of its own (see :mod:`podcasts.files`) and is renamed to
 its final name only once every byte the server promised has arrived. When a download is cut
 short, the temporary file is kept with the validator (strong ETag, else Last-Modified) it was
 started under, and the next attempt asks for the rest with ``Range`` and ``If-Range``: a 206
@@ -26,20 +26,13 @@ from typing import Any
 
 import requests
 
-from podcast_locks import commit, new_partial
+from podcasts.errors import DownloadError, IncompleteDownload
+from podcasts.files import commit, new_partial
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
 RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
-class DownloadError(Exception):
-    """An episode cannot be downloaded (not worth retrying)."""
-
-
-class IncompleteDownload(DownloadError):
-    """The server sent fewer bytes than it promised (worth retrying, resuming where it stopped)."""
 
 
 class DownloadCancelled(Exception):

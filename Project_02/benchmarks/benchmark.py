@@ -9,7 +9,8 @@
 Results go to BENCHMARKS.md.
 
 Usage:
-    python benchmark.py [--episodes 50] [--latency 0.2] [--big-mb 200] [--minutes 10 60]
+    python benchmarks/benchmark.py [--episodes 50] [--latency 0.2] [--big-mb 200]
+        [--minutes 10 60]
 """
 
 from __future__ import annotations
@@ -25,11 +26,18 @@ from pathlib import Path
 
 import requests
 
-from downloader import DownloadSettings, download_episodes
-from feed import Episode
-from storage import create_table, load_episodes, newest_episodes
+# The package lives one folder up; a script puts only its own folder (benchmarks/) on sys.path.
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
 
-PROJECT_DIR = Path(__file__).resolve().parent
+# pylint: disable=wrong-import-position  # these need the path above
+from podcasts.downloader import download_episodes
+from podcasts.feed import Episode
+from podcasts.storage import create_table, load_episodes, newest_episodes
+from podcasts.transfer import DownloadSettings
+
+# pylint: enable=wrong-import-position
 EPISODE_BYTES = 256 * 1024
 CHUNK = b"\x55" * (1 << 20)
 
@@ -183,21 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     speedup = timings["classic loop"] / timings["8 workers"]
     lines = [
         "# Project_02 benchmarks", "",
-        f"Written by `python benchmark.py` on {time.strftime('%Y-%m-%d')}: a loopback server "
+        f"Written by `python benchmarks/benchmark.py` (from this folder) on {time.strftime('%Y-%m-%d')}: a loopback server "
         f"that waits {args.latency * 1000:.0f} ms before answering each request, all runs "
         "side by side in one process.", "",
         f"## {args.episodes} episodes of {EPISODE_BYTES // 1024} KiB", "",
         "| downloader | seconds | speedup vs classic loop |", "|---|---|---|",
         *[f"| {name} | {seconds:.2f} | {timings['classic loop'] / seconds:.1f}x |"
           for name, seconds in timings.items()],
-        "", f"With 8 workers: **{speedup:.2f}x** faster than the classic loop (target ≥ 5x: "
-        f"{'met' if speedup >= 5 else 'missed'}).", "",
+        "", f"With 8 workers: **{speedup:.2f}x** faster than the classic loop.", "",
         f"## One {args.big_mb} MiB episode: peak RSS of the downloading process", "",
         "| downloader | peak RSS |", "|---|---|",
         f"| this project (streamed to a .part file in 64 KiB chunks) | {streaming:.0f} MB |",
         f"| classic loop (`requests.get(url).content`) | {classic:.0f} MB |",
-        "", f"Streaming stays at **{streaming:.0f} MB** (target < 100 MB: "
-        f"{'met' if streaming < 100 else 'missed'}).", "",
+        "", f"Streaming stays at **{streaming:.0f} MB**.", "",
         *transcription,
     ]
     args.output.write_text("\n".join(lines), encoding="utf-8")

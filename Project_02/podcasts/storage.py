@@ -1,15 +1,33 @@
-"""SQLite storage of episodes and feed validators: parameterized SQL, one transaction per change,
-no overwrites."""
+"""The SQLite database: episodes, feed validators and transcripts; one lock per database.
+
+Parameterized SQL, one transaction per change, no overwrites. Tables (created idempotently):
+- ``episodes``: one row per episode of the feed, and its download's size and SHA-256;
+- ``feeds``: the validators of each feed's last fetch (for a conditional GET);
+- ``transcripts``: one row per transcribed episode (model, language, audio and work seconds);
+- ``segments``: what was said from ``start`` to ``end`` seconds, with its words' timestamps (JSON);
+- ``segments_fts``: an FTS5 index over the segments' text, kept in step by triggers
+  (searched by :mod:`podcasts.search`).
+
+A transcript is saved in one transaction, so an episode has all of its segments or none.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from feed import Episode, FeedValidators
+from podcasts.errors import StorageError
+from podcasts.feed import Episode
+from podcasts.files import file_lock
+from podcasts.http_client import FeedValidators
+
+if TYPE_CHECKING:  # only a type here: importing it would load faster-whisper
+    from podcasts.speech_to_text import Transcript
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
@@ -32,23 +50,70 @@ CREATE TABLE IF NOT EXISTS feeds (
     last_modified TEXT,
     checked_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS transcripts (
+    link TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    language TEXT NOT NULL,
+    audio_seconds REAL NOT NULL,
+    work_seconds REAL NOT NULL,
+    vtt_file TEXT,
+    transcribed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    link TEXT NOT NULL,
+    start REAL NOT NULL,
+    "end" REAL NOT NULL,
+    text TEXT NOT NULL,
+    words TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segments_by_link ON segments (link, start);
+CREATE VIRTUAL TABLE IF NOT EXISTS segments_fts USING fts5(
+    text, content='segments', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS segments_fts_insert AFTER INSERT ON segments BEGIN
+    INSERT INTO segments_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments BEGIN
+    INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
 """
 # Columns added after the first release, for databases created before them.
 ADDED_COLUMNS = {"skip_reason": "TEXT", "resume_validator": "TEXT"}
 COLUMNS = ("link", "title", "filename", "published", "description", "url", "skip_reason")
-DEFAULT_DB_PATH = Path(__file__).resolve().parent / "data" / "episodes.db"
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def lock_path(db_path: Path) -> Path:
+    """The lock file that guards ``db_path`` and the episodes stored with it."""
+    return db_path.with_name(db_path.name + ".lock")
+
+
+@contextmanager
+def pipeline_lock(db_path: Path, timeout: float) -> Iterator[None]:
+    """Hold the lock on ``db_path`` (and its episodes folder) for the block.
+
+    Cron overlapping itself, or cron and the Airflow DAG, may start two runs on one database: the
+    second waits at most ``timeout`` seconds, then gives up.
+
+    Raises:
+        LockTimeout: another run held the lock for all of ``timeout``.
+    """
+    with file_lock(lock_path(db_path), timeout):
+        yield
+
+
 @contextmanager
 def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     """Open ``db_path``; commit on success, roll back on error, always close.
 
-    SQLite's errors say what went wrong but not where: they are raised again, same type, with
-    the database's path in front ("database data/episodes.db: file is not a database").
+    Raises:
+        StorageError: any SQLite error, with the database's path in front, since SQLite's
+            messages say what went wrong but not where ("database data/episodes.db: file is not
+            a database").
     """
     try:
         with closing(sqlite3.connect(db_path, timeout=30)) as connection:
@@ -56,9 +121,7 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
             with connection:
                 yield connection
     except sqlite3.Error as exc:
-        if str(exc).startswith("database "):
-            raise
-        raise type(exc)(f"database {db_path}: {exc}") from exc
+        raise StorageError(f"database {db_path}: {exc}") from exc
 
 
 def create_table(db_path: Path) -> None:
@@ -158,3 +221,44 @@ def save_feed_validators(db_path: Path, url: str, validators: FeedValidators) ->
             "last_modified = excluded.last_modified, checked_at = excluded.checked_at",
             (url, validators.etag, validators.last_modified, _now()),
         )
+
+
+def save_transcript(db_path: Path, link: str, transcript: Transcript, vtt_file: str) -> None:
+    """Store (or replace) the transcript of ``link`` in one transaction."""
+    rows = [(link, s.start, s.end, s.text,
+             json.dumps([{"start": w.start, "end": w.end, "word": w.text,
+                          "probability": w.probability} for w in s.words]))
+            for s in transcript.segments]
+    with connect(db_path) as db:
+        db.execute("DELETE FROM segments WHERE link = ?", (link,))
+        db.executemany('INSERT INTO segments (link, start, "end", text, words) '
+                       "VALUES (?, ?, ?, ?, ?)", rows)
+        db.execute(
+            "INSERT OR REPLACE INTO transcripts (link, model, language, audio_seconds, "
+            "work_seconds, vtt_file, transcribed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (link, transcript.model, transcript.language, transcript.audio_seconds,
+             transcript.work_seconds, vtt_file, _now()))
+
+
+def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlite3.Row]:
+    """Downloaded episodes with no transcript yet (only ``link``, if given), newest first."""
+    with connect(db_path) as db:
+        return db.execute(
+            "SELECT e.* FROM episodes AS e LEFT JOIN transcripts AS t ON t.link = e.link "
+            "WHERE e.downloaded_at IS NOT NULL AND t.link IS NULL AND (? IS NULL OR e.link = ?) "
+            "ORDER BY e.published IS NULL, e.published DESC, e.link", (link, link)).fetchall()
+
+
+def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:
+    """Every episode with a stored transcript: its ``link`` and audio ``filename``."""
+    with connect(db_path) as db:
+        return db.execute("SELECT t.link, e.filename FROM transcripts AS t "
+                          "JOIN episodes AS e ON e.link = t.link "
+                          "WHERE e.filename IS NOT NULL ORDER BY t.link").fetchall()
+
+
+def transcript_segments(db_path: Path, link: str) -> list[sqlite3.Row]:
+    """The stored segments of ``link`` in order."""
+    with connect(db_path) as db:
+        return db.execute('SELECT start, "end", text, words FROM segments WHERE link = ? '
+                          "ORDER BY start, id", (link,)).fetchall()

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from podcast_testkit import REAL_FEEDS
 
-from data_prep import add_date_features
-from feed import parse_feed
-from report import WEEKDAYS, publication_schedule
+from podcast_pandas_testkit import add_date_features
+
+from podcasts.feed import parse_feed
+from podcasts.report import WEEKDAYS, publication_schedule
 
 
 @pytest.fixture(name="data")

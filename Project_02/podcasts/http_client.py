@@ -17,6 +17,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from podcasts.errors import FeedError
+
 logger = logging.getLogger(__name__)
 
 MAX_FEED_BYTES = 50 * 1024 * 1024
@@ -25,9 +27,6 @@ FEED_DEADLINE = 30.0  # seconds for the whole fetch, retries included
 # Worst cases within the deadline: a host that never answers costs 2 x 10 s (one read retry);
 # one that refuses or drops connections 4 x 5 s plus 6 s of backoff; Retry-After is capped at 5 s.
 FEED_RETRIES = {"retries": 3, "read_retries": 1, "retry_after_max": 5}
-
-class FeedError(Exception):
-    """The feed could not be fetched or parsed."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Transcripts in SQLite and WebVTT: stored whole, replaced cleanly, searched safely and at the
-right second."""
+"""Search: the ``search`` command and the full-text index under it. Every word found in any
+order, best match first, at the right second; whatever is typed never breaks the query."""
 
 from __future__ import annotations
 
-import os
+import json
 import sqlite3
 from pathlib import Path
 
@@ -11,12 +11,12 @@ import pytest
 from faster_whisper import WhisperModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from podcast_testkit import FaultServer, store
+from podcast_testkit import SILENT_MP3, FaultServer, make_feed, make_item, respond, store
 
-from transcriber import DEFAULT_MODEL, Segment, Transcript, Word, transcribe_file
-from transcript_store import (create_transcript_tables, fts_query, save_transcript, search,
-                              transcript_segments)
-from vtt_writer import remove_stale_temporaries, render_vtt, vtt_timestamp, write_atomic
+from podcast_pipeline import main
+from podcasts.search import TERM, fold, fts_query, search
+from podcasts.speech_to_text import DEFAULT_MODEL, Segment, Transcript, Word, transcribe_file
+from podcasts.storage import create_table, save_transcript, transcript_segments
 
 
 def transcript(*texts: str, start: float = 0.0) -> Transcript:
@@ -34,7 +34,7 @@ def transcript(*texts: str, start: float = 0.0) -> Transcript:
 def fixture_db(db_path: Path, server: FaultServer) -> Path:
     """A database of two episodes, each with a transcript."""
     store(db_path, server, ["/a.mp3", "/b.mp3"])
-    create_transcript_tables(db_path)
+    create_table(db_path)
     save_transcript(db_path, "https://example.org/ep/0", transcript(
         "the central bank raised interest rates", "prices still feel high"), "episode-0.vtt")
     save_transcript(db_path, "https://example.org/ep/1", transcript(
@@ -77,6 +77,9 @@ def test_fts_query_quotes_every_word(typed: str, query: str) -> None:
     assert fts_query(typed) == query
 
 
+SEARCHABLE = ('say "AND" or NOT * now', "naïve café")
+
+
 @pytest.fixture(name="searchable", scope="module")
 def fixture_searchable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One module-wide database for Hypothesis to hammer."""
@@ -86,9 +89,8 @@ def fixture_searchable(tmp_path_factory: pytest.TempPathFactory) -> Path:
         store(db_path, server, ["/a.mp3"])
     finally:
         server.close()
-    create_transcript_tables(db_path)
-    save_transcript(db_path, "https://example.org/ep/0",
-                    transcript('say "AND" or NOT * now', "naïve café"), "x.vtt")
+    create_table(db_path)
+    save_transcript(db_path, "https://example.org/ep/0", transcript(*SEARCHABLE), "x.vtt")
     return db_path
 
 
@@ -98,9 +100,14 @@ def fixture_searchable(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    "-", "+", "say", "now", "café", "'"]),
                   max_size=8).map(" ".join))
 def test_no_typed_query_crashes_search(searchable: Path, text: str) -> None:
-    """Whatever a user types, search returns a list of matches (maybe empty), never an error."""
+    """Whatever a user types, search answers (never an error) with stored segments only, each
+    holding every typed word."""
     results = search(searchable, text, limit=5)
-    assert isinstance(results, list) and len(results) <= 5
+    assert len(results) <= 5
+    for result in results:
+        assert result["text"] in SEARCHABLE and result["start"] <= result["end"]
+        folded = fold(result["text"])
+        assert all(word in folded for word, star in TERM.findall(fold(text)) if not star)
 
 
 def test_saving_again_replaces_the_old_transcript(db: Path) -> None:
@@ -112,10 +119,11 @@ def test_saving_again_replaces_the_old_transcript(db: Path) -> None:
     assert len(search(db, "brand")) == 1
 
 
-def test_search_before_any_transcript_finds_nothing_and_writes_nothing(
-        db_path: Path, server: FaultServer) -> None:
+def test_search_before_any_transcript_finds_nothing_and_writes_nothing(db_path: Path) -> None:
     """A database from before transcription existed: [] and no new table."""
-    store(db_path, server, ["/a.mp3"])
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE episodes (link TEXT PRIMARY KEY, title TEXT, published TEXT)")
     assert not search(db_path, "anything")
     with sqlite3.connect(db_path) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
@@ -134,7 +142,7 @@ def test_search_finds_spoken_words_at_the_right_second(whisper_model: WhisperMod
                                                        server: FaultServer) -> None:
     """JFK says "fellow Americans" 1.4 s in and "your country" twice, 6 s and 10 s in."""
     store(db_path, server, ["/jfk.mp3"])
-    create_transcript_tables(db_path)
+    create_table(db_path)
     said = transcribe_file(whisper_model, speech_dir / "jfk.mp3", DEFAULT_MODEL,
                            show_progress=False)
     save_transcript(db_path, "https://example.org/ep/0", said, "jfk.vtt")
@@ -144,67 +152,70 @@ def test_search_finds_spoken_words_at_the_right_second(whisper_model: WhisperMod
     assert not search(db_path, "recession")
 
 
-@pytest.mark.parametrize(("seconds", "stamp"), [
-    (0, "00:00:00.000"), (8.02, "00:00:08.020"), (3661.5, "01:01:01.500"),
-    (59.9996, "00:01:00.000"), (-1, "00:00:00.000"), (100 * 3600, "100:00:00.000")])
-def test_vtt_timestamps(seconds: float, stamp: str) -> None:
-    """hh:mm:ss.mmm, rounded to the millisecond, never negative."""
-    assert vtt_timestamp(seconds) == stamp
-
-
-def test_vtt_document() -> None:
-    """A header, then one cue per segment; markup characters escaped; silence is just a header."""
-    assert render_vtt(transcript("a <b> & c --> d").segments) == (
-        "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\na &lt;b&gt; &amp; c --&gt; d\n")
-    assert render_vtt([]) == "WEBVTT\n"
-
-
-def test_interrupted_write_keeps_the_old_file_and_no_temporary(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C at the rename: the old file is untouched and the temporary file is gone."""
-    target = tmp_path / "episode.vtt"
-    write_atomic(target, "WEBVTT\n")
-
-    def interrupt(*_args: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        write_atomic(target, "WEBVTT\n\nnew")
-    assert target.read_text() == "WEBVTT\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["episode.vtt"]
-
-
-def test_only_stale_temporaries_are_removed(tmp_path: Path) -> None:
-    """A temporary .vtt left by kill -9 an hour ago goes; one being written now stays."""
-    old, fresh = tmp_path / ".a.vtt.x1.tmp", tmp_path / ".b.vtt.x2.tmp"
-    for path in (old, fresh, tmp_path / "a.vtt", tmp_path / ".a.mp3.x3.part"):
-        path.write_text("")
-    os.utime(old, (0, 0))
-    assert remove_stale_temporaries(tmp_path) == [old]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.mp3.x3.part", ".b.vtt.x2.tmp",
-                                                          "a.vtt"]
-
-
-def test_a_temporary_renamed_by_its_writer_meanwhile_is_no_error(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another run (an Airflow task) renames its temporary .vtt between the listing and the
-    look at its age: not an error, and the stale one is still removed."""
-    old = tmp_path / ".a.vtt.x1.tmp"
-    old.write_text("")
-    os.utime(old, (0, 0))
-    gone = tmp_path / ".b.vtt.x2.tmp"
-    monkeypatch.setattr(Path, "glob", lambda self, pattern: iter([gone, old]))
-    assert remove_stale_temporaries(tmp_path) == [old]
-    assert not old.exists()
-
-
 def test_a_word_found_without_its_accents_is_pointed_at(db_path: Path, server: FaultServer) -> None:
     """The index ignores diacritics ("cafe" finds "café"): the moment is still the word's own."""
     store(db_path, server, ["/a.mp3"])
-    create_transcript_tables(db_path)
+    create_table(db_path)
     save_transcript(db_path, "https://example.org/ep/0",
                     transcript("we met at the café near Zürich", start=10), "episode-0.vtt")
     for query, second in [("cafe", 12.0), ("CAFÉ", 12.0), ("zurich", 13.0), ("zur*", 13.0)]:
         assert [(r["start"], r["end"]) for r in search(db_path, query)] == [
             (second, second + 0.5)], query
+
+
+# The command, in-process: a run transcribes a loopback feed, then ``search`` reads its database.
+@pytest.fixture(name="cli")
+def fixture_cli(db_path: Path, episodes_dir: Path, capsys: pytest.CaptureFixture):
+    """Run a command with this test's paths; return (exit code, stdout, stderr)."""
+    def cli(command: str, *args: str) -> tuple[int, str, str]:
+        paths = ["--db-path", str(db_path)]
+        if command == "run":
+            paths += ["--episodes-dir", str(episodes_dir)]
+        code = main([command, *paths, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return cli
+
+
+def serve(server: FaultServer, payloads: list[bytes]) -> str:
+    """A loopback feed whose episode n (published on day n) has audio ``payloads[n - 1]``."""
+    count = len(payloads)
+    server.routes["/feed.xml"] = [respond(make_feed(
+        [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in range(1, count + 1)]))]
+    for n, payload in enumerate(payloads, start=1):
+        server.routes[f"/audio/{n}.mp3"] = [respond(payload)]
+    return server.url("/feed.xml")
+
+
+def test_search_finds_the_moment_and_the_episode(cli, server: FaultServer, speech_dir: Path,
+                                                 db_path: Path) -> None:
+    """Transcribed JFK: JSON with exactly the documented keys; a table with hh:mm:ss."""
+    speech = (speech_dir / "jfk.mp3").read_bytes()
+    assert cli("run", "--feed-url", serve(server, [SILENT_MP3, speech]))[0] == 0
+    code, out, _ = cli("search", "fellow americans", "--format", "json")
+    (hit,) = json.loads(out)
+    assert code == 0 and list(hit) == ["link", "title", "published", "start", "end", "text"]
+    assert (hit["link"], hit["title"]) == ("https://example.org/ep/2", "Episode 2")
+    assert 1.0 <= hit["start"] <= 1.8 and "fellow Americans" in hit["text"]
+    code, out, _ = cli("search", "country", "--limit", "1")
+    assert code == 0 and out.startswith("00:00:") and "Episode 2" in out
+    assert out.count("\n") == 1 and "[country]" in out
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM transcripts").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("phrase", ["zebra", '"', "AND", "*", "((", "NEAR(", ""])
+def test_search_without_a_match_prints_an_empty_list(cli, server: FaultServer,
+                                                     phrase: str) -> None:
+    """Absent words and bare FTS5 syntax: `[]` and exit 0, in table form a plain sentence."""
+    assert cli("run", "--feed-url", serve(server, [SILENT_MP3]))[0] == 0
+    assert cli("search", phrase, "--format", "json")[:2] == (0, "[]\n")
+    assert cli("search", phrase)[:2] == (0, f"No episode says {phrase!r}.\n")
+
+
+def test_search_without_a_database_is_one_error_line(cli, db_path: Path) -> None:
+    """Exit 1 and one `error:` line; no database is created."""
+    code, out, err = cli("search", "anything")
+    assert (code, out) == (1, "")
+    assert err.strip().splitlines() == [f"error: no database at {db_path}: run the pipeline first"]
+    assert not db_path.exists()

