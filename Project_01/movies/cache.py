@@ -18,6 +18,7 @@ import glob
 import hashlib
 import json
 import logging
+import os
 import pickle
 import re
 import time
@@ -202,20 +203,40 @@ def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) 
         index = _load_cached(cache_path(data_dir, cache_dir, like_threshold, checksum))
         if index is not None:
             return index
+    if cache_dir.is_dir() and not os.access(cache_dir, os.W_OK):
+        return _read_only(data_dir, cache_dir, like_threshold)
     with cache_lock(cache_dir):
         path = cache_path(data_dir, cache_dir, like_threshold)
         return _load_cached(path) or _build_and_cache(data_dir, path, like_threshold)
 
 
-def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> MovieIndex:
-    """Build the index of ``data_dir`` and cache it at ``path``; call while holding the lock."""
+def _read_only(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieIndex:
+    """The index from a cache folder this process may not write (a read-only mount, another
+    user's folder): its index if it holds a current one, else one built in memory only."""
+    path = cache_path(data_dir, cache_dir, like_threshold, data_checksum(data_dir))
+    index = _load_cached(path)
+    if index is not None:
+        logger.info("Using the index in %s, a folder this run cannot write", cache_dir)
+        return index
+    logger.warning("Cannot write to %s: building the index in memory, without caching it",
+                   cache_dir)
+    return _build(data_dir, like_threshold)
+
+
+def _build(data_dir: Path, like_threshold: float) -> MovieIndex:
+    """Load the CSVs of ``data_dir`` and build their index."""
     # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
     from movies.data import load_movielens
 
     started = time.perf_counter()
-    movies, ratings = load_movielens(data_dir)
-    index = build_index(movies, ratings, like_threshold)
+    index = build_index(*load_movielens(data_dir), like_threshold)
     logger.info("Built index in %.2f s", time.perf_counter() - started)
+    return index
+
+
+def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> MovieIndex:
+    """Build the index of ``data_dir`` and cache it at ``path``; call while holding the lock."""
+    index = _build(data_dir, like_threshold)
     name = glob.escape(data_dir.name)
     for pattern in (f"index-{name}-*.pkl", f"titles-{name}-*.pkl"):
         for stale in path.parent.glob(pattern):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from movies import cache as cache_module
 from movies import data as data_module
 from movies.cache import cache_path, load_or_build_index, remembered_checksum
 from movies.checksummed import HEADER, read_checksummed, write_checksummed
-from movies.errors import DataError
+from movies.errors import DataError, MoviesError
 from movies.files import LOCK_NAME
 from movies.index import MovieIndex
 from movies.query import answer
@@ -228,3 +229,49 @@ def test_any_flipped_byte_of_a_cache_file_is_detected_and_rebuilt(
         assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected, position
         assert "damaged" in caplog.text, position
         assert read_checksummed(next(cache.glob(f"{kind}*")), lambda stream: stream.read())
+
+
+@pytest.fixture(name="read_only")
+def fixture_read_only(monkeypatch: pytest.MonkeyPatch):
+    """Make a cache folder behave as on a read-only mount: not writable, its lock unobtainable.
+
+    (Tests run as root here, for whom file modes do not stop a write.)"""
+    def make_read_only(cache: Path) -> None:
+        real_access = os.access
+
+        def access(path, mode, **kwargs) -> bool:
+            if Path(path) == cache and mode & os.W_OK:
+                return False
+            return real_access(path, mode, **kwargs)
+
+        def no_lock(*_args, **_kwargs):
+            raise MoviesError(f"cannot lock {cache / LOCK_NAME}: Read-only file system")
+
+        monkeypatch.setattr(os, "access", access)
+        monkeypatch.setattr(cache_module, "cache_lock", no_lock)
+    return make_read_only
+
+
+def test_a_read_only_cache_folder_holding_a_current_index_answers(
+        tiny_dir: Path, tmp_path: Path, read_only) -> None:
+    """The memo no longer vouches for the CSVs (touched, copied): the checksum is recomputed
+    without writing it down, and the cached index answers; nothing in the folder changes."""
+    cache = tmp_path / "cache"
+    expected = _answer(load_or_build_index(tiny_dir, cache, 4.0))
+    os.utime(tiny_dir / "ratings.csv")  # same bytes, new mtime: the memo's stats are stale
+    before = {path.name: path.read_bytes() for path in cache.iterdir()}
+    read_only(cache)
+    assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected
+    assert {path.name: path.read_bytes() for path in cache.iterdir()} == before
+
+
+def test_a_read_only_cache_folder_without_an_index_answers_from_memory(
+        tiny_dir: Path, tmp_path: Path, read_only, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing usable in a folder that cannot be written: built in memory, with a warning."""
+    expected = _answer(load_or_build_index(tiny_dir, tmp_path / "elsewhere", 4.0))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    read_only(cache)
+    assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected
+    assert "building the index in memory" in caplog.text and not list(cache.iterdir())
+
