@@ -274,4 +274,3 @@ def test_a_read_only_cache_folder_without_an_index_answers_from_memory(
     read_only(cache)
     assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected
     assert "building the index in memory" in caplog.text and not list(cache.iterdir())
-
