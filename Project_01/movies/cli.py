@@ -106,7 +106,7 @@ def build_parser() -> ArgumentParser:
                             "movies of their genres instead; 0 never does")
     steer.add_argument("--min-share", type=float_range(0.0, 1.0, include_high=False),
                        default=MovieQuery.min_share, metavar="X",
-                       help="keep movies liked by more than this share of similar users; 0 <= X < 1")
+                       help="keep movies liked by more than X of the similar users (0 <= X < 1)")
     return parser
 
 
