@@ -181,3 +181,13 @@ def test_a_damaged_download_says_how_to_get_it_again(tmp_path: Path, fault_serve
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ratings.csv ends in the middle of a line")
     assert err.rstrip().endswith(f"delete {folder} to download it again")
+
+
+def test_a_bad_genre_in_interactive_mode_is_refused_once_before_any_title(cli) -> None:
+    """Regression: an unknown --genre failed every typed title, then the session exited 0."""
+    code, out, err = cli("--interactive", "--genre", "Opera", stdin="toy story\nthe matrix\n")
+    assert (code, out) == (1, "")
+    assert [line for line in err.splitlines() if "error:" in line] == [
+        "error: no movie has the genre 'Opera'; known: Action, Animation, Children, Crime, "
+        "Drama, Sci-Fi"]
+
