@@ -23,7 +23,7 @@ from typing import TextIO
 from movies import cli
 from movies.cache import load_index
 from movies.errors import NoMatchError, QueryError
-from movies.query import answer
+from movies.query import answer, check_genres
 from movies.report import render
 
 
@@ -31,6 +31,7 @@ def recommend(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
     """The ``recommend`` command: load the index, answer the query (or each typed title), print."""
     titles = cli.typed_titles(stdin or sys.stdin) if args.interactive else None
     index = load_index(cli.data_settings(args))
+    check_genres(index, tuple(args.genre))  # refused once, not on every typed title
     if titles is None:
         print(render(answer(index, cli.movie_query(args)), args.format))
         return 0

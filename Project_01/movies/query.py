@@ -53,7 +53,12 @@ def _seed(index: MovieIndex, query: str | int, notes: list[str]) -> dict[str, An
     }
 
 
-def _check_genres(index: MovieIndex, genres: tuple[str, ...]) -> None:
+def check_genres(index: MovieIndex, genres: tuple[str, ...]) -> None:
+    """Refuse a genre no movie has (a typo), naming the known ones.
+
+    Raises:
+        QueryError: some genre in ``genres`` is not in movies.csv.
+    """
     unknown = [genre for genre in genres if not index.facets.known_genre(genre)]
     if unknown:
         raise QueryError(f"no movie has the genre {', '.join(map(repr, unknown))}; known: "
@@ -64,7 +69,7 @@ def filter_mask(index: MovieIndex, query: MovieQuery) -> np.ndarray | None:
     """The mask of movies the genre and year filters allow, or None when there are none."""
     allowed = None
     if query.genres:
-        _check_genres(index, query.genres)
+        check_genres(index, query.genres)
         allowed = index.facets.genre_mask(query.genres)
     if query.year_from is not None or query.year_to is not None:
         years = index.facets.year_mask(query.year_from, query.year_to)
@@ -107,18 +112,23 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
     seed_ids = [seed["match"]["movieId"] for seed in seeds]
     allowed = filter_mask(index, query)
     similar_users = index.ratings.similar_users(seed_ids)
-    fallback = None
-    if similar_users.size >= query.min_users:
-        recommendations = index.ratings.recommend(seed_ids, query.top_n, query.min_share, allowed)
-        if similar_users.size == 0:
-            logger.warning("Nobody rated %s above %g: no recommendations",
-                           seeds[0]["match"]["title"], index.ratings.like_threshold)
-    else:
-        fallback = "popular_in_genre"
+    fallback = None if similar_users.size >= query.min_users else "popular_in_genre"
+
+    def recommend(mask: np.ndarray | None) -> list[Recommendation]:
+        if fallback is None:
+            return index.ratings.recommend(seed_ids, query.top_n, query.min_share, mask)
+        return _fallback(index, seed_ids, similar_users, mask, query.top_n)
+
+    if fallback is not None:
         logger.warning("Only %d user(s) liked the chosen movie(s), fewer than %d: recommending "
                        "the most liked movies of their genres", similar_users.size,
                        query.min_users)
-        recommendations = _fallback(index, seed_ids, similar_users, allowed, query.top_n)
+    elif similar_users.size == 0:
+        logger.warning("Nobody rated %s above %g: no recommendations",
+                       seeds[0]["match"]["title"], index.ratings.like_threshold)
+    recommendations = recommend(allowed)
+    # An empty answer says why: the filters, or nothing to recommend at all.
+    filtered_out = not recommendations and allowed is not None and bool(recommend(None))
     return {
         **seeds[0],
         "seeds": seeds,
@@ -126,6 +136,7 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
                     "year_to": query.year_to},
         "similar_users": int(similar_users.size),
         "fallback": fallback,
+        "empty_because_of_filters": filtered_out,
         "notes": notes,
         "recommendations": [_recommendation_fields(index, rec) for rec in recommendations],
     }
