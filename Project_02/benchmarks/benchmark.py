@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     speedup = timings["classic loop"] / timings["8 workers"]
     lines = [
         "# Project_02 benchmarks", "",
-        f"Written by `python benchmarks/benchmark.py` (from this folder) on {time.strftime('%Y-%m-%d')}: a loopback server "
-        f"that waits {args.latency * 1000:.0f} ms before answering each request, all runs "
+        "Written by `python benchmarks/benchmark.py` (from this folder) on "
+        f"{time.strftime('%Y-%m-%d')}: a loopback server that waits {args.latency * 1000:.0f} ms before answering each request, all runs "
         "side by side in one process.", "",
         f"## {args.episodes} episodes of {EPISODE_BYTES // 1024} KiB", "",
         "| downloader | seconds | speedup vs classic loop |", "|---|---|---|",

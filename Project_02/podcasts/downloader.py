@@ -127,7 +127,7 @@ def tally(results: list[DownloadResult]) -> dict[str, Any]:
     """Counts of downloaded and skipped episodes; each failure and each unavailable episode."""
     statuses = [r.status for r in results]
     return {"downloaded": statuses.count("downloaded"), "skipped": statuses.count("skipped"),
-            "failed": [{"link": r.link, "error": r.error} for r in results
+            "failed": [{"link": r.link, "step": "download", "error": r.error} for r in results
                        if r.status == "failed"],
             "unavailable": [{"link": r.link, "reason": r.error} for r in results
                             if r.status == "unavailable"]}

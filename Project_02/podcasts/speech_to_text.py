@@ -32,7 +32,8 @@ DEFAULT_MODEL_SHA256 = {
     "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
     "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
 }
-CTRANSLATE2_FILES = ("config.json", "model.bin")
+# Without tokenizer.json beside the model, faster-whisper would fetch one from the model hub.
+CTRANSLATE2_FILES = ("config.json", "model.bin", "tokenizer.json")
 BEAM_SIZE = 5
 
 

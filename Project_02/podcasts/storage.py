@@ -138,8 +138,10 @@ def create_table(db_path: Path) -> None:
 def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
     """Insert the episodes whose link is not stored yet, in one transaction; return how many.
 
-    A stored row is never overwritten, except that an episode stored as not downloadable (its
-    enclosure URL was blank or unusable) takes the URL the feed now gives, once it is usable.
+    A stored row is never overwritten with blanks, but the feed's latest usable enclosure URL
+    wins (hosts move files; the old URL would 404 on every run): the row takes the new URL, and
+    forgets the resume validator of a download begun from the old one. The audio file keeps its
+    name once downloaded.
     """
     rows = [{column: episode.as_row()[column] for column in COLUMNS} for episode in episodes]
     placeholders = ", ".join(f":{column}" for column in COLUMNS)
@@ -152,8 +154,9 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
         )
         new = db.total_changes - before
         db.executemany(
-            "UPDATE episodes SET url = :url, filename = :filename, skip_reason = NULL "
-            "WHERE link = :link AND skip_reason IS NOT NULL",
+            "UPDATE episodes SET url = :url, skip_reason = NULL, resume_validator = NULL, "
+            "filename = CASE WHEN downloaded_at IS NULL THEN :filename ELSE filename END "
+            "WHERE link = :link AND (url != :url OR skip_reason IS NOT NULL)",
             [row for row in rows if row["skip_reason"] is None],
         )
         return new

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlite3 import Row
 from typing import Any
 
-from podcasts.errors import AudioDecodeError
+from podcasts.errors import AudioDecodeError, FileWriteError
 from podcasts.files import PARTIAL_SUFFIX, atomic_write, remove_stale_partials
 from podcasts.speech_to_text import DEFAULT_MODEL, Segment, load_model, transcribe_file
 from podcasts.storage import (create_table, save_transcript, transcribed_episodes,
@@ -82,7 +82,8 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
                        settings: TranscribeSettings) -> TranscriptionResult:
     """Transcribe one stored episode; write its .vtt, then store its segments.
 
-    An undecodable or truncated file is a failed result, not an exception.
+    An undecodable or truncated file, or a .vtt that cannot be written (a full disk), is a
+    failed result, not an exception.
 
     Raises:
         ModelError: the model cannot be loaded.
@@ -95,7 +96,11 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
         logger.error("Cannot transcribe %s: %s", row["link"], exc)
         return TranscriptionResult(row["link"], "failed", error=str(exc))
     target = vtt_path(audio)
-    write_vtt(target, transcript.segments)
+    try:
+        write_vtt(target, transcript.segments)
+    except FileWriteError as exc:  # a full disk, say: this episode fails, the run goes on
+        logger.error("Cannot transcribe %s: %s", row["link"], exc)
+        return TranscriptionResult(row["link"], "failed", error=str(exc))
     save_transcript(db_path, row["link"], transcript, target.name)
     return TranscriptionResult(row["link"], "transcribed", transcript.audio_seconds,
                                transcript.real_time_factor)
@@ -154,5 +159,5 @@ def transcribe_link(db_path: Path, episodes_dir: Path, link: str,
 def tally_transcripts(results: list[TranscriptionResult]) -> dict[str, Any]:
     """How many episodes were transcribed, and each failure with its error."""
     return {"transcribed": sum(r.status == "transcribed" for r in results),
-            "failed": [{"link": r.link, "error": r.error} for r in results
+            "failed": [{"link": r.link, "step": "transcribe", "error": r.error} for r in results
                        if r.status == "failed"]}

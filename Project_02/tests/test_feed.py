@@ -242,3 +242,11 @@ def test_any_bytes_parse_or_raise_feed_error(payload: bytes) -> None:
         parse_feed(payload)
     except FeedError:
         pass
+
+
+def test_a_304_to_a_request_without_validators_is_an_error(server: FaultServer) -> None:
+    """Nothing was asked conditionally, so "not modified" cannot be true: FeedError, not an
+    empty success."""
+    server.routes["/feed.xml"] = [respond(b"", status=304)]
+    with pytest.raises(FeedError, match="304 Not Modified to a request that named no earlier"):
+        get_episodes(server.url("/feed.xml"))

@@ -161,7 +161,7 @@ def test_corrupt_episode_fails_and_the_others_are_transcribed(
     summary = json.loads(out)
     assert code == 1 and summary["transcribed"] == 1
     (failure,) = summary["failed"]
-    assert failure["link"] == "https://example.org/ep/1"
+    assert (failure["link"], failure["step"]) == ("https://example.org/ep/1", "transcribe")
     assert "decoded 3.6 s of the 11.0 s its header promises" in failure["error"]
     assert "error: 1 episode(s) failed" in err
     assert stored_transcripts(db_path) == ["https://example.org/ep/2"]
@@ -383,3 +383,12 @@ def test_ctrl_c_while_transcribing_exits_130_and_leaves_no_partial_transcript(
     done = subprocess.run(command + ["--format", "json"], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0 and json.loads(done.stdout)["transcribed"] == 1
+
+
+def test_the_table_counts_each_failure_under_its_step(run, server: FaultServer) -> None:
+    """A transcription failure is counted under Text, not under Downloads."""
+    code, out, _ = run("--feed-url", serve(server, [bytes(range(256)) * 40, SILENT_MP3]))
+    assert code == 1
+    assert "0 already there, 0 failed, 0 unavailable" in out
+    assert "Text:      1 transcribed, 1 failed\n" in out
+    assert "  failed to transcribe: https://example.org/ep/1: " in out

@@ -92,6 +92,10 @@ def test_model_choices(tmp_path: Path) -> None:
         resolve_model(str(tmp_path))
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "model.bin").write_bytes(b"")
+    # Without its tokenizer, faster-whisper would fetch one from the hub: refused, offline.
+    with pytest.raises(ModelError, match="not a CTranslate2 model folder .no tokenizer.json."):
+        resolve_model(str(tmp_path))
+    (tmp_path / "tokenizer.json").write_text("{}")
     assert resolve_model(str(tmp_path)) == (str(tmp_path), True)
     with pytest.raises(ModelError, match="unknown Whisper model 'enormous'"):
         resolve_model("enormous")
