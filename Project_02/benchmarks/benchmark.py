@@ -192,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Project_02 benchmarks", "",
         "Written by `python benchmarks/benchmark.py` (from this folder) on "
-        f"{time.strftime('%Y-%m-%d')}: a loopback server that waits {args.latency * 1000:.0f} ms before answering each request, all runs "
-        "side by side in one process.", "",
+        f"{time.strftime('%Y-%m-%d')}: a loopback server that waits "
+        f"{args.latency * 1000:.0f} ms before answering each request, all runs side by side in "
+        "one process.", "",
         f"## {args.episodes} episodes of {EPISODE_BYTES // 1024} KiB", "",
         "| downloader | seconds | speedup vs classic loop |", "|---|---|---|",
         *[f"| {name} | {seconds:.2f} | {timings['classic loop'] / seconds:.1f}x |"

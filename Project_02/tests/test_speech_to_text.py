@@ -52,7 +52,7 @@ def test_long_episode_is_transcribed_to_its_end(whisper_model: WhisperModel,
     transcript = transcribe_file(whisper_model, long_episode, DEFAULT_MODEL, show_progress=False)
     assert transcript.audio_seconds == pytest.approx(43.1 + 300 + 37.7 + 300 + 11, abs=0.5)
     story = next(s for s in transcript.segments if "grandmother" in s.text)
-    assert 343 <= story.start <= 346
+    assert 342.5 <= story.start <= 346  # said at 343.1 s; Whisper times a segment to ~0.2 s
     last = transcript.segments[-1]
     assert last.end > transcript.audio_seconds - 3
     assert "your country" in last.text.lower()
