@@ -84,6 +84,8 @@ def render_summary(summary: dict[str, Any], config: PipelineConfig, output: str)
     ]
     lines += [f"  failed to {f['step']}: {f['link']}: {f['error']}" for f in summary["failed"]]
     lines += [f"  unavailable: {u['link']}: {u['reason']}" for u in summary["unavailable"]]
+    lines += [f"  parked after {p['failed_runs']} failed runs: {p['link']}: {p['error']}"
+              for p in summary["parked"]]
     days = "  ".join(f"{day} {count}" for day, count in schedule["by_weekday"].items())
     lines.append(f"Published: {days}")
     return "\n".join(lines)

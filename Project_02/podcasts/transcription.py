@@ -20,8 +20,8 @@ from typing import Any
 from podcasts.errors import AudioDecodeError, FileWriteError
 from podcasts.files import PARTIAL_SUFFIX, atomic_write, remove_stale_partials
 from podcasts.speech_to_text import DEFAULT_MODEL, Segment, load_model, transcribe_file
-from podcasts.storage import (create_table, save_transcript, transcribed_episodes,
-                              transcript_segments, untranscribed_episodes)
+from podcasts.storage import (create_table, record_outcome, save_transcript,
+                              transcribed_episodes, transcript_segments, untranscribed_episodes)
 from podcasts.vtt import render_vtt
 
 logger = logging.getLogger(__name__)
@@ -90,18 +90,17 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
     """
     model = load_model(settings.model, settings.threads)
     audio = episodes_dir / row["filename"]
-    try:
-        transcript = transcribe_file(model, audio, settings.model, settings.show_progress)
-    except AudioDecodeError as exc:
-        logger.error("Cannot transcribe %s: %s", row["link"], exc)
-        return TranscriptionResult(row["link"], "failed", error=str(exc))
     target = vtt_path(audio)
     try:
+        transcript = transcribe_file(model, audio, settings.model, settings.show_progress)
         write_vtt(target, transcript.segments)
-    except FileWriteError as exc:  # a full disk, say: this episode fails, the run goes on
+    # A broken file, or no room for the .vtt (a full disk): this episode fails, the run goes on.
+    except (AudioDecodeError, FileWriteError) as exc:
         logger.error("Cannot transcribe %s: %s", row["link"], exc)
+        record_outcome(db_path, row["link"], str(exc))
         return TranscriptionResult(row["link"], "failed", error=str(exc))
     save_transcript(db_path, row["link"], transcript, target.name)
+    record_outcome(db_path, row["link"], None)
     return TranscriptionResult(row["link"], "transcribed", transcript.audio_seconds,
                                transcript.real_time_factor)
 
