@@ -5,11 +5,14 @@ decoded whole cost 3.2 GB of peak memory through the model): streaming the decod
 model one chunk at a time keeps memory flat whatever the episode's length. Chunks end at the
 quietest 100 ms of their last half, so a cut rarely falls inside a word.
 
-A truncated MP3 decodes without error, just shorter: :func:`check_duration` compares what was
-decoded with what the file's header promises.
+PyAV (FFmpeg, which faster-whisper itself depends on) decodes every format a feed carries. The
+container is told by the file's first bytes (:func:`sniff_format`), not by its name, which comes
+from a URL or a feed that may be wrong. Every frame is decoded: several MP3s joined into one file
+(as dynamic ad insertion produces) hold more audio than the first one's header says, and a
+damaged packet is skipped, not the rest of the file.
 
-miniaudio reads MP3, FLAC, WAV and Vorbis; the other audio a feed may carry (``.m4a``/``.aac``,
-``.opus``) is decoded by PyAV (FFmpeg), which faster-whisper itself depends on.
+A truncated file decodes without error, just shorter: :func:`check_duration` compares what was
+decoded with what the header promises, and with what the file's size holds at its bit rate.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import miniaudio
 import numpy as np
 
 from podcasts.errors import AudioDecodeError
@@ -30,11 +32,15 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000  # what Whisper expects
 MAX_CHUNK_SECONDS = 30.0
 QUIET_WINDOW_SECONDS = 0.1
-READ_FRAMES = SAMPLE_RATE  # decode one second at a time
 SHORT_TOLERANCE = (1.0, 0.01)  # a decode may fall short by 1 s plus 1% before it is an error
+# The size-based estimate trusts the first frame's bit rate (a VBR file varies): only a decode
+# under half of it is an error.
+SIZE_TOLERANCE = 0.5
+MAX_BAD_PACKETS = (10, 0.01)  # damaged packets skipped: more than 10 and 1% is a broken file
 # PyAV is compiled, so pylint cannot see its members.
 FFmpegError = av.error.FFmpegError  # pylint: disable=c-extension-no-member
-MINIAUDIO_SUFFIXES = (".mp3", ".flac", ".wav", ".ogg")  # what miniaudio decodes; PyAV the rest
+InvalidDataError = av.error.InvalidDataError  # pylint: disable=c-extension-no-member
+MAGIC = ((b"ID3", "mp3"), (b"OggS", "ogg"), (b"fLaC", "flac"), (b"RIFF", "wav"))
 
 
 @dataclass(frozen=True)
@@ -50,48 +56,88 @@ class AudioChunk:
         return len(self.samples) / SAMPLE_RATE
 
 
-def expected_seconds(path: Path) -> float:
-    """Duration the file's header promises (an MP3's Xing/Info frame count when present; an
-    MP4's or Ogg's container duration).
+@dataclass(frozen=True)
+class Promise:
+    """How long a file should play: by its header, and by its size at its bit rate (0: unknown)."""
+
+    header: float
+    by_size: float
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The FFmpeg container a file's first bytes name (MP3, MP4/M4A, Ogg, FLAC, WAV, ADTS AAC);
+    None when they name none (FFmpeg then probes the file itself)."""
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    for magic, container in MAGIC:
+        if head.startswith(magic):
+            return container
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG frame sync
+        return "aac" if head[1] & 0x06 == 0 else "mp3"  # layer bits 00: an ADTS AAC stream
+    return None
+
+
+def open_audio(path: Path) -> av.container.InputContainer:
+    """Open ``path`` with the demuxer its first bytes name.
 
     Raises:
-        AudioDecodeError: the file is not audio miniaudio can read (MP3, FLAC, WAV, Vorbis).
+        AudioDecodeError: not a readable audio file.
     """
+    with open(path, "rb") as handle:
+        container = sniff_format(handle.read(12))
     try:
-        if by_miniaudio(path):
-            return float(miniaudio.get_file_info(str(path)).duration)
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise AudioDecodeError(f"{path.name}: not a readable audio file "
-                                       "(no audio stream)")
-            return (container.duration or 0) / av.time_base  # 0 (nothing promised) if unknown
-    except (miniaudio.MiniaudioError, FFmpegError) as exc:
+        return av.open(str(path), format=container)
+    except FFmpegError as exc:
         raise AudioDecodeError(f"{path.name}: not a readable audio file ({reason(exc)})") from exc
 
 
-def by_miniaudio(path: Path) -> bool:
-    """Whether miniaudio decodes ``path`` (by its suffix, as miniaudio decides); else PyAV."""
-    return path.suffix.lower() in MINIAUDIO_SUFFIXES
+def _tag_bytes(path: Path) -> int:
+    """The size of an ID3v2 tag at the start of ``path`` (cover art can be most of a file)."""
+    with open(path, "rb") as handle:
+        head = handle.read(10)
+    if not head.startswith(b"ID3") or len(head) < 10:
+        return 0
+    return 10 + sum((byte & 0x7F) << (7 * (3 - n)) for n, byte in enumerate(head[6:10]))
 
 
-def check_duration(name: str, decoded: float, expected: float) -> None:
+def expected_seconds(path: Path) -> Promise:
+    """How long ``path`` should play: its header's duration, and its size at its bit rate.
+
+    Raises:
+        AudioDecodeError: not a readable audio file (or no audio stream in it).
+    """
+    with open_audio(path) as container:
+        if not container.streams.audio:
+            raise AudioDecodeError(f"{path.name}: not a readable audio file (no audio stream)")
+        bit_rate = container.streams.audio[0].bit_rate or 0
+        header = (container.duration or 0) / av.time_base  # 0 (nothing promised) if unknown
+    audio_bytes = path.stat().st_size - _tag_bytes(path)
+    return Promise(header, audio_bytes * 8 / bit_rate if bit_rate else 0.0)
+
+
+def check_duration(name: str, decoded: float, expected: Promise) -> None:
     """Raise :class:`AudioDecodeError` when ``decoded`` seconds fall short of ``expected``."""
     if decoded == 0:
         raise AudioDecodeError(f"{name}: no audio in the file")
     absolute, relative = SHORT_TOLERANCE
-    if decoded < expected - absolute - relative * expected:
+    if decoded < expected.header - absolute - relative * expected.header:
         raise AudioDecodeError(
-            f"{name}: decoded {decoded:.1f} s of the {expected:.1f} s its header promises "
+            f"{name}: decoded {decoded:.1f} s of the {expected.header:.1f} s its header promises "
             "(truncated or corrupt file)")
+    if decoded < SIZE_TOLERANCE * expected.by_size:
+        raise AudioDecodeError(
+            f"{name}: decoded {decoded:.1f} s where its size at its bit rate holds about "
+            f"{expected.by_size:.0f} s (a decoder stopped early, or a corrupt file)")
 
 
 def verify_audio(path: Path) -> float:
-    """Decode the whole file once, keeping nothing, and check it against its header; return its
-    length in seconds. This costs about 10 s per hour of 128 kbit/s stereo MP3 here (a few
-    percent of transcribing it) and finds a truncated file before minutes go into transcribing it.
+    """Decode the whole file once, keeping nothing, and check it against its header and size;
+    return its length in seconds. This costs about 10 s per hour of 128 kbit/s stereo MP3 here (a
+    few percent of transcribing it) and finds a truncated file before minutes go into
+    transcribing it.
 
     Raises:
-        AudioDecodeError: unreadable, empty, or shorter than its header promises.
+        AudioDecodeError: unreadable, empty, or shorter than its header or size promises.
     """
     expected = expected_seconds(path)
     decoded = sum(len(block) for block in decode_stream(path)) / SAMPLE_RATE
@@ -100,36 +146,36 @@ def verify_audio(path: Path) -> float:
 
 
 def decode_stream(path: Path) -> Iterator[np.ndarray]:
-    """Yield the file's audio as 16 kHz mono float32 blocks of about one second.
+    """Yield the file's audio as 16 kHz mono float32 blocks, one codec frame at a time.
 
     Raises:
-        AudioDecodeError: the decoder cannot read the file.
+        AudioDecodeError: the file cannot be read, or too many of its packets are damaged.
     """
-    if not by_miniaudio(path):
-        yield from _pyav_stream(path)
-        return
+    packets = bad = 0
     try:
-        stream = miniaudio.stream_file(str(path), output_format=miniaudio.SampleFormat.FLOAT32,
-                                       nchannels=1, sample_rate=SAMPLE_RATE,
-                                       frames_to_read=READ_FRAMES)
-        for block in iter(stream):  # a primed generator, which pylint cannot see through
-            yield np.frombuffer(block, dtype=np.float32)
-    except miniaudio.MiniaudioError as exc:
-        raise AudioDecodeError(f"{path.name}: cannot decode ({exc})") from exc
-
-
-def _pyav_stream(path: Path) -> Iterator[np.ndarray]:
-    """:func:`decode_stream` for what miniaudio cannot read: PyAV, one codec frame at a time."""
-    try:
-        with av.open(str(path)) as container:
+        with open_audio(path) as container:
+            if not container.streams.audio:
+                raise AudioDecodeError(f"{path.name}: not a readable audio file (no audio stream)")
             resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            for frame in container.decode(audio=0):
-                for block in resampler.resample(frame):
-                    yield block.to_ndarray().reshape(-1)
+            for packet in container.demux(container.streams.audio[0]):
+                packets += 1
+                try:
+                    frames = packet.decode()
+                except InvalidDataError:  # a damaged frame, or a joined file's second ID3 tag
+                    bad += 1
+                    continue
+                for frame in frames:
+                    for block in resampler.resample(frame):
+                        yield block.to_ndarray().reshape(-1)
             for block in resampler.resample(None):
                 yield block.to_ndarray().reshape(-1)
     except FFmpegError as exc:
         raise AudioDecodeError(f"{path.name}: cannot decode ({reason(exc)})") from exc
+    most, share = MAX_BAD_PACKETS
+    if bad > most and bad > share * packets:
+        raise AudioDecodeError(f"{path.name}: {bad} of {packets} packets are damaged")
+    if bad:
+        logger.info("%s: skipped %d damaged packet(s) of %d", path.name, bad, packets)
 
 
 def reason(exc: Exception) -> str:
@@ -175,7 +221,7 @@ def chunk_audio(blocks: Iterator[np.ndarray],
 
 
 def episode_chunks(path: Path, max_seconds: float = MAX_CHUNK_SECONDS,
-                   expected: float | None = None) -> Iterator[AudioChunk]:
+                   expected: Promise | None = None) -> Iterator[AudioChunk]:
     """Decode ``path`` chunk by chunk; after the last, check that none of the ``expected``
     seconds (default: what the header promises) was missing.
 
@@ -189,4 +235,4 @@ def episode_chunks(path: Path, max_seconds: float = MAX_CHUNK_SECONDS,
         decoded += chunk.seconds
         yield chunk
     check_duration(path.name, decoded, expected)
-    logger.debug("Decoded %s: %.1f s (header: %.1f s)", path.name, decoded, expected)
+    logger.debug("Decoded %s: %.1f s (header: %.1f s)", path.name, decoded, expected.header)

@@ -33,7 +33,7 @@ from podcasts.feed import enclosure_problem
 from podcasts.files import partials_of, remove_stale_partials
 from podcasts.http_client import make_session
 from podcasts.storage import (downloaded_episodes, mark_downloaded, newest_episodes,
-                              set_resume_validator)
+                              record_outcome, set_resume_validator)
 from podcasts.transfer import (RETRYABLE, Cancellation, DownloadCancelled, DownloadSettings,
                                Transfer, fetch_to_file)
 
@@ -127,7 +127,7 @@ def tally(results: list[DownloadResult]) -> dict[str, Any]:
     """Counts of downloaded and skipped episodes; each failure and each unavailable episode."""
     statuses = [r.status for r in results]
     return {"downloaded": statuses.count("downloaded"), "skipped": statuses.count("skipped"),
-            "failed": [{"link": r.link, "error": r.error} for r in results
+            "failed": [{"link": r.link, "step": "download", "error": r.error} for r in results
                        if r.status == "failed"],
             "unavailable": [{"link": r.link, "reason": r.error} for r in results
                             if r.status == "unavailable"]}
@@ -233,6 +233,9 @@ def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = Non
                 mark_downloaded(db_path, result.link, result.size_bytes, result.sha256)
             if result.status == "failed":
                 logger.error("Failed %s: %s", result.link, result.error)
+                record_outcome(db_path, result.link, result.error)
+            elif result.status == "downloaded":
+                record_outcome(db_path, result.link, None)
             if result.status != "cancelled":
                 results.append(result)
             progress.update()

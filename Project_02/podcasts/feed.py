@@ -34,7 +34,13 @@ from podcasts.http_client import FeedValidators, fetch_feed
 
 logger = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wav")
+AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wav", ".flac")
+# The enclosure's declared type names the file's format better than its URL (often no suffix).
+TYPE_SUFFIXES = {"audio/mpeg": ".mp3", "audio/mpeg3": ".mp3", "audio/mp4": ".m4a",
+                 "audio/x-m4a": ".m4a", "audio/m4a": ".m4a", "audio/aac": ".aac",
+                 "audio/aacp": ".aac", "audio/ogg": ".ogg", "audio/opus": ".opus",
+                 "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav",
+                 "audio/flac": ".flac", "audio/x-flac": ".flac"}
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,24 @@ def _is_audio(enclosure: dict[str, Any]) -> bool:
     return _url_suffix(enclosure.get("@url") or "") in AUDIO_SUFFIXES
 
 
-def episode_filename(link: str, title: str | None, url: str) -> str:
+def audio_suffix(url: str, kind: str | None = None) -> str:
+    """The file suffix for an enclosure: by its declared type, else its URL's suffix, else .mp3.
+
+    Only the name: the decoder reads the file's own first bytes (see :mod:`podcasts.audio`).
+    """
+    kind = (kind or "").split(";")[0].strip().lower()
+    if kind in TYPE_SUFFIXES:
+        return TYPE_SUFFIXES[kind]
+    if kind.endswith("/mp3"):  # audio/mp3, x-audio/mp3
+        return ".mp3"
+    suffix = _url_suffix(url)
+    return suffix if suffix in AUDIO_SUFFIXES else ".mp3"
+
+
+def episode_filename(link: str, title: str | None, url: str, kind: str | None = None) -> str:
     """A safe, unique file name: a slug of the title, a hash of the link, an audio suffix."""
     slug = re.sub(r"[^a-z0-9]+", "-", (title or "episode").lower()).strip("-")[:60] or "episode"
-    suffix = _url_suffix(url)
-    suffix = suffix if suffix in AUDIO_SUFFIXES else ".mp3"
-    return f"{slug}-{hashlib.sha1(link.encode()).hexdigest()[:10]}{suffix}"
+    return f"{slug}-{hashlib.sha1(link.encode()).hexdigest()[:10]}{audio_suffix(url, kind)}"
 
 
 def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
@@ -143,7 +161,8 @@ def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
         logger.warning("Skipping %r: no audio enclosure (found %s)", title, kinds or "none")
         return None
     usable = [e for e in audio if enclosure_problem(e.get("@url") or "") is None]
-    url = ((usable or audio)[0].get("@url") or "").strip()
+    enclosure = (usable or audio)[0]
+    url = (enclosure.get("@url") or "").strip()
     link = _text(item.get("link"))
     if link is None or link in shared_links:
         link = _text(item.get("guid")) or url
@@ -157,7 +176,7 @@ def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
     return Episode(
         link=link,
         title=title,
-        filename=episode_filename(link, title, url),
+        filename=episode_filename(link, title, url, enclosure.get("@type")),
         published=_published(_text(item.get("pubDate"))),
         description=html_to_text(_text(description)),
         url=url,

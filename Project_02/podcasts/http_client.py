@@ -117,6 +117,9 @@ def fetch_feed(url: str, session: requests.Session | None = None,
             response.raise_for_status()
             fresh = FeedValidators(response.headers.get("ETag"),
                                    response.headers.get("Last-Modified"))
+            if response.status_code == 304 and not validators.request_headers():
+                raise FeedError(f"feed {url} answered 304 Not Modified to a request that named "
+                                "no earlier version: nothing to read")
             if response.status_code == 304:
                 logger.info("Feed not modified since the last fetch (304)")
                 return FeedFetch(None, FeedValidators(

@@ -14,8 +14,8 @@ from podcasts.feed import FeedUpdate, get_episodes
 from podcasts.report import draw_schedule, publication_schedule
 from podcasts.settings import (DEFAULT_DB_PATH, DEFAULT_EPISODES_DIR, DEFAULT_FEED_URL,
                                DEFAULT_LOCK_TIMEOUT)
-from podcasts.storage import (create_table, load_episodes, pipeline_lock, published_dates,
-                              save_feed_validators, stored_feed_validators)
+from podcasts.storage import (create_table, load_episodes, parked_episodes, pipeline_lock,
+                              published_dates, save_feed_validators, stored_feed_validators)
 from podcasts.transcription import TranscribeSettings, tally_transcripts, transcribe_episodes
 from podcasts.transfer import Cancellation, DownloadSettings
 
@@ -87,6 +87,8 @@ def run_pipeline(config: PipelineConfig, cancel: Cancellation | None = None) -> 
             **downloads,
             "failed": downloads["failed"] + transcripts["failed"],
             "transcribed": transcripts["transcribed"],
+            "parked": [{"link": row["link"], "failed_runs": row["failed_runs"],
+                        "error": row["last_error"]} for row in parked_episodes(config.db_path)],
             "db_path": str(config.db_path),
             "episodes_dir": str(config.episodes_dir),
             "schedule": summarize(config.db_path, config.report),

@@ -71,17 +71,21 @@ def render_summary(summary: dict[str, Any], config: PipelineConfig, output: str)
         return json.dumps({key: value for key, value in summary.items() if key != "schedule"})
     feed = ("not modified since the last run" if summary["feed_not_modified"]
             else f"{summary['episodes_in_feed']} in feed")
+    failed = Counter(failure["step"] for failure in summary["failed"])
+    text_failed = f", {failed['transcribe']} failed" if failed["transcribe"] else ""
     lines = [
         f"Feed:      {summary['feed_url']}",
         f"Episodes:  {feed}, {summary['new_episodes']} new",
         f"Downloads: {summary['downloaded']} downloaded, {summary['skipped']} already there, "
-        f"{len(summary['failed'])} failed, {len(summary['unavailable'])} unavailable",
-        f"Text:      {summary['transcribed']} transcribed{transcription_note(config)}",
+        f"{failed['download']} failed, {len(summary['unavailable'])} unavailable",
+        f"Text:      {summary['transcribed']} transcribed{text_failed}{transcription_note(config)}",
         f"Database:  {summary['db_path']}",
         f"Audio:     {summary['episodes_dir']}",
     ]
-    lines += [f"  failed: {f['link']}: {f['error']}" for f in summary["failed"]]
+    lines += [f"  failed to {f['step']}: {f['link']}: {f['error']}" for f in summary["failed"]]
     lines += [f"  unavailable: {u['link']}: {u['reason']}" for u in summary["unavailable"]]
+    lines += [f"  parked after {p['failed_runs']} failed runs: {p['link']}: {p['error']}"
+              for p in summary["parked"]]
     days = "  ".join(f"{day} {count}" for day, count in schedule["by_weekday"].items())
     lines.append(f"Published: {days}")
     return "\n".join(lines)

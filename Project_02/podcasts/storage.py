@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS episodes (
     sha256 TEXT,
     downloaded_at TEXT,
     skip_reason TEXT,
-    resume_validator TEXT
+    resume_validator TEXT,
+    failed_runs INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
 );
 CREATE TABLE IF NOT EXISTS feeds (
     url TEXT PRIMARY KEY,
@@ -79,7 +81,11 @@ CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments BEGIN
 END;
 """
 # Columns added after the first release, for databases created before them.
-ADDED_COLUMNS = {"skip_reason": "TEXT", "resume_validator": "TEXT"}
+ADDED_COLUMNS = {"skip_reason": "TEXT", "resume_validator": "TEXT",
+                 "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT"}
+# An episode that failed this many runs in a row is parked: reported, no longer tried (so a
+# broken newest episode cannot take every run's --max-episodes or --max-transcripts slot).
+PARK_AFTER = 3
 COLUMNS = ("link", "title", "filename", "published", "description", "url", "skip_reason")
 
 
@@ -138,8 +144,10 @@ def create_table(db_path: Path) -> None:
 def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
     """Insert the episodes whose link is not stored yet, in one transaction; return how many.
 
-    A stored row is never overwritten, except that an episode stored as not downloadable (its
-    enclosure URL was blank or unusable) takes the URL the feed now gives, once it is usable.
+    A stored row is never overwritten with blanks, but the feed's latest usable enclosure URL
+    wins (hosts move files; the old URL would 404 on every run): the row takes the new URL, and
+    forgets the resume validator of a download begun from the old one. The audio file keeps its
+    name once downloaded.
     """
     rows = [{column: episode.as_row()[column] for column in COLUMNS} for episode in episodes]
     placeholders = ", ".join(f":{column}" for column in COLUMNS)
@@ -152,20 +160,38 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
         )
         new = db.total_changes - before
         db.executemany(
-            "UPDATE episodes SET url = :url, filename = :filename, skip_reason = NULL "
-            "WHERE link = :link AND skip_reason IS NOT NULL",
+            "UPDATE episodes SET url = :url, skip_reason = NULL, resume_validator = NULL, "
+            "failed_runs = 0, "
+            "filename = CASE WHEN downloaded_at IS NULL THEN :filename ELSE filename END "
+            "WHERE link = :link AND (url != :url OR skip_reason IS NOT NULL)",
             [row for row in rows if row["skip_reason"] is None],
         )
         return new
 
 
 def newest_episodes(db_path: Path, limit: int | None = None) -> list[sqlite3.Row]:
-    """Return stored episodes, newest first (undated last), at most ``limit`` of them."""
+    """Return stored episodes not parked, newest first (undated last), at most ``limit``."""
     with connect(db_path) as db:
         return db.execute(
-            "SELECT * FROM episodes ORDER BY published IS NULL, published DESC, link LIMIT ?",
-            (-1 if limit is None else limit,),
+            "SELECT * FROM episodes WHERE failed_runs < ? "
+            "ORDER BY published IS NULL, published DESC, link LIMIT ?",
+            (PARK_AFTER, -1 if limit is None else limit),
         ).fetchall()
+
+
+def parked_episodes(db_path: Path) -> list[sqlite3.Row]:
+    """Episodes that failed ``PARK_AFTER`` runs in a row, with their last error."""
+    with connect(db_path) as db:
+        return db.execute("SELECT link, failed_runs, last_error FROM episodes "
+                          "WHERE failed_runs >= ? ORDER BY link", (PARK_AFTER,)).fetchall()
+
+
+def record_outcome(db_path: Path, link: str, error: str | None) -> None:
+    """Count one more failed run of ``link`` (``error``), or, with None, start counting again."""
+    with connect(db_path) as db:
+        db.execute("UPDATE episodes SET failed_runs = CASE WHEN ? IS NULL THEN 0 "
+                   "ELSE failed_runs + 1 END, last_error = ? WHERE link = ?",
+                   (error, error, link))
 
 
 def downloaded_episodes(db_path: Path) -> list[sqlite3.Row]:
@@ -246,7 +272,8 @@ def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlit
         return db.execute(
             "SELECT e.* FROM episodes AS e LEFT JOIN transcripts AS t ON t.link = e.link "
             "WHERE e.downloaded_at IS NOT NULL AND t.link IS NULL AND (? IS NULL OR e.link = ?) "
-            "ORDER BY e.published IS NULL, e.published DESC, e.link", (link, link)).fetchall()
+            "AND e.failed_runs < ? ORDER BY e.published IS NULL, e.published DESC, e.link",
+            (link, link, PARK_AFTER)).fetchall()
 
 
 def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:

@@ -17,11 +17,11 @@ from pathlib import Path
 from sqlite3 import Row
 from typing import Any
 
-from podcasts.errors import AudioDecodeError
+from podcasts.errors import AudioDecodeError, FileWriteError
 from podcasts.files import PARTIAL_SUFFIX, atomic_write, remove_stale_partials
 from podcasts.speech_to_text import DEFAULT_MODEL, Segment, load_model, transcribe_file
-from podcasts.storage import (create_table, save_transcript, transcribed_episodes,
-                              transcript_segments, untranscribed_episodes)
+from podcasts.storage import (create_table, record_outcome, save_transcript,
+                              transcribed_episodes, transcript_segments, untranscribed_episodes)
 from podcasts.vtt import render_vtt
 
 logger = logging.getLogger(__name__)
@@ -82,21 +82,25 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
                        settings: TranscribeSettings) -> TranscriptionResult:
     """Transcribe one stored episode; write its .vtt, then store its segments.
 
-    An undecodable or truncated file is a failed result, not an exception.
+    An undecodable or truncated file, or a .vtt that cannot be written (a full disk), is a
+    failed result, not an exception.
 
     Raises:
         ModelError: the model cannot be loaded.
     """
     model = load_model(settings.model, settings.threads)
     audio = episodes_dir / row["filename"]
+    target = vtt_path(audio)
     try:
         transcript = transcribe_file(model, audio, settings.model, settings.show_progress)
-    except AudioDecodeError as exc:
+        write_vtt(target, transcript.segments)
+    # A broken file, or no room for the .vtt (a full disk): this episode fails, the run goes on.
+    except (AudioDecodeError, FileWriteError) as exc:
         logger.error("Cannot transcribe %s: %s", row["link"], exc)
+        record_outcome(db_path, row["link"], str(exc))
         return TranscriptionResult(row["link"], "failed", error=str(exc))
-    target = vtt_path(audio)
-    write_vtt(target, transcript.segments)
     save_transcript(db_path, row["link"], transcript, target.name)
+    record_outcome(db_path, row["link"], None)
     return TranscriptionResult(row["link"], "transcribed", transcript.audio_seconds,
                                transcript.real_time_factor)
 
@@ -154,5 +158,5 @@ def transcribe_link(db_path: Path, episodes_dir: Path, link: str,
 def tally_transcripts(results: list[TranscriptionResult]) -> dict[str, Any]:
     """How many episodes were transcribed, and each failure with its error."""
     return {"transcribed": sum(r.status == "transcribed" for r in results),
-            "failed": [{"link": r.link, "error": r.error} for r in results
+            "failed": [{"link": r.link, "step": "transcribe", "error": r.error} for r in results
                        if r.status == "failed"]}

@@ -220,6 +220,8 @@ def fetch_to_file(session: requests.Session, url: str, transfer: Transfer,
     cancel.check()  # a shut socket may end a body of unknown length early, without an error
     if expected is not None and size != expected:
         raise IncompleteDownload(f"received {size} of {expected} bytes")
+    if size == 0:
+        raise DownloadError("the server sent an empty file (0 bytes)")
     commit(transfer.partial, transfer.target)
     transfer.partial = None
     return size, digest.hexdigest()

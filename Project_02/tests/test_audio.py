@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from podcast_testkit import SILENT_MP3, decode, encode, write_mp3
 
-from podcasts.audio import (SAMPLE_RATE, chunk_audio, episode_chunks, expected_seconds,
-                            quiet_cut, verify_audio)
+from podcasts.audio import (SAMPLE_RATE, Promise, check_duration, chunk_audio, episode_chunks,
+                            expected_seconds, quiet_cut, sniff_format, verify_audio)
 from podcasts.errors import AudioDecodeError
 
 
@@ -109,11 +109,11 @@ def test_memory_stays_flat_over_an_11_minute_episode(long_episode: Path) -> None
                                                       ("episode.opus", "libopus", 48_000)])
 def test_m4a_and_opus_episodes_decode_whole(tmp_path: Path, name: str, codec: str,
                                             rate: int) -> None:
-    """AAC in MP4 and Opus in Ogg, which miniaudio cannot read (feeds carry them and the
+    """AAC in MP4 and Opus in Ogg (feeds carry them and the
     downloader keeps their suffix): decoded by PyAV to their full length, cut into chunks."""
     samples = speech_like(40, gaps=[25.0])
     path = encode(tmp_path / name, samples, codec, rate)
-    assert expected_seconds(path) == pytest.approx(40, abs=0.1)
+    assert expected_seconds(path).header == pytest.approx(40, abs=0.1)
     assert verify_audio(path) == pytest.approx(40, abs=0.1)
     chunks = list(episode_chunks(path))
     assert [round(chunk.start) for chunk in chunks] == [0, 25]
@@ -132,3 +132,47 @@ def test_broken_m4a_files_are_reported(tmp_path: Path) -> None:
             verify_audio(path)
         assert str(caught.value) == (f"{name}: not a readable audio file "
                                      "(Invalid data found when processing input)")
+
+
+def id3_tag_size(mp3: bytes) -> int:
+    """The length of the ID3v2 tag a LAME-written MP3 starts with."""
+    return 10 + sum((byte & 0x7F) << (7 * (3 - n)) for n, byte in enumerate(mp3[6:10]))
+
+
+@pytest.mark.parametrize("second_tag", [True, False], ids=["with its tag", "frames only"])
+def test_mp3s_joined_into_one_file_decode_whole(tmp_path: Path, second_tag: bool) -> None:
+    """Dynamic ad insertion joins MP3s: the first part's header says 20 s of a 60 s file. Every
+    part is decoded (a decoder that trusted the header stopped at 20 s, reported as success)."""
+    first = write_mp3(tmp_path / "a.mp3", speech_like(20, gaps=[10.0])).read_bytes()
+    second = write_mp3(tmp_path / "b.mp3", speech_like(40, gaps=[15.0], seed=1)).read_bytes()
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(first + (second if second_tag else second[id3_tag_size(second):]))
+    assert verify_audio(joined) == pytest.approx(60, abs=0.5)
+    assert sum(chunk.seconds for chunk in episode_chunks(joined)) == pytest.approx(60, abs=0.5)
+
+
+def test_a_decode_far_shorter_than_the_size_holds_is_an_error(tmp_path: Path) -> None:
+    """The header is not the only promise: the file's size at its bit rate says 40 s too, and a
+    decoder that stopped at 15 s (as one that trusts a joined file's first header does) fails."""
+    path = write_mp3(tmp_path / "a.mp3", speech_like(40, gaps=[]))
+    promise = expected_seconds(path)
+    assert promise.by_size == pytest.approx(40, rel=0.05)
+    with pytest.raises(AudioDecodeError, match="where its size at its bit rate holds about 40 s"):
+        check_duration(path.name, 15.0, Promise(header=0.0, by_size=promise.by_size))
+
+
+@pytest.mark.parametrize(("head", "container"), [
+    (b"ID3\x04\x00", "mp3"), (b"\xff\xfb\x90\x00", "mp3"), (b"\xff\xf1\x50\x80", "aac"),
+    (b"\x00\x00\x00\x20ftypM4A ", "mp4"), (b"OggS\x00", "ogg"), (b"fLaC", "flac"),
+    (b"RIFF\x00\x00\x00\x00WAVE", "wav"), (b"<!DOCTYPE html>", None), (b"", None)])
+def test_the_container_is_told_by_the_first_bytes(head: bytes, container: str | None) -> None:
+    """MP3 (tagged or a bare frame), ADTS AAC, MP4/M4A, Ogg, FLAC, WAV; nothing for HTML."""
+    assert sniff_format(head) == container
+
+
+def test_an_m4a_saved_under_an_mp3_name_still_decodes(tmp_path: Path) -> None:
+    """The file's bytes pick the decoder, not its suffix (which came from a URL or a feed)."""
+    m4a = encode(tmp_path / "real.m4a", speech_like(12, gaps=[]), "aac", 16_000)
+    misnamed = tmp_path / "episode.mp3"
+    misnamed.write_bytes(m4a.read_bytes())
+    assert verify_audio(misnamed) == pytest.approx(12, abs=0.1)

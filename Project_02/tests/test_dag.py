@@ -12,7 +12,7 @@ from podcast_testkit import (PROJECT_DIR, SILENT_MP3, FaultServer, make_feed, ma
 from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
 
-from podcasts.errors import LockTimeout
+from podcasts.errors import LockTimeout, SettingsError
 from podcasts.search import search
 from podcasts.storage import pipeline_lock, transcript_segments
 
@@ -132,3 +132,16 @@ def test_writing_tasks_wait_for_a_running_pipeline(dagbag: DagBag, task_id: str,
     function = dagbag.dags["podcast_summary"].get_task(task_id).python_callable
     with pipeline_lock(db_path, timeout=1), pytest.raises(LockTimeout):
         function(*([] if argument is None else [argument]))
+
+
+@pytest.mark.parametrize(("name", "value"), [("PODCAST_MAX_EPISODES", "-1"),
+                                             ("PODCAST_MAX_TRANSCRIPTS", "abc"),
+                                             ("PODCAST_WHISPER_THREADS", "1000")])
+def test_tasks_check_the_environment_like_the_command_line(
+        dagbag: DagBag, name: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value the CLI would refuse fails the task naming the variable (it is not read as "all
+    episodes" or a bare ValueError)."""
+    monkeypatch.setenv(name, value)
+    task = dagbag.dags["podcast_summary"].get_task("episodes_to_transcribe")
+    with pytest.raises(SettingsError, match=f"^{name}='{value}': must be "):
+        task.python_callable()

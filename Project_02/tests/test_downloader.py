@@ -324,3 +324,14 @@ def test_a_silent_host_costs_one_read_timeout_per_attempt(server: FaultServer, d
     assert result.status == "failed"
     assert server.hits["/silent.mp3"] == FAST.attempts
     _assert_consistent(db_path, episodes_dir)
+
+
+def test_an_empty_200_answer_is_a_failure_not_a_download(server: FaultServer, db_path: Path,
+                                                        episodes_dir: Path) -> None:
+    """A 200 with no body: failed, nothing recorded, no file (a rerun tries again)."""
+    server.routes["/empty.mp3"] = [respond(b"")]
+    store(db_path, server, ["/empty.mp3"])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "failed" and "empty file (0 bytes)" in result.error
+    assert _rows(db_path) == {"https://example.org/ep/0": (None, None)}
+    assert not list(episodes_dir.iterdir())

@@ -242,3 +242,24 @@ def test_any_bytes_parse_or_raise_feed_error(payload: bytes) -> None:
         parse_feed(payload)
     except FeedError:
         pass
+
+
+def test_a_304_to_a_request_without_validators_is_an_error(server: FaultServer) -> None:
+    """Nothing was asked conditionally, so "not modified" cannot be true: FeedError, not an
+    empty success."""
+    server.routes["/feed.xml"] = [respond(b"", status=304)]
+    with pytest.raises(FeedError, match="304 Not Modified to a request that named no earlier"):
+        get_episodes(server.url("/feed.xml"))
+
+
+@pytest.mark.parametrize(("url", "kind", "suffix"), [
+    ("http://h/play?id=7", "audio/x-m4a", ".m4a"), ("http://h/e.mp3", "audio/mp4", ".m4a"),
+    ("http://h/e", "audio/ogg; codecs=opus", ".ogg"), ("http://h/e", "x-audio/mp3", ".mp3"),
+    ("http://h/e.flac", "", ".flac"), ("http://h/e.MP3", None, ".mp3"),
+    ("http://h/e.wav", "audio/x-wav", ".wav")])
+def test_the_file_suffix_follows_the_enclosure_type_before_the_url(
+        url: str, kind: str | None, suffix: str) -> None:
+    """A URL without a suffix (or a misleading one) does not make an M4A an .mp3."""
+    assert episode_filename("https://e/1", "One", url, kind).endswith(suffix)
+    item = make_item(1, url, kind=kind or "")
+    assert only(parse_feed(make_feed([item]))).filename.endswith(suffix)

@@ -82,7 +82,8 @@ def test_json_output_and_idempotent_rerun(run, feed_url: str, db_path: Path,
     assert json.loads(out) == {
         "feed_url": feed_url, "feed_not_modified": False, "episodes_in_feed": 3,
         "new_episodes": 3, "downloaded": 3, "skipped": 0, "failed": [], "unavailable": [],
-        "transcribed": 3, "db_path": str(db_path), "episodes_dir": str(episodes_dir)}
+        "transcribed": 3, "parked": [], "db_path": str(db_path),
+        "episodes_dir": str(episodes_dir)}
     code, out, _ = run("--feed-url", feed_url, "--format", "json")
     second = json.loads(out)
     assert code == 0
@@ -161,8 +162,8 @@ def test_corrupt_episode_fails_and_the_others_are_transcribed(
     summary = json.loads(out)
     assert code == 1 and summary["transcribed"] == 1
     (failure,) = summary["failed"]
-    assert failure["link"] == "https://example.org/ep/1"
-    assert "decoded 3.6 s of the 11.0 s its header promises" in failure["error"]
+    assert (failure["link"], failure["step"]) == ("https://example.org/ep/1", "transcribe")
+    assert "decoded 3.7 s of the 11.0 s its header promises" in failure["error"]
     assert "error: 1 episode(s) failed" in err
     assert stored_transcripts(db_path) == ["https://example.org/ep/2"]
 
@@ -383,3 +384,46 @@ def test_ctrl_c_while_transcribing_exits_130_and_leaves_no_partial_transcript(
     done = subprocess.run(command + ["--format", "json"], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0 and json.loads(done.stdout)["transcribed"] == 1
+
+
+def test_the_table_counts_each_failure_under_its_step(run, server: FaultServer) -> None:
+    """A transcription failure is counted under Text, not under Downloads."""
+    code, out, _ = run("--feed-url", serve(server, [bytes(range(256)) * 40, SILENT_MP3]))
+    assert code == 1
+    assert "0 already there, 0 failed, 0 unavailable" in out
+    assert "Text:      1 transcribed, 1 failed\n" in out
+    assert "  failed to transcribe: https://example.org/ep/1: " in out
+
+
+def test_an_episode_failing_three_runs_in_a_row_is_parked(run, server: FaultServer,
+                                                          db_path: Path) -> None:
+    """The newest episode is undecodable: with --max-transcripts 1 it took the only slot on
+    every run, forever. After three failed runs it is parked (reported, not retried) and the
+    older episode gets its transcript; the run exits 0."""
+    feed_url = serve(server, [SILENT_MP3, bytes(range(256)) * 40])  # episode 2 is the newest
+    for _ in range(3):
+        code, out, _ = run("--feed-url", feed_url, "--max-transcripts", "1", "--format", "json")
+        assert (code, json.loads(out)["transcribed"]) == (1, 0)
+    code, out, err = run("--feed-url", feed_url, "--max-transcripts", "1", "--format", "json")
+    summary = json.loads(out)
+    assert (code, summary["transcribed"], summary["failed"]) == (0, 1, []), err
+    (parked,) = summary["parked"]
+    assert (parked["link"], parked["failed_runs"]) == ("https://example.org/ep/2", 3)
+    assert "not a readable audio file" in parked["error"]
+    assert stored_transcripts(db_path) == ["https://example.org/ep/1"]
+    _, table, _ = run("--feed-url", feed_url)
+    assert "  parked after 3 failed runs: https://example.org/ep/2: " in table
+
+
+def test_a_download_failing_three_runs_in_a_row_is_parked_until_its_url_changes(
+        run, server: FaultServer) -> None:
+    """A 404 is tried on three runs, then no more; a new enclosure URL gets a fresh start."""
+    feed_url = serve(server, [SILENT_MP3])
+    server.routes["/audio/1.mp3"] = [respond(b"gone", status=404)]
+    for _ in range(4):
+        code, _, _ = run("--feed-url", feed_url, "--no-transcribe")
+    assert (code, server.hits["/audio/1.mp3"]) == (0, 3)
+    server.routes["/feed.xml"] = [respond(make_feed([make_item(1, server.url("/moved/1.mp3"))]))]
+    server.routes["/moved/1.mp3"] = [respond(SILENT_MP3)]
+    code, out, _ = run("--feed-url", feed_url, "--no-transcribe", "--format", "json")
+    assert (code, json.loads(out)["downloaded"], json.loads(out)["parked"]) == (0, 1, [])

@@ -12,7 +12,8 @@ from podcast_testkit import only
 from podcasts.errors import StorageError
 from podcasts.feed import Episode
 from podcasts.http_client import FeedValidators
-from podcasts.storage import (create_table, load_episodes, newest_episodes, save_feed_validators,
+from podcasts.storage import (create_table, load_episodes, mark_downloaded, newest_episodes,
+                              save_feed_validators, set_resume_validator,
                               stored_feed_validators)
 
 EPISODE = Episode(
@@ -99,3 +100,20 @@ def test_a_file_that_is_not_sqlite_is_named_in_the_error(db_path: Path) -> None:
     db_path.write_bytes(b"\x93NUMPY" + bytes(range(256)) * 8)
     with pytest.raises(StorageError, match=f"database {db_path}: file is not a database"):
         stored_feed_validators(db_path, "http://h/feed")
+
+
+def test_the_feeds_latest_enclosure_url_wins(db_path: Path) -> None:
+    """A host moved the file: the stored row takes the new URL and drops the old resume
+    validator; a downloaded episode keeps its file name."""
+    create_table(db_path)
+    load_episodes(db_path, [EPISODE])
+    set_resume_validator(db_path, EPISODE.link, '"old"')
+    moved = replace(EPISODE, url="http://cdn/1.m4a", filename="one.m4a")
+    assert load_episodes(db_path, [moved]) == 0
+    row = only(newest_episodes(db_path))
+    assert (row["url"], row["filename"], row["resume_validator"]) == (
+        "http://cdn/1.m4a", "one.m4a", None)
+    mark_downloaded(db_path, EPISODE.link, 10, "0" * 64)
+    assert load_episodes(db_path, [replace(moved, url="http://cdn2/1.mp3")]) == 0
+    row = only(newest_episodes(db_path))
+    assert (row["url"], row["filename"]) == ("http://cdn2/1.mp3", "one.m4a")

@@ -3,6 +3,8 @@ broken file reported while the others are still transcribed."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,27 @@ def test_an_m4a_episode_is_transcribed(db_path: Path, episodes_dir: Path, server
     assert counts == {"transcribed": 1, "failed": []}
     assert search(db_path, "fellow Americans")[0]["link"] == episode.link
     assert "your country" in vtt_path(episodes_dir / episode.filename).read_text()
+
+
+def test_a_full_disk_fails_that_episode_only_naming_its_file(
+        db_path: Path, episodes_dir: Path, server: FaultServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No space for the first .vtt: that episode is a failure naming the file; the next one is
+    still transcribed; no temporary file is left."""
+    downloaded(db_path, episodes_dir, server, [SILENT_MP3, SILENT_MP3])
+    real_fsync, calls = os.fsync, []
+
+    def full_once(descriptor: int) -> None:
+        calls.append(descriptor)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", full_once)
+    counts = tally_transcripts(transcribe_episodes(db_path, episodes_dir, SETTINGS))
+    assert counts["transcribed"] == 1
+    (failure,) = counts["failed"]
+    assert failure["step"] == "transcribe"
+    assert f"cannot write {episodes_dir / 'episode-1.vtt'}: No space left" in failure["error"]
+    assert sorted(p.name for p in episodes_dir.iterdir()) == [
+        "episode-0.mp3", "episode-0.vtt", "episode-1.mp3"]
