@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from movies.checksummed import read_checksummed, write_checksummed
-from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset
+from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset, verify_download
 from movies.errors import DamagedFileError, DataError, FileWriteError, MoviesError
 from movies.facets import MovieFacets
 from movies.files import cache_lock
@@ -224,10 +224,11 @@ def _read_only(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieI
 
 
 def _build(data_dir: Path, like_threshold: float) -> MovieIndex:
-    """Load the CSVs of ``data_dir`` and build their index."""
+    """Check the CSVs of ``data_dir`` (if downloaded), load them and build their index."""
     # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
     from movies.data import load_movielens
 
+    verify_download(data_dir)
     started = time.perf_counter()
     index = build_index(*load_movielens(data_dir), like_threshold)
     logger.info("Built index in %.2f s", time.perf_counter() - started)
