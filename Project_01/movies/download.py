@@ -188,8 +188,7 @@ def _unpack(archive: Path, folder: Path, name: str) -> Path:
     for candidate in sorted(p.parent for p in folder.rglob(REQUIRED_FILES[0])):
         files = [candidate / name for name in REQUIRED_FILES]
         if all(f.is_file() and f.stat().st_size for f in files):
-            manifest = json.dumps({f.name: _size_and_crc(f) for f in files}).encode("utf-8")
-            write_checksummed(candidate / MANIFEST, lambda stream: stream.write(manifest))
+            _write_manifest(candidate, files)
             return candidate
     raise DataError(f"{name} holds no folder with non-empty {' and '.join(REQUIRED_FILES)}")
 
@@ -211,6 +210,12 @@ def extract_dataset(archive: Path, dataset: str, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _write_manifest(folder: Path, files: list[Path]) -> None:
+    """Keep each file's size and CRC-32 beside it, for :func:`verify_download`."""
+    manifest = json.dumps({path.name: _size_and_crc(path) for path in files}).encode("utf-8")
+    write_checksummed(folder / MANIFEST, lambda stream: stream.write(manifest))
 
 
 def _size_and_crc(path: Path) -> list[int]:

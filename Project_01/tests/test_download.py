@@ -346,4 +346,3 @@ def test_a_downloaded_file_changed_since_is_refused_when_indexed(
     ratings.write_bytes(bytes(damaged))
     with pytest.raises(DataError, match="ratings.csv changed since it was downloaded and verified"):
         load_or_build_index(folder, cache, 3.5)  # a new threshold: the index is built again
-
