@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from movies.checksummed import read_checksummed, write_checksummed
-from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset
+from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset, verify_download
 from movies.errors import DamagedFileError, DataError, FileWriteError, MoviesError
 from movies.facets import MovieFacets
 from movies.files import cache_lock
@@ -177,15 +177,17 @@ def _cached_titles(path: Path, movies: dict[int, tuple[str, str]],
     return titles
 
 
-def _load_cached(path: Path) -> MovieIndex | None:
-    """The index cached at ``path``, or None if there is none or it is unreadable."""
+def _load_cached(path: Path, quiet: bool = False) -> MovieIndex | None:
+    """The index cached at ``path``, or None if there is none or it is unreadable (said in a
+    warning unless ``quiet``: a first look, before the lock, that will look again)."""
     if not path.is_file():
         return None
     started = time.perf_counter()
     try:
         movies, ratings, facets = _read(path, dict, RatingsIndex, MovieFacets)
     except UNREADABLE as exc:
-        logger.warning("Ignoring unreadable cache %s (%s)", path.name, exc)
+        logger.log(logging.DEBUG if quiet else logging.WARNING,
+                   "Ignoring unreadable cache %s (%s)", path.name, exc)
         return None
     logger.info("Loaded cached index %s in %.2f s", path.name, time.perf_counter() - started)
     return MovieIndex(movies, ratings, facets,
@@ -200,7 +202,7 @@ def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) 
     """
     checksum = _recalled_checksum(data_dir, cache_dir)
     if checksum is not None:
-        index = _load_cached(cache_path(data_dir, cache_dir, like_threshold, checksum))
+        index = _load_cached(cache_path(data_dir, cache_dir, like_threshold, checksum), quiet=True)
         if index is not None:
             return index
     if cache_dir.is_dir() and not os.access(cache_dir, os.W_OK):
@@ -224,10 +226,11 @@ def _read_only(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieI
 
 
 def _build(data_dir: Path, like_threshold: float) -> MovieIndex:
-    """Load the CSVs of ``data_dir`` and build their index."""
+    """Check the CSVs of ``data_dir`` (if downloaded), load them and build their index."""
     # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
     from movies.data import load_movielens
 
+    verify_download(data_dir)
     started = time.perf_counter()
     index = build_index(*load_movielens(data_dir), like_threshold)
     logger.info("Built index in %.2f s", time.perf_counter() - started)

@@ -208,4 +208,3 @@ def test_a_run_without_cache_dir_leaves_the_users_cache_untouched(
     assert json.loads(capsys.readouterr().out)["match"]["movieId"] == 1
     assert _snapshot(users_cache) == before
     assert list(DataSettings.cache_dir.glob("index-tiny-*.pkl"))
-
