@@ -12,7 +12,7 @@ STAMPS := $(PROJECTS:%=$(VENV)/.installed-%)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-01 run-02 run-03 test test-01 test-02 test-03 lint lint-01 lint-02 \
+.PHONY: help install run run-01 run-02 run-03 serve-03 test test-01 test-02 test-03 lint lint-01 lint-02 \
 	lint-03 benchmark results-03 images mlflow-ui constraints clean
 
 help: ## List the targets
@@ -43,6 +43,9 @@ run-03: $(VENV)/.installed-03 ## Project_03: train the heart-disease model, then
 	cd Project_03 && $(PY) heart_disease.py train
 	cd Project_03 && $(PY) heart_disease.py predict --model artifacts/model.onnx --input examples/patients.csv
 
+serve-03: $(VENV)/.installed-03 ## Project_03: serve the champion model (after make run-03) on http://127.0.0.1:8000/docs
+	cd Project_03 && $(PY) heart_disease.py serve --model models:/heart-disease@champion
+
 test: lint ## Run the lint gate, then every project's tests (plain pytest from the root)
 	$(PY) -m pytest
 
@@ -72,7 +75,7 @@ lint-03: $(VENV)/.installed-03 ## pylint Project_03 (10.00/10 or fail)
 	@$(call LINT,03)
 
 benchmark: $(VENV)/.installed-01 $(VENV)/.installed-02 results-03 ## Re-run every benchmark and rewrite the reports (slow: about 1.5 h)
-	cd Project_01 && $(PY) benchmarks/benchmark.py
+	cd Project_01 && $(PY) benchmarks/movies_benchmark.py
 	cd Project_02 && $(PY) benchmarks/benchmark.py
 
 results-03: $(VENV)/.installed-03 ## Project_03: RESULTS.md and the README's figures from evaluate runs
