@@ -1,21 +1,48 @@
-"""Fixtures: tiny hand-made MovieLens folders, generated ratings, loopback HTTP servers."""
+"""Fixtures: tiny hand-made MovieLens folders, generated ratings, loopback HTTP servers, and the
+command line run in-process. Every path a run would default to is a tmp_path here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from movielens_testkit import REAL_DATA, FaultServer, write_movielens
+from movielens_testkit import (REAL_DATA, STEER_MOVIES_CSV, STEER_RATINGS_CSV, FaultServer,
+                               write_movielens)
+from movie_recommendations import main
+
+Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture(name="tiny_dir")
 def fixture_tiny_dir(tmp_path: Path) -> Path:
     """A tiny hand-made MovieLens folder."""
     return write_movielens(tmp_path / "tiny")
+
+
+@pytest.fixture(name="steer_dir")
+def fixture_steer_dir(tmp_path: Path) -> Path:
+    """The hand-made folder for several seeds, filters and the fallback (see the testkit)."""
+    return write_movielens(tmp_path / "steer", STEER_MOVIES_CSV, STEER_RATINGS_CSV)
+
+
+@pytest.fixture(name="cli")
+def fixture_cli(tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> Cli:
+    """Run the command line in-process on the tiny folder, with its cache in tmp_path; return
+    (exit code, stdout, stderr). ``stdin`` is typed text, a stream, or None (closed)."""
+    def cli(*args: str, stdin: str | io.StringIO | None = "") -> tuple[int, str, str]:
+        argv = ["--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path / "cache"), *args]
+        try:
+            code = main(argv, stdin=io.StringIO(stdin) if isinstance(stdin, str) else stdin)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+    return cli
 
 
 @pytest.fixture(name="real_dir", scope="session")

@@ -13,8 +13,6 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-
-
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ml-latest-small"
 
 
@@ -136,3 +134,33 @@ def slow_body(payload: bytes, seconds: float, pieces: int = 20) -> Responder:
         handler.close_connection = True
 
     return respond
+
+
+# Hand-made ratings for several seeds, filters and the fallback; answers computed by hand.
+#
+# Who liked what (a 5.0 rating; user 8 only rated movie 7, with 2.0):
+#
+#     user 1: 1 2 5      user 4: 3 2 8      user 6: 4 5 6      user 8: -
+#     user 2: 1 2        user 5: 3 8        user 7: 4 6
+#     user 3: 1 6
+#
+# Seed 1 (Alien): similar users {1, 2, 3}; shares 2: 2/3, 5: 1/3, 6: 1/3; users who liked any kept
+# movie {1, 2, 3, 4, 6, 7} = 6, so all-users shares 2: 3/6, 5: 2/6, 6: 3/6; scores 2: 4/3, 5: 1,
+# 6: 2/3.
+# Seeds 1 and 3 (Alien, Heat): similar users {1, .., 5}; shares 2: 3/5, 8: 2/5, 5: 1/5, 6: 1/5; any
+# kept movie liked by users 1-7, so all-users shares 2: 3/7, 8: 2/7, 5: 2/7, 6: 3/7; scores 2: 1.4,
+# 8: 1.4 (2 has more ratings, so it comes first), 5: 0.7, 6: 7/15.
+STEER_MOVIES_CSV = """movieId,title,genres
+1,Alien (1979),Horror|Sci-Fi
+2,Aliens (1986),Action|Sci-Fi
+3,Heat (1995),Action|Crime
+4,Airplane! (1980),Comedy
+5,Ghostbusters (1984),Comedy|Sci-Fi
+6,Clue (1985),Comedy|Mystery
+7,Obscure Western (1950),Western
+8,Fargo (1996),Comedy|Crime|Drama
+"""
+STEER_LIKES = {1: [1, 2, 5], 2: [1, 2], 3: [1, 6], 4: [3, 2, 8], 5: [3, 8], 6: [4, 5, 6], 7: [4, 6]}
+STEER_RATINGS_CSV = "userId,movieId,rating,timestamp\n" + "".join(
+    f"{user},{movie},5.0,1\n" for user, movies in STEER_LIKES.items() for movie in movies
+) + "8,7,2.0,1\n"

@@ -1,21 +1,21 @@
-"""Index cache tests: reused when current, rebuilt when the data or its file changes."""
+"""The index cache: reused when current, rebuilt when the data, the settings or the code change,
+and never a crash when a cache file is damaged or cannot be written."""
 
 from __future__ import annotations
 
 import errno
 import json
 import pickle
-import sys
 from pathlib import Path
 
 import pytest
 from movielens_testkit import RATINGS_CSV
 
-import movie_index
-import movielens_data
-from movie_index import cache_path, load_or_build_index, remembered_checksum
-from movie_errors import CacheError
-from movielens_cache_lock import LOCK_NAME, cache_lock, temporary_path, write_atomically
+from movies import cache as cache_module
+from movies import data as data_module
+from movies.cache import cache_path, load_or_build_index, remembered_checksum
+from movies.errors import DataError
+from movies.files import LOCK_NAME
 
 
 def _index_files(cache: Path) -> list[str]:
@@ -28,13 +28,13 @@ def _index_files(cache: Path) -> list[str]:
 def fixture_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Record every time the CSVs are actually loaded to build an index."""
     calls: list[Path] = []
-    real = movielens_data.load_movielens
+    real = data_module.load_movielens
 
     def counting(folder: Path):
         calls.append(folder)
         return real(folder)
 
-    monkeypatch.setattr(movielens_data, "load_movielens", counting)
+    monkeypatch.setattr(data_module, "load_movielens", counting)
     return calls
 
 
@@ -84,7 +84,7 @@ def test_failed_build_leaves_no_cache_file(tiny_dir: Path, tmp_path: Path) -> No
     """Bad data stops before anything is written."""
     (tiny_dir / "ratings.csv").write_text("userId,movieId,rating\n1,1,bad\n", encoding="utf-8")
     cache = tmp_path / "cache"
-    with pytest.raises(movie_index.DataError):
+    with pytest.raises(DataError):
         load_or_build_index(tiny_dir, cache, 4.0)
     assert not cache.exists() or _index_files(cache) == []
 
@@ -95,7 +95,7 @@ def test_interrupted_write_leaves_no_partial_file(tiny_dir: Path, tmp_path: Path
     def explode(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(movie_index.pickle, "dump", explode)
+    monkeypatch.setattr(cache_module.pickle, "dump", explode)
     cache = tmp_path / "cache"
     with pytest.raises(KeyboardInterrupt):
         load_or_build_index(tiny_dir, cache, 4.0)
@@ -106,7 +106,7 @@ def test_changed_code_invalidates_the_cache(tiny_dir: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """An index pickled by other code is never loaded: the code's fingerprint is in the key."""
     before = cache_path(tiny_dir, tmp_path, 4.0)
-    monkeypatch.setattr(movie_index, "code_fingerprint", lambda: "0000")
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "0000")
     assert cache_path(tiny_dir, tmp_path, 4.0) != before
 
 
@@ -114,8 +114,8 @@ def test_checksum_is_recomputed_only_when_a_file_changes(tiny_dir: Path, tmp_pat
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The remembered checksum saves re-reading the CSVs, and is never stale."""
     calls = []
-    real = movie_index.data_checksum
-    monkeypatch.setattr(movie_index, "data_checksum", lambda d: calls.append(d) or real(d))
+    real = cache_module.data_checksum
+    monkeypatch.setattr(cache_module, "data_checksum", lambda d: calls.append(d) or real(d))
     first = remembered_checksum(tiny_dir, tmp_path)
     assert remembered_checksum(tiny_dir, tmp_path) == first and len(calls) == 1
     (tiny_dir / "ratings.csv").write_text(RATINGS_CSV + "3,1,5.0,1\n", encoding="utf-8")
@@ -160,11 +160,11 @@ def test_files_left_by_a_killed_run_are_removed(tiny_dir: Path, tmp_path: Path) 
     """Temporary files and folders of a dead writer go on the next run that takes the lock."""
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / ".tmp-index-tiny-abc.pkl-x1").write_bytes(b"half a pickle")
-    (cache / ".tmp-ml-latest-small-y2").mkdir()
-    (cache / ".tmp-ml-latest-small-y2" / "ratings.csv").write_text("userId\n", encoding="utf-8")
+    (cache / ".index-tiny-abc.pkl.x1.part").write_bytes(b"half a pickle")
+    (cache / ".ml-latest-small.y2.part").mkdir()
+    (cache / ".ml-latest-small.y2.part" / "ratings.csv").write_text("userId\n", encoding="utf-8")
     load_or_build_index(tiny_dir, cache, 4.0)
-    assert not list(cache.glob(".tmp-*"))
+    assert not list(cache.glob(".*.part"))
     assert len(_index_files(cache)) == 2
 
 
@@ -175,7 +175,7 @@ def test_a_full_disk_costs_the_cache_not_the_answer(tiny_dir: Path, tmp_path: Pa
     def disk_full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(movie_index.pickle, "dump", disk_full)
+    monkeypatch.setattr(cache_module.pickle, "dump", disk_full)
     cache = tmp_path / "cache"
     assert load_or_build_index(tiny_dir, cache, 4.0).ratings.recommend(1)
     assert "Index not cached" in caplog.text and "No space left on device" in caplog.text
@@ -192,58 +192,3 @@ def test_a_cache_file_holding_something_else_is_rebuilt(tiny_dir: Path, tmp_path
     index = load_or_build_index(tiny_dir, tmp_path, 4.0)
     assert index.ratings.recommend(1) and index.titles.search("matrix")[0].movie_id == 2
     assert len(builds) == 2
-
-
-def _interrupt_at_line(number: int, code: set) -> object:
-    """A tracer raising KeyboardInterrupt (as Ctrl-C does) at the ``number``-th line run in
-    ``code``, once."""
-    seen = 0
-
-    def tracer(frame, event, _arg):
-        nonlocal seen
-        if frame.f_code not in code:
-            return None
-        if event == "line":
-            seen += 1
-            if seen == number:
-                raise KeyboardInterrupt
-        return tracer
-    return tracer
-
-
-def test_ctrl_c_at_any_line_of_an_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
-    """Regression: a Ctrl-C between creating the temporary file and entering the try that
-    removes it left a .tmp-* file (found by interrupting a first build on 25M ratings)."""
-    target = tmp_path / "index.pkl"
-    target.write_bytes(b"old")
-    code = {write_atomically.__code__, temporary_path.__code__}
-    for number in range(1, 100):
-        sys.settrace(_interrupt_at_line(number, code))
-        try:
-            write_atomically(target, lambda stream: stream.write(b"new"))
-            finished = True
-        except KeyboardInterrupt:
-            finished = False
-        finally:
-            sys.settrace(None)
-        assert not list(tmp_path.glob(".tmp-*")), f"left behind when interrupted at line {number}"
-        assert target.read_bytes() in ((b"new",) if finished else (b"old", b"new"))
-        if finished:
-            break
-    else:
-        pytest.fail("the write never finished")
-
-
-@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
-def test_a_folder_that_cannot_hold_the_lock_file_fails_at_once() -> None:
-    """Regression: filelock took ENOENT for "locked by another run" and waited an hour."""
-    with pytest.raises(CacheError, match="cannot use the cache folder /proc/self"):
-        with cache_lock(Path("/proc/self"), timeout=5):
-            pass
-
-
-def test_an_atomic_write_below_a_file_is_a_cache_error(tmp_path: Path) -> None:
-    """The parent is a file: one CacheError, not the clean-up's own NotADirectoryError."""
-    (tmp_path / "file").write_text("x", encoding="utf-8")
-    with pytest.raises(CacheError, match="cannot write"):
-        write_atomically(tmp_path / "file" / "index.pkl", lambda stream: stream.write(b"x"))

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from movies_recipe import ClassicTitleSearch
 
-from movie_index import build_index
 from movie_recommendations import main
-from movielens_data import load_movielens
-from movie_errors import NoMatchError
-from recipe import ClassicTitleSearch
-from title_search import MAX_QUERY_CHARS
+from movies.data import load_movielens
+from movies.errors import NoMatchError
+from movies.index import build_index
+from movies.titles import MAX_QUERY_CHARS
 
 pytestmark = pytest.mark.realdata
 QUERIES = Path(__file__).parent / "data" / "search_queries.csv"

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from movies_recipe import recipe_scores
 
-from movielens_data import load_movielens
-from recipe import recipe_scores
-import recommender
-from recommender import RatingsIndex
+from movies import recommender
+from movies.data import load_movielens
+from movies.recommender import RatingsIndex
 
 
 def _index(folder: Path) -> RatingsIndex:

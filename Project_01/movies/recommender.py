@@ -1,12 +1,13 @@
 """Collaborative filtering: "people who loved this movie also loved ..." from a sparse index.
 
-The scores are exactly those of the classic pandas recipe (see ``recipe.py``), but the ratings are
-read once into a sparse user x movie "liked" matrix, so a query touches only the likes of the users
-who liked the movie instead of re-filtering every rating. A popular movie's fans liked millions of
-movies between them, yet only a movie liked by more than ``min_share`` of them *overall* can pass
-the share filter: for such seeds the few candidates are counted from bitsets of their fans instead
-(same integers, a fraction of the work). Several seed movies pool their fans; a mask filters the
-answer without changing a score; ``most_liked`` is the fallback for seeds too few users liked.
+The scores are exactly those of the classic pandas recipe (``benchmarks/movies_recipe.py``), but
+the ratings are read once into a sparse user x movie "liked" matrix, so a query touches only the
+likes of the users who liked the movie instead of re-filtering every rating. A popular movie's
+fans liked millions of movies between them, yet only a movie liked by more than ``min_share`` of
+them *overall* can pass the share filter: for such seeds the few candidates are counted from
+bitsets of their fans instead (same integers, a fraction of the work). Several seed movies pool
+their fans; a mask filters the answer without changing a score; ``most_liked`` is the fallback
+for seeds too few users liked.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+from movies.settings import DataSettings, MovieQuery
+
 if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
     import pandas as pd
 
-DEFAULT_LIKE_THRESHOLD = 4.0
-DEFAULT_MIN_SHARE = 0.10
 POPULAR_BITSETS = 1024  # the most liked movies whose fans are also kept as bitsets
 
 
@@ -56,7 +57,7 @@ class RatingsIndex:
         self,
         ratings: "pd.DataFrame",
         movie_ids: np.ndarray,
-        like_threshold: float = DEFAULT_LIKE_THRESHOLD,
+        like_threshold: float = DataSettings.like_threshold,
     ) -> None:
         """Index ``ratings`` (userId, movieId, rating) over the movies in ``movie_ids``."""
         self.like_threshold = like_threshold
@@ -157,7 +158,7 @@ class RatingsIndex:
         return np.bincount(similar_likes, minlength=self.movie_ids.size)
 
     def recommend(self, movie_ids: int | Sequence[int], top_n: int = 10,
-                  min_share: float = DEFAULT_MIN_SHARE,
+                  min_share: float = MovieQuery.min_share,
                   allowed: np.ndarray | None = None) -> list[Recommendation]:
         """Recommend up to ``top_n`` movies for fans of any of ``movie_ids``, best first.
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 from rapidfuzz import fuzz
 
-from movie_errors import NoMatchError
+from movies.errors import NoMatchError
 
 ARTICLES = frozenset(
     "the a an les la le l il el die der das los las lo gli un une det den de".split()

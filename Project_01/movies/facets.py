@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from title_search import TRAILING_YEAR
+from movies.titles import TRAILING_YEAR
 
 NO_YEAR = -1  # fails every year bound
 

@@ -1,7 +1,7 @@
-"""The title search engines ``benchmark.py`` compares: this project's and the alternatives.
+"""The title search engines ``movies_benchmark.py`` compares: this project's and the alternatives.
 
-The issue asked for the engine to be chosen by measurement; these are the candidates, each as
-a function from a query to the movieId it finds first.
+The engine was chosen by measurement; these are the candidates, each as a function from a query
+to the movieId it finds first.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from recipe import ClassicTitleSearch
-from title_search import CANDIDATES, TitleIndex, fold
+from movies_recipe import ClassicTitleSearch
+
+from movies.titles import CANDIDATES, TitleIndex, fold
 
 Search = Callable[[str], int]  # a title search engine: query -> the movieId it finds first
 
@@ -50,6 +51,6 @@ def search_engines(movies: pd.DataFrame, titles: TitleIndex) -> dict[str, Search
         "rapidfuzz `process.extract` (WRatio) over all names + the same scoring":
             lambda q: swapped.search(q)[0].movie_id,
         "rapidfuzz `process.extractOne` (WRatio) alone": extract_one,
-        "classic word TF-IDF (recipe.py, needs scikit-learn)":
+        "classic word TF-IDF (movies_recipe.py, needs scikit-learn)":
             lambda q: int(classic.search(q).iloc[0]["movieId"]),
     }

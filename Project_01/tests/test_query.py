@@ -1,63 +1,25 @@
-"""Several liked movies, genre and year filters, and the popular-in-genre fallback, on hand-made
-ratings whose answers are computed by hand below.
-
-Who liked what (a 5.0 rating; user 8 only rated movie 7, with 2.0):
-
-    user 1: 1 2 5      user 4: 3 2 8      user 6: 4 5 6      user 8: -
-    user 2: 1 2        user 5: 3 8        user 7: 4 6
-    user 3: 1 6
-
-Seed 1 (Alien): similar users {1, 2, 3}; shares 2: 2/3, 5: 1/3, 6: 1/3; users who liked any kept
-movie {1, 2, 3, 4, 6, 7} = 6, so all-users shares 2: 3/6, 5: 2/6, 6: 3/6; scores 2: 4/3, 5: 1,
-6: 2/3.
-Seeds 1 and 3 (Alien, Heat): similar users {1, .., 5}; shares 2: 3/5, 8: 2/5, 5: 1/5, 6: 1/5; any
-kept movie liked by users 1-7, so all-users shares 2: 3/7, 8: 2/7, 5: 2/7, 6: 3/7; scores 2: 1.4,
-8: 1.4 (2 has more ratings, so it comes first), 5: 0.7, 6: 7/15.
-"""
+"""Answering a query: several liked movies, genre and year filters, and the popular-in-genre
+fallback, on the hand-made ratings of ``movielens_testkit`` (answers computed by hand there)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from movielens_testkit import write_movielens
 
-from movie_errors import NoMatchError, QueryError
-from movie_index import MovieIndex, build_index
-from movie_query import MovieQuery, answer, render_table
-from movie_recommendations import main
-from movielens_data import load_movielens
-from title_search import MAX_QUERY_CHARS
-
-MOVIES = """movieId,title,genres
-1,Alien (1979),Horror|Sci-Fi
-2,Aliens (1986),Action|Sci-Fi
-3,Heat (1995),Action|Crime
-4,Airplane! (1980),Comedy
-5,Ghostbusters (1984),Comedy|Sci-Fi
-6,Clue (1985),Comedy|Mystery
-7,Obscure Western (1950),Western
-8,Fargo (1996),Comedy|Crime|Drama
-"""
-LIKES = {1: [1, 2, 5], 2: [1, 2], 3: [1, 6], 4: [3, 2, 8], 5: [3, 8], 6: [4, 5, 6], 7: [4, 6]}
-RATINGS = "userId,movieId,rating,timestamp\n" + "".join(
-    f"{user},{movie},5.0,1\n" for user, movies in LIKES.items() for movie in movies
-) + "8,7,2.0,1\n"
-
-
-@pytest.fixture(name="folder")
-def fixture_folder(tmp_path: Path) -> Path:
-    """The hand-made MovieLens folder described above."""
-    return write_movielens(tmp_path / "steer", MOVIES, RATINGS)
+from movies.data import load_movielens
+from movies.errors import NoMatchError, QueryError
+from movies.index import MovieIndex, build_index
+from movies.query import answer
+from movies.report import render_table
+from movies.settings import MovieQuery
+from movies.titles import MAX_QUERY_CHARS
 
 
 @pytest.fixture(name="index")
-def fixture_index(folder: Path) -> MovieIndex:
+def fixture_index(steer_dir: Path) -> MovieIndex:
     """Its index."""
-    return build_index(*load_movielens(folder), 4.0)
+    return build_index(*load_movielens(steer_dir), 4.0)
 
 
 def _ask(index: MovieIndex, **fields) -> dict:
@@ -176,39 +138,3 @@ def test_table_shows_the_counts_behind_each_recommendation(index: MovieIndex) ->
     assert "Only showing: genre Comedy; years ...-1990" in table
     assert "Similar users (who liked any of them): 5" in table
     assert " 1    0.70    20.0%   28.6%       1  Ghostbusters (1984)" in table
-
-
-def test_cli_repeats_flags_and_prints_json(folder: Path, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture) -> None:
-    """--movie-title and --movie-id repeat; filters and --min-users reach the answer."""
-    code = main(["--data-dir", str(folder), "--cache-dir", str(tmp_path / "cache"),
-                 "--movie-title", "Alien", "--movie-id", "3", "--genre", "Comedy",
-                 "--year-from", "1990", "--min-users", "2", "--format", "json"])
-    result = json.loads(capsys.readouterr().out)
-    assert code == 0
-    assert [s["match"]["movieId"] for s in result["seeds"]] == [1, 3]
-    assert result["filters"] == {"genres": ["Comedy"], "year_from": 1990, "year_to": None}
-    assert _ids(result) == [8] and result["fallback"] is None
-
-
-def test_cli_unknown_genre_exits_1(folder: Path, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture) -> None:
-    """One error line, exit 1."""
-    code = main(["--data-dir", str(folder), "--cache-dir", str(tmp_path / "cache"),
-                 "--movie-id", "1", "--genre", "Opera"])
-    assert code == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
-        "error: no movie has the genre 'Opera'")
-
-
-@pytest.mark.parametrize("query", [["--movie-id", "1"], ["--movie-title", "alien"]])
-def test_a_cached_query_imports_neither_pandas_nor_scikit_learn(folder: Path, tmp_path: Path,
-                                                               query: list[str]) -> None:
-    """A fresh process answering from the cache stays light: no pandas, no scikit-learn."""
-    argv = ["--data-dir", str(folder), "--cache-dir", str(tmp_path / "cache"), *query]
-    assert main(argv) == 0  # builds the cache
-    script = ("import sys; from movie_recommendations import main; code = main(sys.argv[1:]); "
-              "print(code, sorted(m for m in ('pandas', 'sklearn') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1], check=True, timeout=60)
-    assert done.stdout.splitlines()[-1] == "0 []"

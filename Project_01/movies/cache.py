@@ -1,14 +1,13 @@
-"""Build the search and ratings indexes once per data set and cache them on disk.
+"""Build the index once per data set and cache it on disk; ``load_index`` is the one way in.
 
-Cache file names carry a checksum of ``movies.csv`` and ``ratings.csv``, the settings the index
-depends on, and a fingerprint of the code that builds it, so neither changed data nor changed code
-is ever served from a stale cache. The checksum itself is remembered beside the cache with each
-file's size, modification time and inode, and recomputed when any of them changes (as git does),
-so a cached start does not re-read gigabytes of CSV. Files are written to a temporary name and
-renamed, so an interrupted run never leaves a half-written cache; whoever writes holds the cache
-folder's lock, so two runs never build the same index at once (the second one waits, then loads
-what the first one wrote). The title index lives in its own file and is loaded on first use: a
-``--movie-id`` query never pays for it.
+Cache file names carry a checksum of ``movies.csv`` and ``ratings.csv``, the like threshold and a
+fingerprint of the code that builds the index, so neither changed data nor changed code is ever
+served from a stale cache. The checksum itself is remembered beside the cache with each file's
+size, modification time and inode, and recomputed when any of them changes (as git does), so a
+cached start does not re-read gigabytes of CSV. Files are written atomically, and whoever writes
+holds the cache folder's lock, so two runs never build the same index at once (the second one
+waits, then loads what the first one wrote). The title index lives in its own file and is loaded
+on first use: a ``--movie-id`` query never pays for it.
 """
 
 from __future__ import annotations
@@ -21,79 +20,43 @@ import pickle
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from movie_errors import CacheError, DataError
-from movie_facets import MovieFacets
-from movielens_cache_lock import cache_lock, write_atomically
-from movielens_download import REQUIRED_FILES
-from recommender import RatingsIndex
-from title_search import TitleIndex
-
-if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
-    import pandas as pd
+from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset
+from movies.errors import DataError, FileWriteError, MoviesError
+from movies.facets import MovieFacets
+from movies.files import atomic_write, cache_lock
+from movies.index import MovieIndex, build_index, title_index
+from movies.recommender import RatingsIndex
+from movies.settings import DataSettings
+from movies.titles import TitleIndex
 
 logger = logging.getLogger(__name__)
 
-INDEX_CODE = ("movie_index.py", "movie_facets.py", "recommender.py", "title_search.py")
+INDEX_CODE = ("cache.py", "index.py", "facets.py", "recommender.py", "titles.py")
 # What unpickling a damaged file, or one written by other code, can raise.
 UNREADABLE = (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError, ImportError,
               TypeError, KeyError, IndexError, MemoryError)
 CHECKSUM = re.compile(r"[0-9a-f]{32}")  # data_checksum's form; nothing else may name a file
 
 
-class MovieIndex:
-    """Everything a query needs: movie metadata, the ratings index and the title search."""
+def load_index(settings: DataSettings) -> MovieIndex:
+    """The index ``settings`` ask for: from ``--data-dir``, or the data set downloaded on first
+    use, built on first use and cached.
 
-    def __init__(self, movies: dict[int, tuple[str, str]], ratings: RatingsIndex,
-                 facets: MovieFacets, *, titles: TitleIndex | None = None,
-                 titles_path: Path | None = None) -> None:
-        """Hold ``movies`` (movieId -> (title, genres)), ``ratings`` and their ``facets``; the
-        title index may come later."""
-        self.movies = movies
-        self.facets = facets
-        self.ratings = ratings
-        self._titles = titles
-        self._titles_path = titles_path
-
-    @property
-    def titles(self) -> TitleIndex:
-        """The title index, loaded from its cache file (or rebuilt) on first use."""
-        if self._titles is None:
-            try:
-                self._titles = _read(self._titles_path, TitleIndex)
-            except UNREADABLE as exc:
-                logger.warning("Rebuilding the title index (%s)", exc)
-                self._titles = _title_index(self.movies, self.ratings)
-                if self._titles_path is not None:
-                    try:
-                        with cache_lock(self._titles_path.parent):
-                            _write_pickle(self._titles, self._titles_path)
-                    except CacheError as write_error:
-                        logger.warning("Title index not cached: %s", write_error)
-        return self._titles
-
-    def movie(self, movie_id: int) -> dict[str, str]:
-        """Return the title and genres of ``movie_id``; KeyError if unknown."""
-        title, genres = self.movies[int(movie_id)]
-        return {"title": title, "genres": genres}
-
-
-def _title_index(movies: dict[int, tuple[str, str]], ratings: RatingsIndex) -> TitleIndex:
-    """The title index of ``movies``, in the ratings index's movie order."""
-    rows = [movies[int(movie_id)] for movie_id in ratings.movie_ids]
-    return TitleIndex(ratings.movie_ids, [title for title, _ in rows],
-                      [genres for _, genres in rows], ratings.rating_counts)
-
-
-def build_index(movies: "pd.DataFrame", ratings: "pd.DataFrame",
-                like_threshold: float) -> MovieIndex:
-    """Build a ``MovieIndex`` from loaded MovieLens frames."""
-    ratings_index = RatingsIndex(ratings, movies["movieId"].to_numpy(), like_threshold)
-    metadata = {int(m): (t, g) for m, t, g in zip(movies["movieId"], movies["title"],
-                                                   movies["genres"])}
-    return MovieIndex(metadata, ratings_index, MovieFacets(metadata, ratings_index.movie_ids),
-                      titles=_title_index(metadata, ratings_index))
+    Raises:
+        DownloadError, DataError, FileWriteError, LockTimeout: one line says what went wrong.
+    """
+    data_dir = settings.data_dir
+    if data_dir is None:
+        data_dir = download_dataset(settings.dataset, settings.cache_dir, base_url_from_env())
+    try:
+        return load_or_build_index(data_dir, settings.cache_dir, settings.like_threshold)
+    except DataError as exc:
+        if settings.data_dir is not None:
+            raise
+        # It verified when downloaded, so the disk or a person changed it since.
+        raise DataError(f"{exc}; delete {data_dir} to download it again") from exc
 
 
 def data_checksum(data_dir: Path) -> str:
@@ -150,13 +113,13 @@ def remembered_checksum(data_dir: Path, cache_dir: Path) -> str:
     if checksum is None:
         checksum = data_checksum(data_dir)
         memo = {"data_dir": str(data_dir.resolve()), "stats": stats, "checksum": checksum}
-        write_atomically(_memo_path(data_dir, cache_dir),
-                         lambda stream: stream.write(json.dumps(memo).encode("utf-8")))
+        with atomic_write(_memo_path(data_dir, cache_dir)) as stream:
+            stream.write(json.dumps(memo).encode("utf-8"))
     return checksum
 
 
 def code_fingerprint() -> str:
-    """A short digest of the modules whose classes the cache holds."""
+    """A short digest of the modules whose classes (and file format) the cache holds."""
     digest = hashlib.blake2b(digest_size=4)
     for name in INDEX_CODE:
         digest.update(Path(__file__).with_name(name).read_bytes())
@@ -175,10 +138,8 @@ def _titles_path(path: Path) -> Path:
     return path.with_name(path.name.replace("index-", "titles-", 1))
 
 
-def _read(path: Path | None, *kinds: type) -> Any:
+def _read(path: Path, *kinds: type) -> Any:
     """Unpickle ``path`` and check that it holds objects of ``kinds`` (one, or a tuple of them)."""
-    if path is None:
-        raise OSError("no title index file")
     # The cache holds files this program wrote itself in its own cache folder.
     with open(path, "rb") as stream:
         payload = pickle.load(stream)
@@ -189,7 +150,24 @@ def _read(path: Path | None, *kinds: type) -> Any:
 
 
 def _write_pickle(payload: Any, path: Path) -> None:
-    write_atomically(path, lambda stream: pickle.dump(payload, stream, pickle.HIGHEST_PROTOCOL))
+    with atomic_write(path) as stream:
+        pickle.dump(payload, stream, pickle.HIGHEST_PROTOCOL)
+
+
+def _cached_titles(path: Path, movies: dict[int, tuple[str, str]],
+                   ratings: RatingsIndex) -> TitleIndex:
+    """The title index cached at ``path``; rebuilt (and cached again) if unreadable."""
+    try:
+        return _read(path, TitleIndex)
+    except UNREADABLE as exc:
+        logger.warning("Rebuilding the title index (%s)", exc)
+    titles = title_index(movies, ratings)
+    try:
+        with cache_lock(path.parent):
+            _write_pickle(titles, path)
+    except MoviesError as exc:  # the cache only saves time: answer anyway
+        logger.warning("Title index not cached: %s", exc)
+    return titles
 
 
 def _load_cached(path: Path) -> MovieIndex | None:
@@ -203,7 +181,8 @@ def _load_cached(path: Path) -> MovieIndex | None:
         logger.warning("Ignoring unreadable cache %s (%s)", path.name, exc)
         return None
     logger.info("Loaded cached index %s in %.2f s", path.name, time.perf_counter() - started)
-    return MovieIndex(movies, ratings, facets, titles_path=_titles_path(path))
+    return MovieIndex(movies, ratings, facets,
+                      load_titles=lambda: _cached_titles(_titles_path(path), movies, ratings))
 
 
 def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieIndex:
@@ -225,7 +204,7 @@ def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) 
 def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> MovieIndex:
     """Build the index of ``data_dir`` and cache it at ``path``; call while holding the lock."""
     # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
-    from movielens_data import load_movielens
+    from movies.data import load_movielens
 
     started = time.perf_counter()
     movies, ratings = load_movielens(data_dir)
@@ -238,6 +217,6 @@ def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> Movie
     try:
         _write_pickle(index.titles, _titles_path(path))
         _write_pickle((index.movies, index.ratings, index.facets), path)
-    except CacheError as exc:  # the cache only saves time: answer anyway
+    except FileWriteError as exc:  # the cache only saves time: answer anyway
         logger.warning("Index not cached, the next run builds it again: %s", exc)
     return index

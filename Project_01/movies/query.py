@@ -1,42 +1,28 @@
 """Answer a query: find the liked movies (seeds), then what users who liked any of them loved.
 
-The command line parses a ``MovieQuery``, calls ``answer()`` and prints ``render_table()`` or the
-JSON; everything in between lives here. A query may name several seeds (titles or movieIds),
-filter the answer by genre and year, and fall back to the most liked movies of the seeds' genres
-when too few users liked the seeds to say anything about their taste.
+The command line parses a ``MovieQuery`` (``settings.py``), calls ``answer()`` and prints what
+``report.render()`` makes of it; everything in between lives here. A query may name several
+seeds (titles or movieIds), filter the answer by genre and year, and fall back to the most liked
+movies of the seeds' genres when too few users liked the seeds to say anything about their taste.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from movie_errors import NoMatchError, QueryError
-from movie_index import MovieIndex
-from recommender import DEFAULT_MIN_SHARE, Recommendation
-from title_search import MAX_QUERY_CHARS, Match, clip_query
+from movies.errors import NoMatchError, QueryError
+from movies.index import MovieIndex
+from movies.recommender import Recommendation
+from movies.settings import MovieQuery
+from movies.titles import MAX_QUERY_CHARS, Match, clip_query
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MIN_USERS = 5
 ALTERNATIVES = 4
-
-
-@dataclass(frozen=True)
-class MovieQuery:
-    """What a person asks: the movies they liked and how to shape the answer."""
-
-    titles: tuple[str, ...] = ()
-    movie_ids: tuple[int, ...] = ()
-    top_n: int = 10
-    min_share: float = DEFAULT_MIN_SHARE
-    min_users: int = DEFAULT_MIN_USERS
-    genres: tuple[str, ...] = ()
-    year_from: int | None = None
-    year_to: int | None = None
 
 
 def _movie_fields(index: MovieIndex, movie_id: int) -> dict[str, Any]:
@@ -98,10 +84,9 @@ def _fallback(index: MovieIndex, seed_ids: list[int], similar_users: np.ndarray,
 
 
 def _recommendation_fields(index: MovieIndex, rec: Recommendation) -> dict[str, Any]:
-    return {**_movie_fields(index, rec.movie_id), "score": rec.score,
-            "similar_users_share": rec.similar_users_share,
-            "all_users_share": rec.all_users_share,
-            "similar_users_liked": rec.similar_users_liked}
+    """The movie's fields, then the figures behind its score (``Recommendation``'s fields)."""
+    figures = asdict(rec)
+    return {**_movie_fields(index, figures.pop("movie_id")), **figures}
 
 
 def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
@@ -144,51 +129,3 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         "notes": notes,
         "recommendations": [_recommendation_fields(index, rec) for rec in recommendations],
     }
-
-
-def _describe_filters(filters: dict[str, Any]) -> str:
-    parts = []
-    if filters["genres"]:
-        parts.append("genre " + " or ".join(filters["genres"]))
-    if filters["year_from"] is not None or filters["year_to"] is not None:
-        low, high = ("..." if filters[key] is None else filters[key]
-                     for key in ("year_from", "year_to"))
-        parts.append(f"years {low}-{high}")
-    return "; ".join(parts)
-
-
-def render_table(result: dict[str, Any]) -> str:
-    """Format an ``answer()`` result for people."""
-    lines = []
-    for seed in result["seeds"]:
-        match = seed["match"]
-        lines.append(f"Best match: {match['title']} (movieId {match['movieId']}, "
-                     f"similarity {match['similarity']:.2f})")
-        if seed["alternatives"]:
-            lines.append("Also close: " + "; ".join(a["title"] for a in seed["alternatives"]))
-    lines += [f"Note: {note}" for note in result["notes"]]
-    if filters := _describe_filters(result["filters"]):
-        lines.append(f"Only showing: {filters}")
-    users, fallback = result["similar_users"], result["fallback"]
-    if fallback == "popular_in_genre":
-        lines.append(f"Only {users} user(s) liked {'it' if len(result['seeds']) == 1 else 'them'}"
-                     ": too few to go by, so here are the most liked movies of the same genres.")
-    else:
-        liked = "it" if len(result["seeds"]) == 1 else "any of them"
-        lines.append(f"Similar users (who liked {liked}): {users}")
-    if not result["recommendations"]:
-        if fallback:
-            lines.append("No recommendations: nobody liked a movie of the same genres either.")
-        elif users == 0:
-            lines.append("No recommendations: nobody liked this movie enough.")
-        else:
-            lines.append("No recommendations: no other movie was liked by enough of these users"
-                         + (" and passes the filters." if filters else "."))
-        return "\n".join(lines)
-    lines += ["", f"{'#':>2}  {'score':>6}  {'similar':>7}  {'all':>6}  {'users':>6}  title"]
-    for rank, rec in enumerate(result["recommendations"], start=1):
-        score = "-" if rec["score"] is None else f"{rec['score']:.2f}"
-        lines.append(f"{rank:>2}  {score:>6}  {rec['similar_users_share']:7.1%}  "
-                     f"{rec['all_users_share']:6.1%}  {rec['similar_users_liked']:>6}  "
-                     f"{rec['title']}")
-    return "\n".join(lines)

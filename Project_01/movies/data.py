@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from movie_errors import DataError
+from movies.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 The recipe re-filters every rating for each query, which is simple to read and slow at scale; the
 search is a word TF-IDF whose "top 5" comes from an unsorted ``argpartition``. Tests check that
-``recommender.RatingsIndex`` gives the recipe's scores, and ``benchmark.py`` compares both halves.
+``movies.recommender.RatingsIndex`` gives the recipe's scores, and ``movies_benchmark.py``
+compares both halves.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
-from recommender import DEFAULT_LIKE_THRESHOLD, DEFAULT_MIN_SHARE
+from movies.settings import DataSettings, MovieQuery
 
 
 def recipe_scores(
     ratings: pd.DataFrame,
     movie_id: int,
-    like_threshold: float = DEFAULT_LIKE_THRESHOLD,
-    min_share: float = DEFAULT_MIN_SHARE,
+    like_threshold: float = DataSettings.like_threshold,
+    min_share: float = MovieQuery.min_share,
 ) -> pd.DataFrame:
     """Score every candidate movie for ``movie_id`` the straightforward way.
 

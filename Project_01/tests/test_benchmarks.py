@@ -1,15 +1,16 @@
-"""The benchmark's helpers: the seeded synthetic data set and the title search engines compared."""
+"""The benchmarks' helpers (benchmarks/): the seeded synthetic data set and the title search
+engines compared."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from movielens_testkit import MOVIES_CSV, write_movielens
+from movies_engines import search_engines
+from movies_synthetic import generate_movielens, synthetic_queries, synthetic_titles
 
-from movie_index import build_index
-from movielens_data import load_movielens
-from movielens_synthetic import generate_movielens, synthetic_queries, synthetic_titles
-from title_search_engines import search_engines
+from movies.data import load_movielens
+from movies.index import build_index
 
 SAME_NAME = "6,The Matrix (2021),Action\n"
 

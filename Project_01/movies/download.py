@@ -1,17 +1,18 @@
 """Download and verify the MovieLens data sets.
 
-A download is streamed to a unique temporary file with a progress bar, checked against the MD5
+A download is streamed to a temporary file of its own with a progress bar, checked against the MD5
 digest GroupLens publishes beside every zip, tested as a zip, extracted to a temporary folder,
 checked for the files a data set must hold, and only then renamed into the cache, so a folder that
 looks complete is complete. The cache folder's lock makes a second run wait for the first one's
 download and then use it. Transient HTTP errors are retried with exponential backoff (urllib3
-``Retry``).
+``Retry``, in :func:`make_session`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import zipfile
@@ -27,18 +28,25 @@ from urllib3.exceptions import (IncompleteRead, InvalidChunkLength, NewConnectio
                                 ReadTimeoutError, ResponseError)
 from urllib3.util.retry import Retry
 
-from movie_errors import CacheError, DataError, DownloadError
-from movielens_cache_lock import cache_lock, temporary_path
+from movies.errors import DataError, DownloadError, FileWriteError
+from movies.files import cache_lock, new_partial, new_partial_dir
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens"
-DATASETS = ("ml-latest-small", "ml-25m", "ml-32m")
 REQUIRED_FILES = ("movies.csv", "ratings.csv")
 CHUNK_SIZE = 1 << 20
 TIMEOUT = (10, 15)  # seconds: connect, and silence while reading (tried twice: 30 s at most)
 MAX_MD5_BYTES = 4096  # a .md5 file is one line; anything longer is not one
 MAX_UNPACKED_BYTES = 8 << 30  # ml-32m unpacks to ~1 GB: far more is a zip bomb, not MovieLens
+
+
+def base_url_from_env() -> str:
+    """The download host: ``MOVIELENS_BASE_URL`` (env or .env), else GroupLens'.
+
+    An empty value (``MOVIELENS_BASE_URL=`` in a .env template) means unset, as for most tools.
+    """
+    return os.environ.get("MOVIELENS_BASE_URL", "").strip() or DEFAULT_BASE_URL
 
 
 def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:
@@ -186,9 +194,8 @@ def extract_dataset(archive: Path, dataset: str, cache_dir: Path) -> Path:
     Call while holding ``cache_lock(cache_dir)``: the previous folder, if any, is replaced.
     """
     final = cache_dir / dataset
-    staging = temporary_path(cache_dir, dataset)
+    staging = new_partial_dir(final)
     try:
-        staging.mkdir()
         found = _unpack(archive, staging, f"{dataset}.zip")
         if final.is_dir() and not final.is_symlink():
             shutil.rmtree(final)
@@ -226,8 +233,9 @@ def download_dataset(
             return final
         session = session or make_session()
         url = f"{base_url.rstrip('/')}/{dataset}.zip"
-        archive = temporary_path(cache_dir, f"{dataset}.zip")
+        archive: Path | None = None
         try:
+            archive = new_partial(cache_dir / f"{dataset}.zip")
             expected = parse_md5(_fetch_text(session, url + ".md5"))
             logger.info("Downloading %s", url)
             download_file(session, url, archive, expected)
@@ -239,7 +247,8 @@ def download_dataset(
                 "mirror"
             ) from exc
         except OSError as exc:  # after RequestException, which is one too
-            raise CacheError(f"cannot write {dataset} into {cache_dir}: "
-                             f"{exc.strerror or exc}") from exc
+            raise FileWriteError(f"cannot write {dataset} into {cache_dir}: "
+                                 f"{exc.strerror or exc}") from exc
         finally:
-            archive.unlink(missing_ok=True)
+            if archive is not None:
+                archive.unlink(missing_ok=True)
