@@ -27,13 +27,17 @@ from collections.abc import Callable
 import numpy as np
 from scipy import sparse
 
-from recommender import RatingsIndex
+from movies.recommender import RatingsIndex
 
 NOT_A_CANDIDATE = -np.inf
 
 
 class Algorithm:
-    """Base class: ``fit`` on a ``RatingsIndex``, then ``scores`` for a batch of profiles."""
+    """Base class: ``fit`` on a ``RatingsIndex``, then ``scores`` for a batch of profiles.
+
+    A fitted algorithm holds only what it learned (no reference to the index), so it pickles
+    small and is cached beside the index it was fitted on.
+    """
 
     name = ""
     description = ""
@@ -43,8 +47,9 @@ class Algorithm:
         """Learn from the "liked" matrix of ``ratings``; return self."""
         raise NotImplementedError
 
-    def scores(self, profiles: sparse.csr_matrix) -> np.ndarray:
-        """A dense queries x movies array of scores for ``profiles`` (1 per seed)."""
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+        """A dense queries x movies array of scores for ``profiles`` (1 per seed), from the
+        index it was fitted on."""
         raise NotImplementedError
 
 
@@ -61,42 +66,34 @@ class MostPopular(Algorithm):
     name = "popular"
     description = "the most liked movies, the same for everyone"
 
-    def __init__(self) -> None:
-        self.like_counts = np.zeros(0)
-
     def fit(self, ratings: RatingsIndex) -> "MostPopular":
-        """Remember how many users liked each movie."""
-        self.like_counts = ratings.like_counts.astype(np.float64)
+        """Nothing to learn: the index counts the likes."""
         return self
 
-    def scores(self, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
         """Each movie's like count, for every query; never-liked movies are not candidates."""
-        row = np.where(self.like_counts > 0, self.like_counts, NOT_A_CANDIDATE)
-        return np.tile(row, (profiles.shape[0], 1))
+        counts = ratings.like_counts.astype(np.float64)
+        return np.tile(np.where(counts > 0, counts, NOT_A_CANDIDATE), (profiles.shape[0], 1))
 
 
 class ItemSimilarity(Algorithm):
     """A movies x movies weight matrix ``W``; a profile's scores are ``profile @ W``."""
 
     def __init__(self) -> None:
-        self.weights: sparse.csr_matrix | np.ndarray = sparse.csr_matrix((0, 0))
-        self.liked_once = np.zeros(0, dtype=bool)
+        self.weights: sparse.csr_matrix = sparse.csr_matrix((0, 0))
 
     def fit(self, ratings: RatingsIndex) -> "ItemSimilarity":
         """Compute the weights from the "liked" matrix."""
-        self.liked_once = ratings.like_counts > 0
         self.weights = self._weights(_liked(ratings))
         return self
 
-    def _weights(self, liked: sparse.csr_matrix) -> sparse.csr_matrix | np.ndarray:
+    def _weights(self, liked: sparse.csr_matrix) -> sparse.csr_matrix:
         raise NotImplementedError
 
-    def scores(self, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
         """``profiles @ W``; movies nobody liked are not candidates."""
-        result = profiles @ self.weights
-        result = np.asarray(result.toarray() if sparse.issparse(result) else result,
-                            dtype=np.float64)
-        result[:, ~self.liked_once] = NOT_A_CANDIDATE
+        result = np.asarray((profiles @ self.weights).toarray(), dtype=np.float64)
+        result[:, ratings.like_counts == 0] = NOT_A_CANDIDATE
         return result
 
 
@@ -167,12 +164,12 @@ class EASE(Algorithm):
     """EASE (Steck 2019): ``B = I - P / diag(P)`` with ``P = (X'X + l2 I)^-1``, zero diagonal.
 
     The inverse is dense, ``max_movies`` squared: only the most liked movies take part (all of
-    ml-latest-small's liked movies fit easily; ml-25m's would need ~30 GB).
+    ml-latest-small's fit easily; all of ml-25m's would need ~30 GB). Weights are kept as float32.
     """
 
     name = "ease"
 
-    def __init__(self, l2: float = 200.0, min_likes: int = 1, max_movies: int = 20_000) -> None:
+    def __init__(self, l2: float = 200.0, min_likes: int = 1, max_movies: int = 10_000) -> None:
         self.l2 = l2
         self.min_likes = min_likes
         self.max_movies = max_movies
@@ -190,14 +187,14 @@ class EASE(Algorithm):
         gram = _cooccurrence(liked[:, self.movies]).toarray()
         gram[np.diag_indices_from(gram)] += self.l2
         inverse = np.linalg.inv(gram)
-        self.weights = -inverse / np.diag(inverse)
+        self.weights = (-inverse / np.diag(inverse)).astype(np.float32)
         np.fill_diagonal(self.weights, 0.0)
         return self
 
-    def scores(self, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
         """``profiles @ B`` over the modelled movies; the others are not candidates."""
         result = np.full(profiles.shape, NOT_A_CANDIDATE)
-        result[:, self.movies] = profiles[:, self.movies] @ self.weights
+        result[:, self.movies] = profiles[:, self.movies].astype(np.float32) @ self.weights
         return result
 
 
@@ -212,26 +209,23 @@ class Hybrid(Algorithm):
 
     name = "hybrid"
 
-    def __init__(self, l2: float = 200.0, min_likes: int = 5, max_movies: int = 20_000) -> None:
+    def __init__(self, l2: float = 200.0, min_likes: int = 5, max_movies: int = 10_000) -> None:
         self.ease = EASE(l2, min_likes, max_movies)
         self.description = (f"EASE (l2 = {l2:g}) mixed with the similar users' counts, "
                             "weight 1 / seeds")
-        self.ratings: RatingsIndex | None = None
 
     def fit(self, ratings: RatingsIndex) -> "Hybrid":
-        """Fit EASE and keep the index for the counts."""
+        """Fit EASE; the counts come from the index at query time."""
         self.ease.fit(ratings)
-        self.ratings = ratings
         return self
 
-    def scores(self, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
         """The mix for each query; movies nobody liked are not candidates."""
-        assert self.ratings is not None, "fit first"
         seeds = np.asarray(profiles.sum(axis=1)).reshape(-1, 1)
         weight = 1.0 / np.maximum(seeds, 1.0)
-        mixed = ((1.0 - weight) * _scaled(self.ease.scores(profiles))
-                 + weight * _scaled(support_of(self.ratings, profiles).astype(np.float64)))
-        mixed[:, self.ratings.like_counts == 0] = NOT_A_CANDIDATE
+        mixed = ((1.0 - weight) * _scaled(self.ease.scores(ratings, profiles))
+                 + weight * _scaled(support_of(ratings, profiles).astype(np.float64)))
+        mixed[:, ratings.like_counts == 0] = NOT_A_CANDIDATE
         return mixed
 
 
@@ -252,25 +246,22 @@ class Classic(Algorithm):
 
     def __init__(self, min_share: float = 0.10) -> None:
         self.min_share = min_share
-        self.ratings: RatingsIndex | None = None
 
     def fit(self, ratings: RatingsIndex) -> "Classic":
-        """Keep the index: the recipe works from it at query time."""
-        self.ratings = ratings
+        """Nothing to learn: the recipe works from the index at query time."""
         return self
 
-    def scores(self, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
         """The recipe's score for every movie it keeps, query by query."""
-        assert self.ratings is not None, "fit first"
-        movie_ids = self.ratings.movie_ids
+        movie_ids = ratings.movie_ids
         result = np.full(profiles.shape, NOT_A_CANDIDATE)
         for query in range(profiles.shape[0]):
             seeds = movie_ids[profiles.indices[profiles.indptr[query]:profiles.indptr[query + 1]]]
             if seeds.size == 0:
                 continue
-            for rec in self.ratings.recommend(seeds.tolist(), top_n=movie_ids.size,
-                                              min_share=self.min_share):
-                result[query, self.ratings.column(rec.movie_id)] = rec.score
+            for rec in ratings.recommend(seeds.tolist(), top_n=movie_ids.size,
+                                         min_share=self.min_share):
+                result[query, ratings.column(rec.movie_id)] = rec.score
         return result
 
 

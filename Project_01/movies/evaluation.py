@@ -29,7 +29,7 @@ from scipy import sparse
 from movies.algorithms import Algorithm, support_of
 from movies.metrics import K, METRICS, interval, ndcg_at, user_metrics
 from movies.ranking import Ranked, Request, profiles_of, recommend
-from recommender import RatingsIndex
+from movies.recommender import RatingsIndex
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _answers(algorithm: Algorithm, index: RatingsIndex, request: Request,
     for start in range(0, request.profiles.shape[0], batch):
         part = slice(start, start + batch)
         profiles = request.profiles[part]
-        scores = algorithm.scores(profiles)
+        scores = algorithm.scores(index, profiles)
         support = support_of(index, profiles)
         for found, mask in zip(answers, masks):
             found += recommend(scores, support, index, Request(

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from movies.algorithms import NOT_A_CANDIDATE
-from recommender import RatingsIndex
+from movies.recommender import RatingsIndex
 
 
 @dataclass(frozen=True)

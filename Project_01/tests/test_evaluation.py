@@ -14,7 +14,7 @@ from movies.evaluation import (PROTOCOLS, SUMMARY, Candidate, Settings, build_qu
                                split_ratings)
 from movies.metrics import (average_precision_at, interval, ndcg_at, precision_at, recall_at,
                             user_metrics)
-from recommender import RatingsIndex
+from movies.recommender import RatingsIndex
 
 RANKED = np.array([1, 2, 3, 4])
 RELEVANT = np.array([2, 4, 9])
