@@ -265,7 +265,6 @@ class Classic(Algorithm):
         return result
 
 
-DEFAULT_ALGORITHM = "hybrid"
 ALGORITHMS: dict[str, Callable[[], Algorithm]] = {
     "hybrid": Hybrid,
     "ease": EASE,

@@ -26,27 +26,18 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from movies.algorithms import Algorithm, support_of
+from movies.algorithms import ALGORITHMS, Algorithm, support_of
+from movies.errors import DataError
 from movies.metrics import K, METRICS, interval, ndcg_at, user_metrics
 from movies.ranking import Ranked, Request, profiles_of, recommend
 from movies.recommender import RatingsIndex
+from movies.settings import EvaluationSettings as Settings
+from movies.settings import MovieQuery
 
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("history", "one seed")
 SUMMARY = (*METRICS, "coverage", "popularity")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The evaluation protocol's knobs (the defaults are the README's table)."""
-
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    test_share: float = 0.2
-    temporal: bool = False
-    liked_from: float = 4.0  # a rating this high marks a liked movie: seeds and relevant ones
-    like_threshold: float | None = None  # what each algorithm learns from; None: its own
-    min_genre_users: int = 20  # genres with fewer evaluated users are left out
 
 
 @dataclass(frozen=True)
@@ -56,6 +47,14 @@ class Candidate:
     label: str
     build: Callable[[], Algorithm]
     min_users: int = 0  # the minimum similar users behind a pick (0: none, no fallback)
+
+
+def default_candidates(settings: Settings) -> list[Candidate]:
+    """The table's rows: the default algorithm as it answers (at least ``min_users`` similar
+    users behind each pick, else the fallback), the others bare."""
+    return [Candidate(name, ALGORITHMS[name],
+                      settings.min_users if name == MovieQuery.algorithm else 0)
+            for name in settings.algorithms]
 
 
 def split_ratings(ratings: pd.DataFrame, seed: int, test_share: float = 0.2,
@@ -220,6 +219,9 @@ def evaluate_split(candidates: Sequence[Candidate], movies: pd.DataFrame, train:
     movie_ids = movies["movieId"].to_numpy()
     genres, names = genre_matrix(movies)
     queries = build_queries(train, test, movie_ids, seed, settings)
+    if not queries.relevant:
+        raise DataError(f"no user has both a liked training rating and a liked held-out one "
+                        f"(seed {seed}): too few ratings to evaluate")
     genre_users = _genre_users(queries, genres)
     split = _Split(train, queries, popularity(train, movie_ids, settings.liked_from), genres,
                    {names[g]: users for g, users in enumerate(genre_users)

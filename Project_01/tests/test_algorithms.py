@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import sparse
+from movies_recipe import recipe_scores
 
 from movies.algorithms import (ALGORITHMS, EASE, Classic, CoOccurrence, Hybrid, ItemKNN,
                                MostPopular, similar_users_liked)
 from movies.ranking import Request, genre_fallback, profiles_of, recommend
-from movies_recipe import recipe_scores
 from movies.recommender import RatingsIndex
 
 # Users 1-4 and the movies they liked (rating 5), movies 1-5; movie 5 is rated but never liked.

@@ -3,12 +3,15 @@ whole protocol on generated data."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from movie_recommendations import main
 from movies.algorithms import ALGORITHMS, MostPopular
 from movies.evaluation import (PROTOCOLS, SUMMARY, Candidate, Settings, build_queries, evaluate,
                                split_ratings)
@@ -131,3 +134,65 @@ def test_evaluate_reports_every_figure_with_an_interval(
             assert 0.0 <= mean <= 1.0 and half >= 0.0
     assert popular["history"] == popular["one seed"]
     assert list(result["genres"]["hybrid"]) == ["Drama"]  # the generated movies' only genre
+
+
+@pytest.fixture(name="evaluate_cli")
+def fixture_evaluate_cli(generated, timed_ratings: pd.DataFrame, tmp_path: Path,
+                         capsys: pytest.CaptureFixture):
+    """Run ``evaluate`` in-process on the generated data (written with timestamps)."""
+    movies, _ = generated
+    folder = tmp_path / "data"
+    folder.mkdir()
+    movies.to_csv(folder / "movies.csv", index=False)
+    timed_ratings.to_csv(folder / "ratings.csv", index=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(["evaluate", "--data-dir", str(folder), "--cache-dir",
+                         str(tmp_path / "cache"), "--seeds", "2", *args])
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def test_evaluate_prints_one_row_per_algorithm_and_protocol(evaluate_cli) -> None:
+    """The default table: classic, popular, itemknn and hybrid under both protocols."""
+    code, out, _ = evaluate_cli()
+    assert code == 0
+    assert "**history**" in out and "**one seed**" in out
+    for name in ("classic", "popular", "itemknn", "hybrid"):
+        assert sum(line.startswith(f"| {name} |") for line in out.splitlines()) == 2
+    assert "| algorithm | nDCG@10 | P@10 | R@10 | MAP@10 | coverage | popularity |" in out
+
+
+def test_evaluate_json_and_plot(evaluate_cli, tmp_path: Path) -> None:
+    """--format json is one document with every figure as [mean, half width]; --plot a PNG."""
+    plot = tmp_path / "ndcg.png"
+    code, out, _ = evaluate_cli("--algorithm", "popular", "--algorithm", "ease", "--temporal",
+                                "--format", "json", "--plot", str(plot))
+    result = json.loads(out)
+    assert code == 0 and list(result["results"]) == ["popular", "ease"]
+    assert result["settings"]["temporal"] is True and result["settings"]["seeds"] == [0, 1]
+    assert len(result["results"]["ease"]["history"]["ndcg"]) == 2
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_temporal_without_timestamps_is_one_error_line(tiny_dir: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """A ratings.csv without a timestamp column cannot be split by time: exit 1, one line."""
+    (tiny_dir / "ratings.csv").write_text("userId,movieId,rating\n1,1,5.0\n", encoding="utf-8")
+    code = main(["evaluate", "--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path),
+                 "--temporal"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1] == ("error: ratings.csv lacks column(s) timestamp; found "
+                                     "['userId', 'movieId', 'rating']")
+
+
+def test_too_little_data_to_evaluate_is_one_error_line(tiny_dir: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """Four users with two or three ratings each leave nobody to evaluate: exit 1, one line."""
+    code = main(["evaluate", "--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1].startswith("error: no user has both a liked training rating")

@@ -37,7 +37,7 @@ def test_toy_story_matches_and_is_not_recommended_to_itself(real_dir: Path, tmp_
                                                             capsys: pytest.CaptureFixture) -> None:
     """The README's example, end to end through the CLI."""
     code = main(["--data-dir", str(real_dir), "--cache-dir", str(tmp_path), "--movie-title",
-                 "Toy Story", "--format", "json"])
+                 "Toy Story", "--format", "json", "--algorithm", "classic"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0
     assert result["match"]["title"] == "Toy Story (1995)"
