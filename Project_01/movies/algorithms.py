@@ -47,9 +47,11 @@ class Algorithm:
         """Learn from the "liked" matrix of ``ratings``; return self."""
         raise NotImplementedError
 
-    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix,
+               support: np.ndarray) -> np.ndarray:
         """A dense queries x movies array of scores for ``profiles`` (1 per seed), from the
-        index it was fitted on."""
+        index it was fitted on; ``support`` is ``support_of(ratings, profiles)`` (how many
+        similar users liked each movie), which some algorithms use."""
         raise NotImplementedError
 
 
@@ -70,7 +72,8 @@ class MostPopular(Algorithm):
         """Nothing to learn: the index counts the likes."""
         return self
 
-    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix,
+               support: np.ndarray) -> np.ndarray:
         """Each movie's like count, for every query; never-liked movies are not candidates."""
         counts = ratings.like_counts.astype(np.float64)
         return np.tile(np.where(counts > 0, counts, NOT_A_CANDIDATE), (profiles.shape[0], 1))
@@ -90,7 +93,8 @@ class ItemSimilarity(Algorithm):
     def _weights(self, liked: sparse.csr_matrix) -> sparse.csr_matrix:
         raise NotImplementedError
 
-    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix,
+               support: np.ndarray) -> np.ndarray:
         """``profiles @ W``; movies nobody liked are not candidates."""
         result = np.asarray((profiles @ self.weights).toarray(), dtype=np.float64)
         result[:, ratings.like_counts == 0] = NOT_A_CANDIDATE
@@ -191,7 +195,8 @@ class EASE(Algorithm):
         np.fill_diagonal(self.weights, 0.0)
         return self
 
-    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix,
+               support: np.ndarray) -> np.ndarray:
         """``profiles @ B`` over the modelled movies; the others are not candidates."""
         result = np.full(profiles.shape, NOT_A_CANDIDATE)
         result[:, self.movies] = profiles[:, self.movies].astype(np.float32) @ self.weights
@@ -219,12 +224,13 @@ class Hybrid(Algorithm):
         self.ease.fit(ratings)
         return self
 
-    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix,
+               support: np.ndarray) -> np.ndarray:
         """The mix for each query; movies nobody liked are not candidates."""
         seeds = np.asarray(profiles.sum(axis=1)).reshape(-1, 1)
         weight = 1.0 / np.maximum(seeds, 1.0)
-        mixed = ((1.0 - weight) * _scaled(self.ease.scores(ratings, profiles))
-                 + weight * _scaled(support_of(ratings, profiles).astype(np.float64)))
+        mixed = ((1.0 - weight) * _scaled(self.ease.scores(ratings, profiles, support))
+                 + weight * _scaled(support.astype(np.float64)))
         mixed[:, ratings.like_counts == 0] = NOT_A_CANDIDATE
         return mixed
 
@@ -251,7 +257,8 @@ class Classic(Algorithm):
         """Nothing to learn: the recipe works from the index at query time."""
         return self
 
-    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+    def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix,
+               support: np.ndarray) -> np.ndarray:
         """The recipe's score for every movie it keeps, query by query."""
         movie_ids = ratings.movie_ids
         result = np.full(profiles.shape, NOT_A_CANDIDATE)
@@ -279,8 +286,9 @@ ALGORITHMS: dict[str, Callable[[], Algorithm]] = {
 def similar_users_liked(ratings: RatingsIndex, seed_columns: np.ndarray) -> np.ndarray:
     """For every movie, how many of the users who liked any of ``seed_columns`` also liked it."""
     indptr, rows = ratings.fans_indptr, ratings.fans_rows
-    fans = np.unique(np.concatenate([rows[indptr[c]:indptr[c + 1]] for c in seed_columns]
-                                    or [rows[:0]]))
+    fans = np.concatenate([rows[indptr[c]:indptr[c + 1]] for c in seed_columns] or [rows[:0]])
+    if len(seed_columns) > 1:  # one movie's fans never repeat
+        fans = np.unique(fans)
     return np.bincount(ratings.liked_by_user[fans].indices, minlength=ratings.movie_ids.size)
 
 

@@ -140,8 +140,8 @@ def _answers(algorithm: Algorithm, index: RatingsIndex, request: Request,
     for start in range(0, request.profiles.shape[0], batch):
         part = slice(start, start + batch)
         profiles = request.profiles[part]
-        scores = algorithm.scores(index, profiles)
         support = support_of(index, profiles)
+        scores = algorithm.scores(index, profiles, support)
         for found, mask in zip(answers, masks):
             found += recommend(scores, support, index, Request(
                 profiles, request.excluded[part], mask, request.top_n, request.min_users),

@@ -113,7 +113,8 @@ def _ranked(index: MovieIndex, query: MovieQuery, seed_ids: list[int],
     # Every pick needs one similar user at least; with --min-users 0 nothing falls back.
     request = Request(profile, profiles_of([seeds[:0]], profile.shape[1]), allowed, query.top_n,
                       max(query.min_users, 1))
-    found = recommend(index.algorithm(query.algorithm).scores(index.ratings, profile),
+    found = recommend(index.algorithm(query.algorithm).scores(index.ratings, profile,
+                                                              support[None, :]),
                       support[None, :], index.ratings, request,
                       index.genre_matrix if query.min_users else None)[0]
     fans = max(fans, 1)

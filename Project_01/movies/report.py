@@ -39,8 +39,9 @@ def render_table(result: dict[str, Any]) -> str:
     users, fallback = result["similar_users"], result["fallback"]
     filled = sum(rec["score"] is None for rec in result["recommendations"])
     if fallback == "popular_in_genre" and filled < len(result["recommendations"]):
-        lines.append(f"Similar users (who liked {'it' if len(result['seeds']) == 1 else 'any of them'}"
-                     f"): {users}; too few of them liked enough other movies, so the last "
+        liked = "it" if len(result["seeds"]) == 1 else "any of them"
+        lines.append(f"Similar users (who liked {liked}): {users}; too few of them liked enough "
+                     f"other movies, so the last "
                      f"{filled} (score -) are the most liked movies of the same genres.")
     elif fallback == "popular_in_genre":
         lines.append(f"Only {users} user(s) liked {'it' if len(result['seeds']) == 1 else 'them'}"

@@ -10,7 +10,7 @@ from scipy import sparse
 from movies_recipe import recipe_scores
 
 from movies.algorithms import (ALGORITHMS, EASE, Classic, CoOccurrence, Hybrid, ItemKNN,
-                               MostPopular, similar_users_liked)
+                               MostPopular, similar_users_liked, support_of)
 from movies.ranking import Request, genre_fallback, profiles_of, recommend
 from movies.recommender import RatingsIndex
 
@@ -27,20 +27,24 @@ def fixture_small() -> RatingsIndex:
     return RatingsIndex(ratings, np.arange(1, 6), like_threshold=3.5)
 
 
+def _scores(algorithm, index: RatingsIndex, profiles: sparse.csr_matrix) -> np.ndarray:
+    return algorithm.scores(index, profiles, support_of(index, profiles))
+
+
 def _one_seed(column: int) -> sparse.csr_matrix:
     return profiles_of([np.array([column])], 5)
 
 
 def test_most_popular_scores_like_counts_and_skips_unliked(small: RatingsIndex) -> None:
     """Movies 1, 2, 3 liked by 3 users, movie 4 by 1, movie 5 by nobody (not a candidate)."""
-    scores = MostPopular().fit(small).scores(small, _one_seed(0))[0]
+    scores = _scores(MostPopular().fit(small), small, _one_seed(0))[0]
     assert scores.tolist() == [3.0, 3.0, 3.0, 1.0, -np.inf]
 
 
 def test_itemknn_is_the_cosine_of_liked_columns(small: RatingsIndex) -> None:
     """Movies 1 and 2 share users 1 and 4: 2 / sqrt(3 x 3); movies 1 and 4 share user 4:
     1 / sqrt(3 x 1)."""
-    scores = ItemKNN().fit(small).scores(small, _one_seed(0))[0]
+    scores = _scores(ItemKNN().fit(small), small, _one_seed(0))[0]
     assert scores[1] == pytest.approx(2 / 3)
     assert scores[3] == pytest.approx(1 / np.sqrt(3))
     assert scores[0] == 0.0  # a movie is not its own neighbour
@@ -48,14 +52,14 @@ def test_itemknn_is_the_cosine_of_liked_columns(small: RatingsIndex) -> None:
 
 def test_shrinkage_and_neighbours_lower_and_prune(small: RatingsIndex) -> None:
     """Shrinkage 1: 2 / (3 + 1); one neighbour keeps only the best (ties: the lower column)."""
-    scores = ItemKNN(shrinkage=1.0, neighbours=1).fit(small).scores(small, _one_seed(0))[0]
+    scores = _scores(ItemKNN(shrinkage=1.0, neighbours=1).fit(small), small, _one_seed(0))[0]
     assert scores[1] == pytest.approx(0.5)
     assert scores[2] == 0.0 and scores[3] == 0.0
 
 
 def test_cooccurrence_drops_pairs_below_the_minimum_support(small: RatingsIndex) -> None:
     """Movie 1 with 2 and with 3: 2 users each; with 4: 1 user, below a support of 2."""
-    scores = CoOccurrence(min_support=2, damping=0.0).fit(small).scores(small, _one_seed(0))[0]
+    scores = _scores(CoOccurrence(min_support=2, damping=0.0).fit(small), small, _one_seed(0))[0]
     assert scores[1:4].tolist() == [2.0, 2.0, 0.0]
 
 
@@ -73,7 +77,7 @@ def test_ease_solves_the_ridge_regression_with_a_zero_diagonal(small: RatingsInd
 
 def test_ease_leaves_out_movies_liked_by_too_few(small: RatingsIndex) -> None:
     """With min_likes 2, movie 4 (one fan) is not modelled and never a candidate."""
-    scores = EASE(min_likes=2).fit(small).scores(small, _one_seed(0))[0]
+    scores = _scores(EASE(min_likes=2).fit(small), small, _one_seed(0))[0]
     assert np.isneginf(scores[3]) and np.isneginf(scores[4])
 
 
@@ -84,7 +88,7 @@ def test_similar_users_liked_counts_each_user_once(small: RatingsIndex) -> None:
 
 def test_hybrid_with_one_seed_ranks_by_similar_users(small: RatingsIndex) -> None:
     """With one seed the weight of the counts is 1: the scores are the counts over their max."""
-    scores = Hybrid(min_likes=1).fit(small).scores(small, _one_seed(0))[0]
+    scores = _scores(Hybrid(min_likes=1).fit(small), small, _one_seed(0))[0]
     assert scores[:4].tolist() == pytest.approx([1.0, 2 / 3, 2 / 3, 1 / 3])
 
 
@@ -92,10 +96,10 @@ def test_hybrid_with_two_seeds_mixes_half_and_half(small: RatingsIndex) -> None:
     """Two seeds: 0.5 x EASE over its max + 0.5 x counts over their max."""
     hybrid = Hybrid(min_likes=1).fit(small)
     profile = profiles_of([np.array([0, 1])], 5)
-    ease = hybrid.ease.scores(small, profile)[0, :4]
+    ease = _scores(hybrid.ease, small, profile)[0, :4]
     counts = similar_users_liked(small, np.array([0, 1]))[:4]
     expected = 0.5 * ease / np.abs(ease).max() + 0.5 * counts / counts.max()
-    assert hybrid.scores(small, profile)[0, :4] == pytest.approx(expected)
+    assert _scores(hybrid, small, profile)[0, :4] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("min_share", [0.0, 0.1, 0.3])
@@ -109,7 +113,7 @@ def test_classic_gives_the_recipes_exact_scores(generated, min_share: float) -> 
         profile = profiles_of([np.array([index.column(movie_id)])], index.movie_ids.size)
         request = Request(profile, profiles_of([np.zeros(0)], index.movie_ids.size),
                           top_n=len(expected))
-        scores = classic.scores(index, profile)
+        scores = _scores(classic, index, profile)
         found = recommend(scores, np.zeros_like(scores), index, request)[0]
         assert index.movie_ids[found.columns].tolist() == expected.index.tolist()
         np.testing.assert_allclose(found.scores, expected["score"], rtol=0, atol=1e-9)
@@ -133,7 +137,7 @@ def test_seen_movies_and_seeds_are_never_recommended(fitted, name: str) -> None:
     seeds = [popular[:3], popular[3:4]]
     excluded = [popular[4:40], np.setdiff1d(np.arange(0, 300, 2), popular[3:4])]
     request = Request(profiles_of(seeds, 300), profiles_of(excluded, 300), top_n=20)
-    answers = recommend(algorithm.scores(index, request.profiles),
+    answers = recommend(_scores(algorithm, index, request.profiles),
                         np.zeros((2, 300)), index, request)
     for answer, seed, seen in zip(answers, seeds, excluded):
         assert answer.columns.size > 0
@@ -149,7 +153,7 @@ def test_every_pick_has_the_minimum_similar_users_or_comes_from_the_fallback(fit
     profile = profiles_of([np.array([seed])], 300)
     request = Request(profile, profiles_of([np.zeros(0)], 300), top_n=10, min_users=12)
     support = np.array([similar_users_liked(index, np.array([seed]))])
-    answer = recommend(hybrid.scores(index, profile), support, index, request, genres)[0]
+    answer = recommend(_scores(hybrid, index, profile), support, index, request, genres)[0]
     scored = ~np.isnan(answer.scores)
     assert answer.columns.size == 10
     assert (answer.similar_users_liked[scored] >= 12).all()
@@ -163,7 +167,7 @@ def test_ties_go_to_more_ratings_then_the_lower_movie_id(small: RatingsIndex) ->
     """Movies 1, 2 and 3 tie on likes and ratings: the lower movieId first; once movie 3 has
     more ratings, it comes first."""
     request = Request(_one_seed(4), profiles_of([np.zeros(0)], 5), top_n=4)
-    scores = MostPopular().fit(small).scores(small, request.profiles)
+    scores = _scores(MostPopular().fit(small), small, request.profiles)
     answer = recommend(scores, np.zeros_like(scores), small, request)[0]
     assert answer.columns.tolist() == [0, 1, 2, 3]
     small.rating_counts[2] += 5  # movie 3 now has more ratings than its tied rivals
