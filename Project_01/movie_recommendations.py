@@ -27,7 +27,7 @@ from movies import cli
 from movies.batch import answer_lines
 from movies.cache import load_index, load_ratings
 from movies.errors import NoMatchError, QueryError
-from movies.query import answer
+from movies.query import answer, check_genres
 from movies.report import render
 
 
@@ -37,6 +37,7 @@ def recommend(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
         return batch(args, stdin)
     titles = cli.typed_titles(stdin or sys.stdin) if args.interactive else None
     index = load_index(cli.data_settings(args))
+    check_genres(index, tuple(args.genre))  # refused once, not on every typed title
     if titles is None:
         print(render(answer(index, cli.movie_query(args)), args.format))
         return 0

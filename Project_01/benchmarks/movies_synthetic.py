@@ -64,7 +64,8 @@ def generate_movielens(folder: Path, n_ratings: int, seed: int = 0) -> Path:
 
 def _write_ratings(path: Path, n_ratings: int, n_movies: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n_users = max(100, round(162_541 * n_ratings / 25_000_095))
+    # ml-25m's ratio of users to ratings; at small sizes, enough users for the pairs to be unique
+    n_users = max(100, round(162_541 * n_ratings / 25_000_095), -(-2 * n_ratings // n_movies))
     movie_weight = 1.0 / np.arange(1, n_movies + 1) ** 0.9
     user_weight = rng.lognormal(0.0, 1.2, n_users)
     order = rng.permutation(n_movies)

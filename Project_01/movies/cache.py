@@ -4,7 +4,9 @@ Cache file names carry a checksum of ``movies.csv`` and ``ratings.csv``, the lik
 fingerprint of the code that builds the index, so neither changed data nor changed code is ever
 served from a stale cache. The checksum itself is remembered beside the cache with each file's
 size, modification time and inode, and recomputed when any of them changes (as git does), so a
-cached start does not re-read gigabytes of CSV. Files are written atomically, and whoever writes
+cached start does not re-read gigabytes of CSV. Every cache file carries a checksum that is checked
+before it is read (``checksummed.py``): a damaged file is rebuilt, never answered from. Files are
+written atomically, and whoever writes
 holds the cache folder's lock, so two runs never build the same index at once (the second one
 waits, then loads what the first one wrote). The title index lives in its own file and is loaded
 on first use: a ``--movie-id`` query never pays for it.
@@ -16,6 +18,7 @@ import glob
 import hashlib
 import json
 import logging
+import os
 import pickle
 import re
 import time
@@ -23,10 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from movies.algorithms import ALGORITHMS, Algorithm
-from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset
-from movies.errors import DataError, FileWriteError, MoviesError
+from movies.checksummed import read_checksummed, write_checksummed
+from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset, verify_download
+from movies.errors import DamagedFileError, DataError, FileWriteError, MoviesError
 from movies.facets import MovieFacets
-from movies.files import atomic_write, cache_lock
+from movies.files import cache_lock
 from movies.index import MovieIndex, build_index, title_index
 from movies.recommender import RatingsIndex
 from movies.settings import DataSettings
@@ -37,10 +41,11 @@ if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
 
 logger = logging.getLogger(__name__)
 
-INDEX_CODE = ("cache.py", "index.py", "facets.py", "recommender.py", "titles.py", "algorithms.py")
-# What unpickling a damaged file, or one written by other code, can raise.
-UNREADABLE = (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError, ImportError,
-              TypeError, KeyError, IndexError, MemoryError)
+INDEX_CODE = ("cache.py", "checksummed.py", "index.py", "facets.py", "recommender.py",
+              "titles.py", "algorithms.py")
+# What reading a damaged file, or one written by other code, can raise.
+UNREADABLE = (DamagedFileError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
+              OSError, ImportError, TypeError, KeyError, IndexError, MemoryError)
 CHECKSUM = re.compile(r"[0-9a-f]{32}")  # data_checksum's form; nothing else may name a file
 
 
@@ -75,7 +80,9 @@ def load_ratings(settings: DataSettings,
     # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
     from movies.data import load_movielens
 
-    return load_movielens(dataset_dir(settings), timestamps)
+    data_dir = dataset_dir(settings)
+    verify_download(data_dir)
+    return load_movielens(data_dir, timestamps)
 
 
 def data_checksum(data_dir: Path) -> str:
@@ -101,22 +108,26 @@ def _file_stats(data_dir: Path) -> list[list[Any]]:
 
 
 def _memo_path(data_dir: Path, cache_dir: Path) -> Path:
-    return cache_dir / f"checksum-{data_dir.name}.json"
+    return cache_dir / f"checksum-{data_dir.name}.memo"
 
 
-def _recalled_checksum(data_dir: Path, cache_dir: Path) -> str | None:
-    """The remembered checksum if the files are unchanged and the memo is well-formed.
+def _recalled_checksum(data_dir: Path, cache_dir: Path, warn: bool = False) -> str | None:
+    """The remembered checksum if the files are unchanged and the memo is intact and well-formed.
 
     The memo is only a hint: its checksum becomes part of a file name, so anything but 32 hex
     digits (say ``../../x``, which would reach outside the cache folder) is ignored.
     """
+    path = _memo_path(data_dir, cache_dir)
     try:
-        remembered = json.loads(_memo_path(data_dir, cache_dir).read_text(encoding="utf-8"))
+        remembered = read_checksummed(path, lambda stream: json.loads(stream.read()))
         if (remembered["data_dir"] == str(data_dir.resolve())
                 and remembered["stats"] == _file_stats(data_dir)
                 and isinstance(remembered["checksum"], str)
                 and CHECKSUM.fullmatch(remembered["checksum"])):
             return remembered["checksum"]
+    except DamagedFileError as exc:
+        if warn:
+            logger.warning("Recomputing the data checksum: %s", exc)
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
@@ -128,12 +139,12 @@ def remembered_checksum(data_dir: Path, cache_dir: Path) -> str:
     Writes the memo when it recomputes: call while holding ``cache_lock(cache_dir)``.
     """
     stats = _file_stats(data_dir)
-    checksum = _recalled_checksum(data_dir, cache_dir)
+    checksum = _recalled_checksum(data_dir, cache_dir, warn=True)
     if checksum is None:
         checksum = data_checksum(data_dir)
-        memo = {"data_dir": str(data_dir.resolve()), "stats": stats, "checksum": checksum}
-        with atomic_write(_memo_path(data_dir, cache_dir)) as stream:
-            stream.write(json.dumps(memo).encode("utf-8"))
+        memo = json.dumps({"data_dir": str(data_dir.resolve()), "stats": stats,
+                           "checksum": checksum}).encode("utf-8")
+        write_checksummed(_memo_path(data_dir, cache_dir), lambda stream: stream.write(memo))
     return checksum
 
 
@@ -163,10 +174,9 @@ def _model_path(path: Path, name: str) -> Path:
 
 
 def _read(path: Path, *kinds: type) -> Any:
-    """Unpickle ``path`` and check that it holds objects of ``kinds`` (one, or a tuple of them)."""
-    # The cache holds files this program wrote itself in its own cache folder.
-    with open(path, "rb") as stream:
-        payload = pickle.load(stream)
+    """Check and unpickle ``path``; check that it holds objects of ``kinds`` (one, or a tuple)."""
+    # The cache holds files this program wrote itself in its own cache folder, checksummed.
+    payload = read_checksummed(path, pickle.load)
     parts = payload if len(kinds) > 1 and isinstance(payload, tuple) else (payload,)
     if len(parts) != len(kinds) or not all(map(isinstance, parts, kinds)):
         raise TypeError(f"{path.name} holds a {type(payload).__name__}, not an index")
@@ -174,8 +184,7 @@ def _read(path: Path, *kinds: type) -> Any:
 
 
 def _write_pickle(payload: Any, path: Path) -> None:
-    with atomic_write(path) as stream:
-        pickle.dump(payload, stream, pickle.HIGHEST_PROTOCOL)
+    write_checksummed(path, lambda stream: pickle.dump(payload, stream, pickle.HIGHEST_PROTOCOL))
 
 
 def _cached_titles(path: Path, movies: dict[int, tuple[str, str]],
@@ -216,15 +225,17 @@ def _cached_algorithm(path: Path, ratings: RatingsIndex, name: str) -> Algorithm
     return algorithm
 
 
-def _load_cached(path: Path) -> MovieIndex | None:
-    """The index cached at ``path``, or None if there is none or it is unreadable."""
+def _load_cached(path: Path, quiet: bool = False) -> MovieIndex | None:
+    """The index cached at ``path``, or None if there is none or it is unreadable (said in a
+    warning unless ``quiet``: a first look, before the lock, that will look again)."""
     if not path.is_file():
         return None
     started = time.perf_counter()
     try:
         movies, ratings, facets = _read(path, dict, RatingsIndex, MovieFacets)
     except UNREADABLE as exc:
-        logger.warning("Ignoring unreadable cache %s (%s)", path.name, exc)
+        logger.log(logging.DEBUG if quiet else logging.WARNING,
+                   "Ignoring unreadable cache %s (%s)", path.name, exc)
         return None
     logger.info("Loaded cached index %s in %.2f s", path.name, time.perf_counter() - started)
     return MovieIndex(movies, ratings, facets,
@@ -240,23 +251,44 @@ def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) 
     """
     checksum = _recalled_checksum(data_dir, cache_dir)
     if checksum is not None:
-        index = _load_cached(cache_path(data_dir, cache_dir, like_threshold, checksum))
+        index = _load_cached(cache_path(data_dir, cache_dir, like_threshold, checksum), quiet=True)
         if index is not None:
             return index
+    if cache_dir.is_dir() and not os.access(cache_dir, os.W_OK):
+        return _read_only(data_dir, cache_dir, like_threshold)
     with cache_lock(cache_dir):
         path = cache_path(data_dir, cache_dir, like_threshold)
         return _load_cached(path) or _build_and_cache(data_dir, path, like_threshold)
 
 
-def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> MovieIndex:
-    """Build the index of ``data_dir`` and cache it at ``path``; call while holding the lock."""
+def _read_only(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieIndex:
+    """The index from a cache folder this process may not write (a read-only mount, another
+    user's folder): its index if it holds a current one, else one built in memory only."""
+    path = cache_path(data_dir, cache_dir, like_threshold, data_checksum(data_dir))
+    index = _load_cached(path)
+    if index is not None:
+        logger.info("Using the index in %s, a folder this run cannot write", cache_dir)
+        return index
+    logger.warning("Cannot write to %s: building the index in memory, without caching it",
+                   cache_dir)
+    return _build(data_dir, like_threshold)
+
+
+def _build(data_dir: Path, like_threshold: float) -> MovieIndex:
+    """Check the CSVs of ``data_dir`` (if downloaded), load them and build their index."""
     # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
     from movies.data import load_movielens
 
+    verify_download(data_dir)
     started = time.perf_counter()
-    movies, ratings = load_movielens(data_dir)
-    index = build_index(movies, ratings, like_threshold)
+    index = build_index(*load_movielens(data_dir), like_threshold)
     logger.info("Built index in %.2f s", time.perf_counter() - started)
+    return index
+
+
+def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> MovieIndex:
+    """Build the index of ``data_dir`` and cache it at ``path``; call while holding the lock."""
+    index = _build(data_dir, like_threshold)
     # Older indexes of this data set and threshold (other thresholds are other indexes)
     name, threshold = glob.escape(data_dir.name), glob.escape(f"-t{float(like_threshold)!r}-")
     for pattern in (f"{kind}-{name}-*{threshold}*.pkl" for kind in ("index", "titles", "model")):

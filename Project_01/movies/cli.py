@@ -110,7 +110,7 @@ def build_parser() -> ArgumentParser:
     steer.add_argument("--genre", action="append", default=[], metavar="NAME",
                        help="only recommend movies of this genre (repeatable: any of them)")
     steer.add_argument("--year-from", type=int_range(*YEARS), metavar="Y",
-                       help="only recommend movies from this year on (by the year in the title)")
+                       help="only recommend movies from this year on (the title's year)")
     steer.add_argument("--year-to", type=int_range(*YEARS), metavar="Y",
                        help="only recommend movies up to this year")
     steer.add_argument("--min-users", type=int_range(0, MAX_MIN_USERS),
@@ -120,8 +120,8 @@ def build_parser() -> ArgumentParser:
                             "users liked the seeds); 0 never falls back")
     steer.add_argument("--min-share", type=float_range(0.0, 1.0, include_high=False),
                        default=MovieQuery.min_share, metavar="X",
-                       help="classic: keep movies liked by more than this share of similar "
-                            "users; 0 <= X < 1")
+                       help="classic: keep movies liked by more than X of the similar users "
+                            "(0 <= X < 1)")
     _evaluate_parser(commands, parents)
     return parser
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ MOVIE_COLUMNS = ("movieId", "title", "genres")
 RATING_COLUMNS = ("userId", "movieId", "rating")
 TEXT_COLUMNS = ("title", "genres")  # may be blank; numbers may not
 SNIFF_BYTES = 1 << 16  # enough to tell text from binary
+CHUNK = 1 << 20
 
 
 def _check_text_file(path: Path) -> None:
@@ -35,8 +37,46 @@ def _check_text_file(path: Path) -> None:
                             "(MovieLens files end every line with a line break)")
 
 
+def _check_quotes(path: Path) -> None:
+    """Refuse a quote that a line opens and never closes.
+
+    No MovieLens field spans lines, so a line with an odd number of ``"`` opens a quoted field
+    that swallows the lines after it (a title typed with one quote): pandas would merge those
+    rows into one title, and the movies they held would be missing without a word.
+    """
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.count(b'"') % 2:
+                raise DataError(f"{path.name} line {number} opens a quote it never closes (a "
+                                'quote inside a quoted title is written twice: "")')
+
+
+def _utf8_error(path: Path, exc: UnicodeDecodeError) -> DataError:
+    """The first byte of ``path`` that is not UTF-8, by its offset in the file and its line.
+
+    pandas decodes in chunks, so the position in its error counts from the chunk's start.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as found:
+                where = offset - len(pending) + found.start
+                lines += (pending + chunk)[:found.start].count(b"\n")
+                return DataError(f"{path.name} is not UTF-8 text ({found.reason} at byte offset "
+                                 f"{where:,}, line {lines}); save it as UTF-8")
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return DataError(f"{path.name} is not UTF-8 text ({exc.reason})")
+
+
 def _read_csv(path: Path, columns: tuple[str, ...], dtypes: dict[str, str]) -> pd.DataFrame:
     _check_text_file(path)
+    if any(column in TEXT_COLUMNS for column in columns):
+        _check_quotes(path)
     try:
         header = pd.read_csv(path, nrows=0).columns
         missing = [c for c in columns if c not in header]
@@ -45,7 +85,7 @@ def _read_csv(path: Path, columns: tuple[str, ...], dtypes: dict[str, str]) -> p
                 f"{path.name} lacks column(s) {', '.join(missing)}; found {list(header)[:10]}")
         frame = pd.read_csv(path, usecols=list(columns), dtype=dtypes)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path.name} is not UTF-8 text ({exc.reason}, byte {exc.start})") from exc
+        raise _utf8_error(path, exc) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path.name} is empty") from exc
     except (ValueError, TypeError, OverflowError) as exc:  # pandas' ParserError is a ValueError

@@ -11,11 +11,13 @@ download and then use it. Transient HTTP errors are retried with exponential bac
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
 import shutil
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from http.client import BadStatusLine, RemoteDisconnected
 from pathlib import Path, PurePosixPath
@@ -28,7 +30,8 @@ from urllib3.exceptions import (IncompleteRead, InvalidChunkLength, NewConnectio
                                 ReadTimeoutError, ResponseError)
 from urllib3.util.retry import Retry
 
-from movies.errors import DataError, DownloadError, FileWriteError
+from movies.checksummed import read_checksummed, write_checksummed
+from movies.errors import DamagedFileError, DataError, DownloadError, FileWriteError
 from movies.files import cache_lock, new_partial, new_partial_dir
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ CHUNK_SIZE = 1 << 20
 TIMEOUT = (10, 15)  # seconds: connect, and silence while reading (tried twice: 30 s at most)
 MAX_MD5_BYTES = 4096  # a .md5 file is one line; anything longer is not one
 MAX_UNPACKED_BYTES = 8 << 30  # ml-32m unpacks to ~1 GB: far more is a zip bomb, not MovieLens
+MANIFEST = ".checksums"  # each data file's size and CRC-32, as verified when downloaded
 
 
 def base_url_from_env() -> str:
@@ -184,6 +188,7 @@ def _unpack(archive: Path, folder: Path, name: str) -> Path:
     for candidate in sorted(p.parent for p in folder.rglob(REQUIRED_FILES[0])):
         files = [candidate / name for name in REQUIRED_FILES]
         if all(f.is_file() and f.stat().st_size for f in files):
+            _write_manifest(candidate, files)
             return candidate
     raise DataError(f"{name} holds no folder with non-empty {' and '.join(REQUIRED_FILES)}")
 
@@ -205,6 +210,39 @@ def extract_dataset(archive: Path, dataset: str, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _write_manifest(folder: Path, files: list[Path]) -> None:
+    """Keep each file's size and CRC-32 beside it, for :func:`verify_download`."""
+    manifest = json.dumps({path.name: _size_and_crc(path) for path in files}).encode("utf-8")
+    write_checksummed(folder / MANIFEST, lambda stream: stream.write(manifest))
+
+
+def _size_and_crc(path: Path) -> list[int]:
+    crc = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            crc = zlib.crc32(chunk, crc)
+    return [path.stat().st_size, crc]
+
+
+def verify_download(folder: Path) -> None:
+    """Check a downloaded data set's files against the checksums taken when it was verified;
+    a folder without them (``--data-dir``, an older download) is taken as it is.
+
+    Raises:
+        DataError: a file changed since (a bad disk, a hand edit): it would answer differently.
+    """
+    try:
+        expected = read_checksummed(folder / MANIFEST, json.load)
+    except FileNotFoundError:
+        return
+    except (DamagedFileError, OSError, ValueError) as exc:
+        raise DataError(f"the checksums of {folder} are unreadable ({exc})") from exc
+    for name in REQUIRED_FILES:
+        if _size_and_crc(folder / name) != expected.get(name):
+            raise DataError(f"{name} changed since it was downloaded and verified (its checksum "
+                            "differs): it was damaged or edited")
 
 
 def is_complete(folder: Path) -> bool:

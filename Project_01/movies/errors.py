@@ -22,6 +22,10 @@ class DownloadError(MoviesError):
     """The data set could not be downloaded or did not verify."""
 
 
+class DamagedFileError(MoviesError):
+    """A cache file's content does not match its checksum: it was damaged after it was written."""
+
+
 class DataError(MoviesError):
     """The MovieLens files are missing or malformed."""
 

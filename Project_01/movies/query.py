@@ -55,7 +55,12 @@ def _seed(index: MovieIndex, query: str | int, notes: list[str]) -> dict[str, An
     }
 
 
-def _check_genres(index: MovieIndex, genres: tuple[str, ...]) -> None:
+def check_genres(index: MovieIndex, genres: tuple[str, ...]) -> None:
+    """Refuse a genre no movie has (a typo), naming the known ones.
+
+    Raises:
+        QueryError: some genre in ``genres`` is not in movies.csv.
+    """
     unknown = [genre for genre in genres if not index.facets.known_genre(genre)]
     if unknown:
         raise QueryError(f"no movie has the genre {', '.join(map(repr, unknown))}; known: "
@@ -66,7 +71,7 @@ def filter_mask(index: MovieIndex, query: MovieQuery) -> np.ndarray | None:
     """The mask of movies the genre and year filters allow, or None when there are none."""
     allowed = None
     if query.genres:
-        _check_genres(index, query.genres)
+        check_genres(index, query.genres)
         allowed = index.facets.genre_mask(query.genres)
     if query.year_from is not None or query.year_to is not None:
         years = index.facets.year_mask(query.year_from, query.year_to)
@@ -144,28 +149,35 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         raise QueryError(f"no algorithm {query.algorithm!r}; known: {', '.join(ALGORITHMS)}")
     seed_ids = [seed["match"]["movieId"] for seed in seeds]
     allowed = filter_mask(index, query)
-    if query.exclude_ids:
-        allowed = np.ones(index.ratings.movie_ids.size, bool) if allowed is None else allowed
-        allowed[_columns(index, query.exclude_ids)] = False
+    seen = np.zeros(index.ratings.movie_ids.size, dtype=bool)
+    seen[_columns(index, query.exclude_ids)] = True
     similar_users = index.ratings.similar_users(seed_ids)
-    fallback = None
-    if query.algorithm != "classic":
-        recommendations = _ranked(index, query, seed_ids, allowed, similar_users.size)
-        if any(rec.score is None for rec in recommendations):
-            fallback = "popular_in_genre"
-            logger.warning("Fewer than %d similar users liked some picks: the most liked movies "
-                           "of the seeds' genres fill their places", query.min_users)
-    elif similar_users.size >= query.min_users:
-        recommendations = index.ratings.recommend(seed_ids, query.top_n, query.min_share, allowed)
-        if similar_users.size == 0:
-            logger.warning("Nobody rated %s above %g: no recommendations",
-                           seeds[0]["match"]["title"], index.ratings.like_threshold)
-    else:
-        fallback = "popular_in_genre"
+    classic = query.algorithm == "classic"
+    fallback = None if not classic or similar_users.size >= query.min_users else "popular_in_genre"
+
+    def recommend(mask: np.ndarray | None) -> list[Recommendation]:
+        if query.exclude_ids:
+            mask = ~seen if mask is None else mask & ~seen
+        if not classic:
+            return _ranked(index, query, seed_ids, mask, similar_users.size)
+        if fallback is None:
+            return index.ratings.recommend(seed_ids, query.top_n, query.min_share, mask)
+        return _fallback(index, seed_ids, similar_users, mask, query.top_n)
+
+    if fallback is not None:
         logger.warning("Only %d user(s) liked the chosen movie(s), fewer than %d: recommending "
                        "the most liked movies of their genres", similar_users.size,
                        query.min_users)
-        recommendations = _fallback(index, seed_ids, similar_users, allowed, query.top_n)
+    elif similar_users.size == 0:
+        logger.warning("Nobody rated %s above %g: no recommendations",
+                       seeds[0]["match"]["title"], index.ratings.like_threshold)
+    recommendations = recommend(allowed)
+    if any(rec.score is None for rec in recommendations) and fallback is None:
+        fallback = "popular_in_genre"
+        logger.warning("Fewer than %d similar users liked some picks: the most liked movies of "
+                       "the seeds' genres fill their places", query.min_users)
+    # An empty answer says why: the filters, or nothing to recommend at all.
+    filtered_out = not recommendations and allowed is not None and bool(recommend(None))
     return {
         **seeds[0],
         "seeds": seeds,
@@ -174,6 +186,7 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         "similar_users": int(similar_users.size),
         "algorithm": query.algorithm,
         "fallback": fallback,
+        "empty_because_of_filters": filtered_out,
         "notes": notes,
         "recommendations": [_recommendation_fields(index, rec) for rec in recommendations],
     }

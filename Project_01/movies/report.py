@@ -50,13 +50,17 @@ def render_table(result: dict[str, Any]) -> str:
         liked = "it" if len(result["seeds"]) == 1 else "any of them"
         lines.append(f"Similar users (who liked {liked}): {users}")
     if not result["recommendations"]:
-        if fallback:
+        if result["empty_because_of_filters"]:
+            liked = "most liked movies of the same genres" if fallback else (
+                "movies these users liked")
+            lines.append(f"No recommendations: none of the {liked} passes the filters "
+                         f"({filters}); widen or drop them.")
+        elif fallback:
             lines.append("No recommendations: nobody liked a movie of the same genres either.")
         elif users == 0:
             lines.append("No recommendations: nobody liked this movie enough.")
         else:
-            lines.append("No recommendations: no other movie was liked by enough of these users"
-                         + (" and passes the filters." if filters else "."))
+            lines.append("No recommendations: no other movie was liked by enough of these users.")
         return "\n".join(lines)
     lines += ["", f"{'#':>2}  {'score':>6}  {'similar':>7}  {'all':>6}  {'users':>6}  title"]
     for rank, rec in enumerate(result["recommendations"], start=1):

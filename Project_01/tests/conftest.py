@@ -14,8 +14,17 @@ import pytest
 from movielens_testkit import (REAL_DATA, STEER_MOVIES_CSV, STEER_RATINGS_CSV, FaultServer,
                                write_movielens)
 from movie_recommendations import main
+from movies.settings import DataSettings
 
 Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture(autouse=True)
+def _default_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that gives no --cache-dir writes to a temporary folder, never the user's data/
+    (whose downloads and index a `make run-01` made): the flag's default is read from here."""
+    monkeypatch.setattr(DataSettings, "cache_dir", tmp_path_factory.mktemp("default-cache"))
 
 
 @pytest.fixture(name="tiny_dir")

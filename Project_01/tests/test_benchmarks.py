@@ -27,6 +27,13 @@ def test_synthetic_data_is_valid_movielens_and_seeded(tmp_path: Path) -> None:
         assert (first / name).read_bytes() == (second / name).read_bytes()
 
 
+def test_a_small_synthetic_data_set_has_room_for_its_ratings(tmp_path: Path) -> None:
+    """Regression: 20,000 ratings asked more (user, movie) pairs than 100 movies and 130 users
+    hold, and the generator drew forever."""
+    _, ratings = load_movielens(generate_movielens(tmp_path / "small", 20_000))
+    assert len(ratings) == 20_000 and not ratings.duplicated(["userId", "movieId"]).any()
+
+
 def test_synthetic_titles_share_common_words_like_real_ones() -> None:
     """Common words recur across many titles; most titles are still distinct."""
     titles = synthetic_titles(2_000)

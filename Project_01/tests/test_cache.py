@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from movielens_testkit import RATINGS_CSV
 from movies import cache as cache_module
 from movies import data as data_module
 from movies.cache import cache_path, load_or_build_index, remembered_checksum
-from movies.errors import DataError
+from movies.checksummed import HEADER, read_checksummed, write_checksummed
+from movies.errors import DataError, MoviesError
 from movies.files import LOCK_NAME
+from movies.index import MovieIndex
+from movies.query import answer
+from movies.settings import MovieQuery
 
 
 def _index_files(cache: Path) -> list[str]:
@@ -145,15 +150,16 @@ def test_a_crafted_checksum_memo_cannot_reach_outside_the_cache(tiny_dir: Path, 
     """The memo only saves work: a checksum that is not 32 hex digits is recomputed, not used."""
     cache = tmp_path / "deep" / "cache"
     load_or_build_index(tiny_dir, cache, 4.0)
-    memo = next(cache.glob("checksum-*.json"))
-    remembered = json.loads(memo.read_text(encoding="utf-8"))
-    memo.write_text(json.dumps({**remembered, "checksum": checksum}), encoding="utf-8")
+    memo = next(cache.glob("checksum-*.memo"))
+    remembered = read_checksummed(memo, json.load)
+    crafted = json.dumps({**remembered, "checksum": checksum}).encode("utf-8")
+    write_checksummed(memo, lambda stream: stream.write(crafted))
     before = sorted(tmp_path.rglob("*"))
     index = load_or_build_index(tiny_dir, cache, 4.0)
     assert index.ratings.recommend(1)
     assert cache_path(tiny_dir, cache, 4.0).parent == cache
     assert sorted(tmp_path.rglob("*")) == before  # nothing new, inside the cache or outside it
-    assert json.loads(memo.read_text(encoding="utf-8"))["checksum"] == remembered["checksum"]
+    assert read_checksummed(memo, json.load)["checksum"] == remembered["checksum"]
 
 
 def test_files_left_by_a_killed_run_are_removed(tiny_dir: Path, tmp_path: Path) -> None:
@@ -192,3 +198,79 @@ def test_a_cache_file_holding_something_else_is_rebuilt(tiny_dir: Path, tmp_path
     index = load_or_build_index(tiny_dir, tmp_path, 4.0)
     assert index.ratings.recommend(1) and index.titles.search("matrix")[0].movie_id == 2
     assert len(builds) == 2
+
+
+def _answer(index: MovieIndex) -> dict:
+    """An answer that reads every part of the index: titles, ratings, facets, metadata."""
+    return answer(index, MovieQuery(titles=("toy story",), genres=("Action",), min_users=0))
+
+
+def _flip_positions(size: int) -> list[int]:
+    """Every byte of the header and of the payload's first and last 64, and 40 in between."""
+    ends = range(min(size, HEADER.size + 64)), range(max(0, size - 64), size)
+    spread = range(0, size, max(1, size // 40))
+    return sorted({*ends[0], *ends[1], *spread})
+
+
+@pytest.mark.parametrize("kind", ["index-", "titles-", "checksum-"])
+def test_any_flipped_byte_of_a_cache_file_is_detected_and_rebuilt(
+        tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str) -> None:
+    """A byte flipped by a bad disk anywhere in a cache file (header, pickle, memo): a warning
+    and a rebuild, and the same answer; never a silently different one or a traceback."""
+    cache = tmp_path / "cache"
+    expected = _answer(load_or_build_index(tiny_dir, cache, 4.0))
+    path = next(cache.glob(f"{kind}*"))
+    original = path.read_bytes()
+    for position in _flip_positions(len(original)):
+        damaged = bytearray(original)
+        damaged[position] ^= 0xFF
+        path.write_bytes(damaged)
+        caplog.clear()
+        assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected, position
+        assert caplog.text.count("damaged") == 1, position  # one warning, not one per look
+        assert read_checksummed(next(cache.glob(f"{kind}*")), lambda stream: stream.read())
+
+
+@pytest.fixture(name="read_only")
+def fixture_read_only(monkeypatch: pytest.MonkeyPatch):
+    """Make a cache folder behave as on a read-only mount: not writable, its lock unobtainable.
+
+    (Tests run as root here, for whom file modes do not stop a write.)"""
+    def make_read_only(cache: Path) -> None:
+        real_access = os.access
+
+        def access(path, mode, **kwargs) -> bool:
+            if Path(path) == cache and mode & os.W_OK:
+                return False
+            return real_access(path, mode, **kwargs)
+
+        def no_lock(*_args, **_kwargs):
+            raise MoviesError(f"cannot lock {cache / LOCK_NAME}: Read-only file system")
+
+        monkeypatch.setattr(os, "access", access)
+        monkeypatch.setattr(cache_module, "cache_lock", no_lock)
+    return make_read_only
+
+
+def test_a_read_only_cache_folder_holding_a_current_index_answers(
+        tiny_dir: Path, tmp_path: Path, read_only) -> None:
+    """The memo no longer vouches for the CSVs (touched, copied): the checksum is recomputed
+    without writing it down, and the cached index answers; nothing in the folder changes."""
+    cache = tmp_path / "cache"
+    expected = _answer(load_or_build_index(tiny_dir, cache, 4.0))
+    os.utime(tiny_dir / "ratings.csv")  # same bytes, new mtime: the memo's stats are stale
+    before = {path.name: path.read_bytes() for path in cache.iterdir()}
+    read_only(cache)
+    assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected
+    assert {path.name: path.read_bytes() for path in cache.iterdir()} == before
+
+
+def test_a_read_only_cache_folder_without_an_index_answers_from_memory(
+        tiny_dir: Path, tmp_path: Path, read_only, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing usable in a folder that cannot be written: built in memory, with a warning."""
+    expected = _answer(load_or_build_index(tiny_dir, tmp_path / "elsewhere", 4.0))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    read_only(cache)
+    assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected
+    assert "building the index in memory" in caplog.text and not list(cache.iterdir())

@@ -31,7 +31,8 @@ from movies.errors import DataError
         (MOVIES_CSV[:-10], RATINGS_CSV, "movies.csv ends in the middle of a line"),
         (MOVIES_CSV, "userId,movieId,rating\n1,1,4.0\n2,1,\n", "1 row.* missing value.* line 3"),
         (MOVIES_CSV, " \r\n\n", "ratings.csv is empty"),
-        ('movieId,title,genres\n1,"Unclosed (1999),x\n', RATINGS_CSV, "movies.csv has a malformed"),
+        ('movieId,title,genres\n1,"Unclosed (1999),x\n', RATINGS_CSV,
+         "movies.csv line 2 opens a quote it never closes"),
     ],
 )
 def test_malformed_files_raise_a_clear_data_error(tmp_path: Path, movies: str, ratings: str,
@@ -64,6 +65,29 @@ def test_latin1_ratings_are_not_utf8(tmp_path: Path) -> None:
     folder = write_movielens(tmp_path)
     (folder / "movies.csv").write_bytes(MOVIES_CSV.encode("latin-1"))
     with pytest.raises(DataError, match="movies.csv is not UTF-8 text"):
+        load_movielens(folder)
+
+
+def test_a_quote_closed_lines_later_is_blamed_on_movies_csv(tmp_path: Path) -> None:
+    """Regression: a title's stray quote, closed by another quote two lines down, merged three
+    movies into one title, and the error blamed ratings.csv for rating the missing ones."""
+    movies = MOVIES_CSV.replace('"Matrix, The (1999)"', '"Matrix, The (1999)').replace(
+        "4,Léon: The Professional", '4,Léon: The "Professional')
+    with pytest.raises(DataError, match=r"^movies.csv line 3 opens a quote it never closes"):
+        load_movielens(write_movielens(tmp_path, movies, RATINGS_CSV))
+
+
+def test_a_latin1_byte_far_into_a_file_is_named_by_its_offset_and_line(tmp_path: Path) -> None:
+    """Regression: pandas decodes in chunks, and the error named the byte's position in its
+    chunk (byte 3) instead of in the file."""
+    rows = "".join(f"{i},Movie number {i} (2000),Drama\n" for i in range(1, 20_001))
+    text = "movieId,title,genres\n" + rows
+    at = text.index("Movie number 15000 ")
+    folder = write_movielens(tmp_path, "", RATINGS_CSV.replace(",1,", ",10,"))
+    (folder / "movies.csv").write_bytes(text[:at].encode() + b"Caf\xe9 " + text[at:].encode())
+    offset, line = at + 3, text[:at].count("\n") + 1
+    with pytest.raises(DataError, match=f"movies.csv is not UTF-8 text \\(invalid continuation "
+                                        f"byte at byte offset {offset:,}, line {line}\\)"):
         load_movielens(folder)
 
 

@@ -16,6 +16,7 @@ from movielens_testkit import (
 )
 
 from movies import download as download_module
+from movies.cache import load_or_build_index
 from movies.download import download_dataset, make_session, parse_md5
 from movies.errors import DataError, DownloadError, FileWriteError
 from movies.files import LOCK_NAME
@@ -330,3 +331,18 @@ def test_an_archive_with_the_files_at_its_root_is_accepted(fault_server: FaultSe
     folder = _download(fault_server, cache)
     assert (folder / "ratings.csv").read_text(encoding="utf-8") == RATINGS_CSV
     assert _leftovers(cache) == ["ml-latest-small"]
+
+
+def test_a_downloaded_file_changed_since_is_refused_when_indexed(
+        fault_server: FaultServer, archive: bytes, cache: Path) -> None:
+    """Regression: one flipped bit in a downloaded ratings.csv ("5.0" read as "4.0") was indexed
+    silently, and answered differently. The checksums taken at download now refuse it."""
+    _serve(fault_server, [body(archive)], md5(archive))
+    folder = _download(fault_server, cache)
+    assert load_or_build_index(folder, cache, 4.0).ratings.recommend(1)
+    ratings = folder / "ratings.csv"
+    damaged = bytearray(ratings.read_bytes())
+    damaged[damaged.index(b"5.0")] ^= 0x01  # "5" -> "4": still a valid rating
+    ratings.write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match="ratings.csv changed since it was downloaded and verified"):
+        load_or_build_index(folder, cache, 3.5)  # a new threshold: the index is built again

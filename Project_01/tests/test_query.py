@@ -121,6 +121,28 @@ def test_fallback_with_nothing_liked_in_the_genre_says_so(index: MovieIndex) -> 
     assert "nobody liked a movie of the same genres either" in render_table(result)
 
 
+@pytest.mark.parametrize(("fields", "words"), [
+    ({"movie_ids": (4,), "year_from": 2000},
+     "none of the most liked movies of the same genres passes the filters (years 2000-...)"),
+    ({"movie_ids": (1, 3), "year_from": 2000, "genres": ("Comedy",)},
+     "none of the movies these users liked passes the filters (genre Comedy; years 2000-...)"),
+])
+def test_an_answer_emptied_by_the_filters_says_so(index: MovieIndex, fields: dict,
+                                                  words: str) -> None:
+    """Regression: an answer the filters emptied was explained as "nobody liked a movie of the
+    same genres either" (Airplane! has fans, and comedies others liked, all before 2000)."""
+    result = answer(index, MovieQuery(**fields))
+    assert result["recommendations"] == [] and result["empty_because_of_filters"] is True
+    assert f"No recommendations: {words}; widen or drop them." in render_table(result)
+
+
+def test_an_answer_empty_without_filters_does_not_blame_them(index: MovieIndex) -> None:
+    """Nobody liked a western either way: the filters are not the reason."""
+    result = answer(index, MovieQuery(movie_ids=(7,), year_from=1900))
+    assert result["empty_because_of_filters"] is False
+    assert "nobody liked a movie of the same genres either" in render_table(result)
+
+
 def test_a_long_title_is_cut_with_a_note(index: MovieIndex) -> None:
     """A pasted paragraph is searched by its start, and the answer says so."""
     result = _ask(index, titles=("Alien " + "x" * 5000,))

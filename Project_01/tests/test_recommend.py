@@ -15,6 +15,7 @@ from movie_recommendations import main
 from movies import cache as cache_module
 from movies.download import DEFAULT_BASE_URL
 from movies.errors import DownloadError
+from movies.settings import PROJECT_DIR, DataSettings
 
 
 def test_json_output_has_the_documented_shape(cli) -> None:
@@ -183,3 +184,29 @@ def test_a_damaged_download_says_how_to_get_it_again(tmp_path: Path, fault_serve
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ratings.csv ends in the middle of a line")
     assert err.rstrip().endswith(f"delete {folder} to download it again")
+
+
+def test_a_bad_genre_in_interactive_mode_is_refused_once_before_any_title(cli) -> None:
+    """Regression: an unknown --genre failed every typed title, then the session exited 0."""
+    code, out, err = cli("--interactive", "--genre", "Opera", stdin="toy story\nthe matrix\n")
+    assert (code, out) == (1, "")
+    assert [line for line in err.splitlines() if "error:" in line] == [
+        "error: no movie has the genre 'Opera'; known: Action, Animation, Children, Crime, "
+        "Drama, Sci-Fi"]
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*")) if path.is_file()} if folder.is_dir() else {}
+
+
+def test_a_run_without_cache_dir_leaves_the_users_cache_untouched(
+        tiny_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """The default --cache-dir is the project's data/ folder, where `make run-01` keeps its
+    downloads and index; in a test run it is a temporary folder, so data/ stays as it was."""
+    users_cache = PROJECT_DIR / "data"
+    before = _snapshot(users_cache)
+    assert main(["--data-dir", str(tiny_dir), "--movie-id", "1", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["match"]["movieId"] == 1
+    assert _snapshot(users_cache) == before
+    assert list(DataSettings.cache_dir.glob("index-tiny-*.pkl"))
