@@ -131,14 +131,14 @@ def test_an_answer_emptied_by_the_filters_says_so(index: MovieIndex, fields: dic
                                                   words: str) -> None:
     """Regression: an answer the filters emptied was explained as "nobody liked a movie of the
     same genres either" (Airplane! has fans, and comedies others liked, all before 2000)."""
-    result = answer(index, MovieQuery(**fields))
+    result = answer(index, MovieQuery(algorithm="classic", **fields))
     assert result["recommendations"] == [] and result["empty_because_of_filters"] is True
     assert f"No recommendations: {words}; widen or drop them." in render_table(result)
 
 
 def test_an_answer_empty_without_filters_does_not_blame_them(index: MovieIndex) -> None:
     """Nobody liked a western either way: the filters are not the reason."""
-    result = answer(index, MovieQuery(movie_ids=(7,), year_from=1900))
+    result = answer(index, MovieQuery(algorithm="classic", movie_ids=(7,), year_from=1900))
     assert result["empty_because_of_filters"] is False
     assert "nobody liked a movie of the same genres either" in render_table(result)
 
