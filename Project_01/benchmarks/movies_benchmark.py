@@ -27,6 +27,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))  # run as a script from anywhere: the package is beside us
 
 # pylint: disable=wrong-import-position  # the package is importable only after the line above
+from movies_default_scale import default_section
 from movies_engines import search_engines
 from movies_measures import (PROCESS_REPEATS, TIMING_REPEATS, measure_filtered_answers,
                              measure_processes, measure_query_cap, measure_recommendations,
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.warning("Skipping ml-latest-small: %s not found", args.small_dir)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     lines += large_section(args.work_dir, args.ratings, args.recipe_queries)
+    lines += default_section(args.work_dir, args.ratings, args.recipe_queries)
     report = "\n".join([*lines, NOTES])
     args.output.write_text(report, encoding="utf-8")
     print(report)

@@ -23,8 +23,9 @@ import pickle
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from movies.algorithms import ALGORITHMS, Algorithm
 from movies.checksummed import read_checksummed, write_checksummed
 from movies.download import REQUIRED_FILES, base_url_from_env, download_dataset, verify_download
 from movies.errors import DamagedFileError, DataError, FileWriteError, MoviesError
@@ -35,10 +36,13 @@ from movies.recommender import RatingsIndex
 from movies.settings import DataSettings
 from movies.titles import TitleIndex
 
+if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
+    import pandas as pd
+
 logger = logging.getLogger(__name__)
 
 INDEX_CODE = ("cache.py", "checksummed.py", "index.py", "facets.py", "recommender.py",
-              "titles.py")
+              "titles.py", "algorithms.py")
 # What reading a damaged file, or one written by other code, can raise.
 UNREADABLE = (DamagedFileError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
               OSError, ImportError, TypeError, KeyError, IndexError, MemoryError)
@@ -52,9 +56,7 @@ def load_index(settings: DataSettings) -> MovieIndex:
     Raises:
         DownloadError, DataError, FileWriteError, LockTimeout: one line says what went wrong.
     """
-    data_dir = settings.data_dir
-    if data_dir is None:
-        data_dir = download_dataset(settings.dataset, settings.cache_dir, base_url_from_env())
+    data_dir = dataset_dir(settings)
     try:
         return load_or_build_index(data_dir, settings.cache_dir, settings.like_threshold)
     except DataError as exc:
@@ -62,6 +64,25 @@ def load_index(settings: DataSettings) -> MovieIndex:
             raise
         # It verified when downloaded, so the disk or a person changed it since.
         raise DataError(f"{exc}; delete {data_dir} to download it again") from exc
+
+
+def dataset_dir(settings: DataSettings) -> Path:
+    """The MovieLens folder ``settings`` name: ``--data-dir``, or the data set downloaded (and
+    verified) on first use."""
+    if settings.data_dir is not None:
+        return settings.data_dir
+    return download_dataset(settings.dataset, settings.cache_dir, base_url_from_env())
+
+
+def load_ratings(settings: DataSettings,
+                 timestamps: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """The movies and ratings frames themselves (for ``evaluate``), not the index."""
+    # pylint: disable-next=import-outside-toplevel  # pandas takes ~0.25 s: only a build needs it
+    from movies.data import load_movielens
+
+    data_dir = dataset_dir(settings)
+    verify_download(data_dir)
+    return load_movielens(data_dir, timestamps)
 
 
 def data_checksum(data_dir: Path) -> str:
@@ -147,6 +168,11 @@ def _titles_path(path: Path) -> Path:
     return path.with_name(path.name.replace("index-", "titles-", 1))
 
 
+def _model_path(path: Path, name: str) -> Path:
+    """Where the algorithm ``name`` fitted on the index cached at ``path`` is cached."""
+    return path.with_name(path.name.replace("index-", "model-", 1).replace(".pkl", f"-{name}.pkl"))
+
+
 def _read(path: Path, *kinds: type) -> Any:
     """Check and unpickle ``path``; check that it holds objects of ``kinds`` (one, or a tuple)."""
     # The cache holds files this program wrote itself in its own cache folder, checksummed.
@@ -177,6 +203,28 @@ def _cached_titles(path: Path, movies: dict[int, tuple[str, str]],
     return titles
 
 
+def _cached_algorithm(path: Path, ratings: RatingsIndex, name: str) -> Algorithm:
+    """The algorithm ``name`` fitted on ``ratings`` (the index cached at ``path``): from its own
+    cache file, else fitted now and cached for the next run."""
+    model = _model_path(path, name)
+    try:
+        algorithm = _read(model, Algorithm)
+        if algorithm.name == name:
+            return algorithm
+    except UNREADABLE as exc:
+        if model.exists():
+            logger.warning("Fitting %s again (%s)", name, exc)
+    started = time.perf_counter()
+    algorithm = ALGORITHMS[name]().fit(ratings)
+    logger.info("Fitted %s in %.2f s", name, time.perf_counter() - started)
+    try:
+        with cache_lock(path.parent):
+            _write_pickle(algorithm, model)
+    except MoviesError as exc:  # the cache only saves time: answer anyway
+        logger.warning("%s not cached: %s", name, exc)
+    return algorithm
+
+
 def _load_cached(path: Path, quiet: bool = False) -> MovieIndex | None:
     """The index cached at ``path``, or None if there is none or it is unreadable (said in a
     warning unless ``quiet``: a first look, before the lock, that will look again)."""
@@ -191,7 +239,8 @@ def _load_cached(path: Path, quiet: bool = False) -> MovieIndex | None:
         return None
     logger.info("Loaded cached index %s in %.2f s", path.name, time.perf_counter() - started)
     return MovieIndex(movies, ratings, facets,
-                      load_titles=lambda: _cached_titles(_titles_path(path), movies, ratings))
+                      load_titles=lambda: _cached_titles(_titles_path(path), movies, ratings),
+                      load_algorithm=lambda name: _cached_algorithm(path, ratings, name))
 
 
 def load_or_build_index(data_dir: Path, cache_dir: Path, like_threshold: float) -> MovieIndex:
@@ -240,8 +289,9 @@ def _build(data_dir: Path, like_threshold: float) -> MovieIndex:
 def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> MovieIndex:
     """Build the index of ``data_dir`` and cache it at ``path``; call while holding the lock."""
     index = _build(data_dir, like_threshold)
-    name = glob.escape(data_dir.name)
-    for pattern in (f"index-{name}-*.pkl", f"titles-{name}-*.pkl"):
+    # Older indexes of this data set and threshold (other thresholds are other indexes)
+    name, threshold = glob.escape(data_dir.name), glob.escape(f"-t{float(like_threshold)!r}-")
+    for pattern in (f"{kind}-{name}-*{threshold}*.pkl" for kind in ("index", "titles", "model")):
         for stale in path.parent.glob(pattern):
             stale.unlink(missing_ok=True)
     try:
@@ -249,4 +299,5 @@ def _build_and_cache(data_dir: Path, path: Path, like_threshold: float) -> Movie
         _write_pickle((index.movies, index.ratings, index.facets), path)
     except FileWriteError as exc:  # the cache only saves time: answer anyway
         logger.warning("Index not cached, the next run builds it again: %s", exc)
-    return index
+    return MovieIndex(index.movies, index.ratings, index.facets, titles=index.titles,
+                      load_algorithm=lambda name: _cached_algorithm(path, index.ratings, name))

@@ -15,13 +15,16 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TextIO
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
 
 from dotenv import load_dotenv
 
+from movies.algorithms import ALGORITHMS
 from movies.arguments import ArgumentParser, float_range, int_range, non_empty, non_empty_path
 from movies.errors import MoviesError
-from movies.settings import DATASETS, DataSettings, MovieQuery
+from movies.settings import DATASETS, DataSettings, EvaluationSettings, MovieQuery
 from movies.signals import EXIT_SIGINT, Interrupted, handle_signals
 
 logger = logging.getLogger(__name__)
@@ -60,8 +63,9 @@ def _data_options() -> ArgumentParser:
     data.add_argument("--cache-dir", type=non_empty_path, default=DataSettings.cache_dir,
                       metavar="DIR", help="where downloads and the index cache live")
     data.add_argument("--like-threshold", type=float_range(0.5, 5.0, include_high=False),
-                      default=DataSettings.like_threshold, metavar="X",
-                      help="a rating above X counts as 'liked'; 0.5 <= X < 5 (the rating scale)")
+                      metavar="X", help="a rating above X counts as 'liked'; 0.5 <= X < 5 (the "
+                      "rating scale); default: the algorithm's own (classic 4.0 as the recipe, "
+                      "the others 3.5: 4 stars or more)")
     return data
 
 
@@ -91,7 +95,16 @@ def build_parser() -> ArgumentParser:
                        help="a MovieLens movieId you liked (repeatable)")
     query.add_argument("--interactive", action="store_true",
                        help="answer titles typed at a prompt until end of input")
+    query.add_argument("--batch", type=non_empty_path, metavar="FILE",
+                       help="answer each JSON line of FILE ('-': standard input) with one JSON "
+                            "line: keys titles, movie_ids, exclude_ids, top_n, genres, "
+                            "year_from, year_to; exit 1 if a line failed")
     steer = recommend.add_argument_group("shaping the answer")
+    steer.add_argument("--algorithm", choices=ALGORITHMS, default=MovieQuery.algorithm,
+                       metavar="NAME", help=f"how to recommend: {', '.join(ALGORITHMS)} "
+                       "(classic: the original recipe, exactly)")
+    steer.add_argument("--exclude-id", type=int, action="append", default=[], metavar="N",
+                       help="a movieId already seen: never recommended (repeatable)")
     steer.add_argument("--top-n", type=int_range(1, MAX_TOP_N), default=MovieQuery.top_n,
                        metavar="N", help=f"recommendations to show, 1 to {MAX_TOP_N}")
     steer.add_argument("--genre", action="append", default=[], metavar="NAME",
@@ -102,22 +115,47 @@ def build_parser() -> ArgumentParser:
                        help="only recommend movies up to this year")
     steer.add_argument("--min-users", type=int_range(0, MAX_MIN_USERS),
                        default=MovieQuery.min_users, metavar="N",
-                       help="fewer users than N liked the movies: recommend the most liked "
-                            "movies of their genres instead; 0 never does")
+                       help="each pick needs N similar users who liked it, or the most liked "
+                            "movies of the seeds' genres take its place (classic: fewer than N "
+                            "users liked the seeds); 0 never falls back")
     steer.add_argument("--min-share", type=float_range(0.0, 1.0, include_high=False),
                        default=MovieQuery.min_share, metavar="X",
-                       help="keep movies liked by more than X of the similar users (0 <= X < 1)")
+                       help="classic: keep movies liked by more than X of the similar users "
+                            "(0 <= X < 1)")
+    _evaluate_parser(commands, parents)
     return parser
+
+
+def _evaluate_parser(commands: Any, parents: list[ArgumentParser]) -> None:
+    """The ``evaluate`` command's options."""
+    evaluate = commands.add_parser(
+        "evaluate", parents=parents, help="measure the algorithms on held-out ratings",
+        description="Hold out 20%% of each user's ratings, recommend from the rest, and report "
+                    "P@10, R@10, nDCG@10, MAP@10, coverage and popularity per algorithm, with "
+                    "95%% intervals over the seeds.")
+    evaluate.add_argument("--algorithm", choices=ALGORITHMS, action="append", metavar="NAME",
+                          help="an algorithm to measure (repeatable); default: "
+                               f"{', '.join(EvaluationSettings.algorithms)}")
+    evaluate.add_argument("--seeds", type=int_range(1, 20),
+                          default=len(EvaluationSettings.seeds), metavar="N",
+                          help="how many splits (seeds 0 to N-1)")
+    evaluate.add_argument("--temporal", action="store_true",
+                          help="hold out each user's latest ratings instead of random ones")
+    evaluate.add_argument("--plot", type=non_empty_path, metavar="FILE",
+                          help="also draw nDCG@10 per algorithm, with intervals, into FILE (PNG)")
 
 
 def check_arguments(parser: ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse what each flag accepts alone but not together (exit 2), and a closed output."""
     if args.command == "recommend":
         has_query = bool(args.movie_title or args.movie_id)
+        if args.batch and (has_query or args.interactive):
+            parser.error("--batch reads its queries from FILE: give it no --movie-title, "
+                         "--movie-id or --interactive")
         if args.interactive and has_query:
             parser.error("--interactive reads titles from standard input: give it no "
                          "--movie-title or --movie-id")
-        if not (args.interactive or has_query):
+        if not (args.interactive or has_query or args.batch):
             parser.error("give --movie-title and/or --movie-id (each repeatable), or "
                          "--interactive")
         if None not in (args.year_from, args.year_to) and args.year_from > args.year_to:
@@ -128,8 +166,43 @@ def check_arguments(parser: ArgumentParser, args: argparse.Namespace) -> None:
 
 def data_settings(args: argparse.Namespace) -> DataSettings:
     """The ``DataSettings`` the parsed arguments ask for."""
+    threshold = args.like_threshold
+    if threshold is None:  # the algorithm's own (evaluate reads the ratings themselves)
+        threshold = (ALGORITHMS[args.algorithm]().like_threshold if args.command == "recommend"
+                     else DataSettings.like_threshold)
     return DataSettings(dataset=args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                        like_threshold=args.like_threshold)
+                        like_threshold=threshold)
+
+
+def evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
+    """The ``EvaluationSettings`` the parsed ``evaluate`` arguments ask for."""
+    return EvaluationSettings(
+        algorithms=tuple(dict.fromkeys(args.algorithm or EvaluationSettings.algorithms)),
+        seeds=tuple(range(args.seeds)), temporal=args.temporal,
+        like_threshold=args.like_threshold)
+
+
+@contextmanager
+def open_lines(path: Path, stdin: TextIO | None) -> Iterator[Iterator[str]]:
+    """The lines of ``path`` (``-``: standard input), undecodable bytes as U+FFFD.
+
+    Raises:
+        MoviesError: the file cannot be read.
+    """
+    if str(path) == "-":
+        if stdin is None:
+            raise MoviesError("standard input is closed")
+        if isinstance(stdin, io.TextIOWrapper):
+            stdin.reconfigure(errors="replace")
+        yield iter(stdin)
+        return
+    try:
+        # pylint: disable-next=consider-using-with  # the with below closes it; errors while
+        stream = open(path, encoding="utf-8", errors="replace")  # answering are not "cannot read"
+    except OSError as exc:
+        raise MoviesError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with stream:
+        yield iter(stream)
 
 
 def movie_query(args: argparse.Namespace, titles: tuple[str, ...] | None = None) -> MovieQuery:
@@ -139,6 +212,7 @@ def movie_query(args: argparse.Namespace, titles: tuple[str, ...] | None = None)
         movie_ids=() if titles is not None else tuple(args.movie_id),
         top_n=args.top_n, min_share=args.min_share, min_users=args.min_users,
         genres=tuple(args.genre), year_from=args.year_from, year_to=args.year_to,
+        exclude_ids=tuple(args.exclude_id), algorithm=args.algorithm,
     )
 
 

@@ -121,15 +121,18 @@ def _first_bad_number(path: Path, dtypes: dict[str, str]) -> str | None:
     return None
 
 
-def load_movielens(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Load and validate ``movies.csv`` and ``ratings.csv`` from ``data_dir``."""
+def load_movielens(data_dir: Path,
+                   timestamps: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load and validate ``movies.csv`` and ``ratings.csv`` (with ``timestamps``, that column
+    too) from ``data_dir``."""
     movies = _read_csv(
         data_dir / "movies.csv", MOVIE_COLUMNS,
         {"movieId": "int64", "title": "str", "genres": "str"},
     )
     ratings = _read_csv(
-        data_dir / "ratings.csv", RATING_COLUMNS,
-        {"userId": "int32", "movieId": "int32", "rating": "float32"},
+        data_dir / "ratings.csv", RATING_COLUMNS + (("timestamp",) if timestamps else ()),
+        {"userId": "int32", "movieId": "int32", "rating": "float32",
+         **({"timestamp": "int64"} if timestamps else {})},
     )
     if movies.empty or ratings.empty:
         raise DataError(f"{data_dir} has no {'movies' if movies.empty else 'ratings'}")

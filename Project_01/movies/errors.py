@@ -34,5 +34,10 @@ class NoMatchError(MoviesError, LookupError):
     """No movie matches the query (no plausible title, or an unknown movieId)."""
 
 
+class NotSureError(NoMatchError):
+    """The best title match is too weak to act on (a stopword-only query, a number the title
+    lacks); the message lists the candidates."""
+
+
 class QueryError(MoviesError):
     """The query asks for something the data cannot hold (say, a genre no movie has)."""

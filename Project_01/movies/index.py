@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+from scipy import sparse
+
+from movies.algorithms import ALGORITHMS, Algorithm
 from movies.facets import MovieFacets
 from movies.recommender import RatingsIndex
 from movies.titles import TitleIndex
@@ -23,14 +27,37 @@ class MovieIndex:
 
     def __init__(self, movies: dict[int, tuple[str, str]], ratings: RatingsIndex,
                  facets: MovieFacets, *, titles: TitleIndex | None = None,
-                 load_titles: Callable[[], TitleIndex] | None = None) -> None:
+                 load_titles: Callable[[], TitleIndex] | None = None,
+                 load_algorithm: Callable[[str], Algorithm] | None = None) -> None:
         """Hold ``movies`` (movieId -> (title, genres)), ``ratings`` and their ``facets``; the
-        title index is given, or ``load_titles()`` fetches it on first use."""
+        title index is given, or ``load_titles()`` fetches it on first use; an algorithm fitted
+        on ``ratings`` is fetched by ``load_algorithm(name)`` (or fitted) on first use."""
         self.movies = movies
         self.facets = facets
         self.ratings = ratings
         self._titles = titles
         self._load_titles = load_titles or (lambda: title_index(self.movies, self.ratings))
+        self._load_algorithm = load_algorithm or (lambda name: ALGORITHMS[name]().fit(ratings))
+        self._algorithms: dict[str, Algorithm] = {}
+        self._genre_matrix: sparse.csr_matrix | None = None
+
+    def algorithm(self, name: str) -> Algorithm:
+        """The algorithm ``name`` fitted on this index, loaded (or fitted) on first use."""
+        if name not in self._algorithms:
+            self._algorithms[name] = self._load_algorithm(name)
+        return self._algorithms[name]
+
+    @property
+    def genre_matrix(self) -> sparse.csr_matrix:
+        """Movies x genres, 1 where the movie carries the genre (for the fallback)."""
+        if self._genre_matrix is None:
+            rows = np.concatenate(list(self.facets.genres.values()))
+            genres = np.repeat(np.arange(len(self.facets.genres)),
+                               [cols.size for cols in self.facets.genres.values()])
+            self._genre_matrix = sparse.csr_matrix(
+                (np.ones(rows.size), (rows, genres)),
+                shape=(self.ratings.movie_ids.size, len(self.facets.genres)))
+        return self._genre_matrix
 
     @property
     def titles(self) -> TitleIndex:

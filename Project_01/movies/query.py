@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from movies.algorithms import ALGORITHMS, similar_users_liked
 from movies.errors import NoMatchError, QueryError
 from movies.index import MovieIndex
+from movies.ranking import Request, profiles_of, recommend
 from movies.recommender import Recommendation
 from movies.settings import MovieQuery
 from movies.titles import MAX_QUERY_CHARS, Match, clip_query
@@ -89,9 +91,43 @@ def _fallback(index: MovieIndex, seed_ids: list[int], similar_users: np.ndarray,
 
 
 def _recommendation_fields(index: MovieIndex, rec: Recommendation) -> dict[str, Any]:
-    """The movie's fields, then the figures behind its score (``Recommendation``'s fields)."""
+    """The movie's fields, then the figures behind its score (``Recommendation``'s fields);
+    ``all_users_share`` is the share of all users who liked the movie."""
     figures = asdict(rec)
+    column = index.ratings.column(rec.movie_id)
+    figures["all_users_share"] = float(index.ratings.like_counts[column]
+                                       / max(index.ratings.user_count, 1))
     return {**_movie_fields(index, figures.pop("movie_id")), **figures}
+
+
+def _columns(index: MovieIndex, movie_ids: tuple[int, ...] | list[int]) -> np.ndarray:
+    """The matrix columns of ``movie_ids``; NoMatchError names an unknown one."""
+    try:
+        return np.array([index.ratings.column(m) for m in movie_ids], dtype=np.int64)
+    except KeyError as exc:
+        raise NoMatchError(f"movieId {exc.args[0]} is not in movies.csv") from exc
+
+
+def _ranked(index: MovieIndex, query: MovieQuery, seed_ids: list[int],
+            allowed: np.ndarray | None, fans: int) -> list[Recommendation]:
+    """The algorithm's picks, each liked by ``min_users`` of the ``fans`` of the seeds, else the
+    fallback's (the most liked movies of the seeds' genres, score None)."""
+    seeds = _columns(index, seed_ids)
+    profile = profiles_of([seeds], index.ratings.movie_ids.size)
+    support = similar_users_liked(index.ratings, seeds)
+    # Every pick needs one similar user at least; with --min-users 0 nothing falls back.
+    request = Request(profile, profiles_of([seeds[:0]], profile.shape[1]), allowed, query.top_n,
+                      max(query.min_users, 1))
+    found = recommend(index.algorithm(query.algorithm).scores(index.ratings, profile,
+                                                              support[None, :]),
+                      support[None, :], index.ratings, request,
+                      index.genre_matrix if query.min_users else None)[0]
+    fans = max(fans, 1)
+    return [Recommendation(movie_id=int(index.ratings.movie_ids[c]),
+                           score=None if np.isnan(score) else round(float(score), 6),
+                           similar_users_share=float(liked / fans), all_users_share=0.0,
+                           similar_users_liked=int(liked))
+            for c, score, liked in zip(found.columns, found.scores, found.similar_users_liked)]
 
 
 def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
@@ -109,12 +145,21 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
             seeds.append(seed)  # a title and the id of the same movie are one seed
     if not seeds:
         raise QueryError("give at least one movie title or movieId")
+    if query.algorithm not in ALGORITHMS:
+        raise QueryError(f"no algorithm {query.algorithm!r}; known: {', '.join(ALGORITHMS)}")
     seed_ids = [seed["match"]["movieId"] for seed in seeds]
     allowed = filter_mask(index, query)
+    seen = np.zeros(index.ratings.movie_ids.size, dtype=bool)
+    seen[_columns(index, query.exclude_ids)] = True
     similar_users = index.ratings.similar_users(seed_ids)
-    fallback = None if similar_users.size >= query.min_users else "popular_in_genre"
+    classic = query.algorithm == "classic"
+    fallback = None if not classic or similar_users.size >= query.min_users else "popular_in_genre"
 
     def recommend(mask: np.ndarray | None) -> list[Recommendation]:
+        if query.exclude_ids:
+            mask = ~seen if mask is None else mask & ~seen
+        if not classic:
+            return _ranked(index, query, seed_ids, mask, similar_users.size)
         if fallback is None:
             return index.ratings.recommend(seed_ids, query.top_n, query.min_share, mask)
         return _fallback(index, seed_ids, similar_users, mask, query.top_n)
@@ -127,6 +172,10 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         logger.warning("Nobody rated %s above %g: no recommendations",
                        seeds[0]["match"]["title"], index.ratings.like_threshold)
     recommendations = recommend(allowed)
+    if any(rec.score is None for rec in recommendations) and fallback is None:
+        fallback = "popular_in_genre"
+        logger.warning("Fewer than %d similar users liked some picks: the most liked movies of "
+                       "the seeds' genres fill their places", query.min_users)
     # An empty answer says why: the filters, or nothing to recommend at all.
     filtered_out = not recommendations and allowed is not None and bool(recommend(None))
     return {
@@ -135,6 +184,7 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         "filters": {"genres": list(query.genres), "year_from": query.year_from,
                     "year_to": query.year_to},
         "similar_users": int(similar_users.size),
+        "algorithm": query.algorithm,
         "fallback": fallback,
         "empty_because_of_filters": filtered_out,
         "notes": notes,

@@ -66,6 +66,7 @@ class RatingsIndex:
         rated = ratings["movieId"].to_numpy()
         columns = order[np.searchsorted(self.movie_ids, rated, sorter=order)]
         self.rating_counts = np.bincount(columns, minlength=self.movie_ids.size)
+        self.user_count = int(np.unique(ratings["userId"].to_numpy()).size)  # who rated anything
         liked = ratings["rating"].to_numpy() > like_threshold
         _, users = np.unique(ratings["userId"].to_numpy()[liked], return_inverse=True)
         shape = (int(users.max()) + 1 if users.size else 0, self.movie_ids.size)

@@ -37,7 +37,13 @@ def render_table(result: dict[str, Any]) -> str:
     if filters := _describe_filters(result["filters"]):
         lines.append(f"Only showing: {filters}")
     users, fallback = result["similar_users"], result["fallback"]
-    if fallback == "popular_in_genre":
+    filled = sum(rec["score"] is None for rec in result["recommendations"])
+    if fallback == "popular_in_genre" and filled < len(result["recommendations"]):
+        liked = "it" if len(result["seeds"]) == 1 else "any of them"
+        lines.append(f"Similar users (who liked {liked}): {users}; too few of them liked enough "
+                     f"other movies, so the last "
+                     f"{filled} (score -) are the most liked movies of the same genres.")
+    elif fallback == "popular_in_genre":
         lines.append(f"Only {users} user(s) liked {'it' if len(result['seeds']) == 1 else 'them'}"
                      ": too few to go by, so here are the most liked movies of the same genres.")
     else:

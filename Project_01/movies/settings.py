@@ -20,7 +20,7 @@ class DataSettings:
     dataset: str = DATASETS[0]
     data_dir: Path | None = None  # an extracted MovieLens folder: nothing is downloaded
     cache_dir: Path = PROJECT_DIR / "data"
-    like_threshold: float = 4.0  # a rating above this counts as "liked"
+    like_threshold: float = 4.0  # a rating above this counts as "liked" (see algorithm_threshold)
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,19 @@ class MovieQuery:
     genres: tuple[str, ...] = ()
     year_from: int | None = None
     year_to: int | None = None
+    exclude_ids: tuple[int, ...] = ()  # movies already seen: never recommended
+    algorithm: str = "hybrid"  # a name in algorithms.ALGORITHMS
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How ``evaluate`` measures: the protocol's knobs and the algorithms side by side."""
+
+    algorithms: tuple[str, ...] = ("classic", "popular", "itemknn", "hybrid")
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    test_share: float = 0.2
+    temporal: bool = False
+    liked_from: float = 4.0  # a rating this high marks a liked movie: seeds and relevant ones
+    like_threshold: float | None = None  # what each algorithm learns from; None: its own
+    min_genre_users: int = 20  # genres with fewer evaluated users are left out
+    min_users: int = MovieQuery.min_users  # the default algorithm's rule, as it answers

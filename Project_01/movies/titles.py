@@ -24,12 +24,14 @@ from functools import lru_cache
 import numpy as np
 from rapidfuzz import fuzz
 
-from movies.errors import NoMatchError
+from movies.errors import NoMatchError, NotSureError
 
 ARTICLES = frozenset(
     "the a an les la le l il el die der das los las lo gli un une det den de".split()
 )
 ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9"}
+LATE_ROMAN = {"v": "5", "x": "10"}  # only after another word: "Rocky V", not "V for Vendetta"
+STOPWORDS = ARTICLES | frozenset("of and in on to for with at by from or is".split())
 TRAILING_ARTICLE = re.compile(r"^(?P<base>.+), (?P<article>[a-z]+'?)$", re.IGNORECASE)
 TRAILING_YEAR = re.compile(r"\s*\((?P<year>\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 TRAILING_GROUP = re.compile(r"\s*\((?P<alt>[^()]+)\)\s*$")
@@ -52,7 +54,8 @@ def fold(text: str) -> str:
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = text.replace("&", " and ").replace("'", "")
     words = LETTER_DIGIT.sub(" ", re.sub(r"[^a-z0-9]+", " ", text)).split()
-    return " ".join(ROMAN.get(word, word) for word in words)
+    return " ".join(ROMAN.get(word, LATE_ROMAN.get(word, word) if i else word)
+                    for i, word in enumerate(words))
 
 
 def squash(folded: str) -> tuple[str, ...]:
@@ -253,6 +256,7 @@ class TitleIndex:
             NoMatchError: no title plausibly matches.
         """
         best: dict[int, float] = {}
+        reading: dict[int, tuple[str, str]] = {}  # row -> (query text, name) of its best score
         for text, year in query_readings(query):
             for name_row in self.candidates(text, year):
                 row = int(self.owners[name_row])
@@ -262,9 +266,24 @@ class TitleIndex:
                 score = (1 - POPULARITY_WEIGHT) * score + POPULARITY_WEIGHT * self.popularity[row]
                 if score > best.get(row, 0.0):
                     best[row] = score
+                    reading[row] = (text, self.names[name_row])
         rows = sorted(best, key=lambda r: (-round(best[r], 9), -self.popularity[r], r))
         rows = [r for r in rows if best[r] > POPULARITY_WEIGHT][:limit]
         if not rows:
             raise NoMatchError(f"no movie title matches {clip_query(query)!r}")
+        if doubt := _doubt(*reading[rows[0]]):
+            raise NotSureError(f"not sure which movie {clip_query(query)!r} means ({doubt}); "
+                               f"closest: {'; '.join(self.titles[r] for r in rows)}: give more "
+                               "of the title, or --movie-id")
         return [Match(int(self.movie_ids[r]), self.titles[r], self.genres[r], float(best[r]))
                 for r in rows]
+
+
+def _doubt(text: str, name: str) -> str | None:
+    """Why the match of the folded query ``text`` to ``name`` is too weak to act on, if it is."""
+    if all(word in STOPWORDS for word in text.split()):
+        return "only common words"
+    wanted = NOT_DIGITS.sub(" ", text).split()
+    if wanted and not set(wanted) <= set(NOT_DIGITS.sub(" ", name).split()):
+        return f"no such number in {name!r}"
+    return None

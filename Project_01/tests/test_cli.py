@@ -121,7 +121,7 @@ def test_help_shows_every_default(monkeypatch: pytest.MonkeyPatch,
     text = capsys.readouterr().out
     defaults = {dest: value for dest, value in vars(parser.parse_args(["--movie-id", "1"])).items()
                 if value not in (None, False, []) and dest not in ("command", "movie_id")}
-    assert {"top_n", "cache_dir", "dataset", "like_threshold", "min_share"} <= set(defaults)
+    assert {"top_n", "cache_dir", "dataset", "algorithm", "min_share"} <= set(defaults)
     for value in defaults.values():
         assert f"(default: {value})" in text
 

@@ -123,7 +123,8 @@ def test_after_kill_9_mid_download_the_rerun_cleans_up_and_completes(
     assert (rerun.returncode, out) == (0, expected), err
     assert "left by an interrupted run" in err
     assert _leftovers(cache) == sorted(["ml-latest-small", *(
-        p.name for p in cache.iterdir() if p.name.startswith(("index-", "titles-", "checksum-")))])
+        p.name for p in cache.iterdir()
+        if p.name.startswith(("index-", "titles-", "model-", "checksum-")))])
 
 
 def test_ctrl_c_at_the_interactive_prompt(tiny_dir: Path, tmp_path: Path) -> None:

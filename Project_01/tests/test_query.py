@@ -1,5 +1,6 @@
 """Answering a query: several liked movies, genre and year filters, and the popular-in-genre
-fallback, on the hand-made ratings of ``movielens_testkit`` (answers computed by hand there)."""
+fallback, on the hand-made ratings of ``movielens_testkit`` (answers computed by hand there for
+the classic recipe)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def fixture_index(steer_dir: Path) -> MovieIndex:
 
 
 def _ask(index: MovieIndex, **fields) -> dict:
-    return answer(index, MovieQuery(**{"min_users": 1, **fields}))
+    return answer(index, MovieQuery(**{"min_users": 1, "algorithm": "classic", **fields}))
 
 
 def _ids(result: dict) -> list[int]:
@@ -46,8 +47,9 @@ def test_several_seeds_pool_their_fans_and_are_never_recommended(index: MovieInd
     assert result["similar_users"] == 5
     assert _ids(result) == [2, 8, 5, 6]
     assert [r["score"] for r in result["recommendations"]] == pytest.approx([1.4, 1.4, 0.7, 7 / 15])
+    # "all": the share of all 8 users (the recipe's score divides by the 7 who liked a kept movie)
     assert [r["all_users_share"] for r in result["recommendations"]] == pytest.approx(
-        [3 / 7, 2 / 7, 2 / 7, 3 / 7])
+        [3 / 8, 2 / 8, 2 / 8, 3 / 8])
 
 
 def test_the_same_movie_twice_counts_once(index: MovieIndex) -> None:
@@ -89,31 +91,32 @@ def test_unknown_genre_is_an_error_naming_the_known_ones(index: MovieIndex) -> N
 
 def test_too_few_similar_users_fall_back_to_popular_in_genre(index: MovieIndex) -> None:
     """Airplane! has 2 fans (< 5): the most liked comedies instead, ties by movieId."""
-    result = answer(index, MovieQuery(movie_ids=(4,)))
+    result = answer(index, MovieQuery(algorithm="classic", movie_ids=(4,)))
     assert result["fallback"] == "popular_in_genre"
     assert _ids(result) == [6, 5, 8]
     recs = result["recommendations"]
     assert [r["score"] for r in recs] == [None, None, None]
     assert [r["similar_users_liked"] for r in recs] == [2, 1, 0]
     assert [r["similar_users_share"] for r in recs] == pytest.approx([1.0, 0.5, 0.0])
-    assert [r["all_users_share"] for r in recs] == pytest.approx([3 / 7, 2 / 7, 2 / 7])
+    assert [r["all_users_share"] for r in recs] == pytest.approx([3 / 8, 2 / 8, 2 / 8])
     assert "most liked movies of the same genres" in render_table(result)
 
 
 def test_min_users_decides_when_to_fall_back(index: MovieIndex) -> None:
     """With --min-users 2, Airplane!'s 2 fans are enough for a normal answer."""
-    result = answer(index, MovieQuery(movie_ids=(4,), min_users=2))
+    result = answer(index, MovieQuery(algorithm="classic", movie_ids=(4,), min_users=2))
     assert result["fallback"] is None and result["recommendations"][0]["score"] is not None
 
 
 def test_fallback_respects_the_filters(index: MovieIndex) -> None:
     """Comedies that are also crime films: Fargo only."""
-    assert _ids(answer(index, MovieQuery(movie_ids=(4,), genres=("Crime",)))) == [8]
+    query = MovieQuery(algorithm="classic", movie_ids=(4,), genres=("Crime",))
+    assert _ids(answer(index, query)) == [8]
 
 
 def test_fallback_with_nothing_liked_in_the_genre_says_so(index: MovieIndex) -> None:
     """Nobody liked a western: an empty fallback, explained."""
-    result = answer(index, MovieQuery(movie_ids=(7,)))
+    result = answer(index, MovieQuery(algorithm="classic", movie_ids=(7,)))
     assert result["fallback"] == "popular_in_genre" and result["recommendations"] == []
     assert "nobody liked a movie of the same genres either" in render_table(result)
 
@@ -128,14 +131,14 @@ def test_an_answer_emptied_by_the_filters_says_so(index: MovieIndex, fields: dic
                                                   words: str) -> None:
     """Regression: an answer the filters emptied was explained as "nobody liked a movie of the
     same genres either" (Airplane! has fans, and comedies others liked, all before 2000)."""
-    result = answer(index, MovieQuery(**fields))
+    result = answer(index, MovieQuery(algorithm="classic", **fields))
     assert result["recommendations"] == [] and result["empty_because_of_filters"] is True
     assert f"No recommendations: {words}; widen or drop them." in render_table(result)
 
 
 def test_an_answer_empty_without_filters_does_not_blame_them(index: MovieIndex) -> None:
     """Nobody liked a western either way: the filters are not the reason."""
-    result = answer(index, MovieQuery(movie_ids=(7,), year_from=1900))
+    result = answer(index, MovieQuery(algorithm="classic", movie_ids=(7,), year_from=1900))
     assert result["empty_because_of_filters"] is False
     assert "nobody liked a movie of the same genres either" in render_table(result)
 
@@ -159,4 +162,4 @@ def test_table_shows_the_counts_behind_each_recommendation(index: MovieIndex) ->
     table = render_table(_ask(index, movie_ids=(1, 3), genres=("Comedy",), year_to=1990))
     assert "Only showing: genre Comedy; years ...-1990" in table
     assert "Similar users (who liked any of them): 5" in table
-    assert " 1    0.70    20.0%   28.6%       1  Ghostbusters (1984)" in table
+    assert " 1    0.70    20.0%   25.0%       1  Ghostbusters (1984)" in table

@@ -20,7 +20,8 @@ from movies.settings import PROJECT_DIR, DataSettings
 
 def test_json_output_has_the_documented_shape(cli) -> None:
     """--format json prints one JSON document with match, alternatives and recommendations."""
-    code, out, _ = cli("--movie-title", "toy story", "--format", "json", "--min-users", "1")
+    code, out, _ = cli("--movie-title", "toy story", "--format", "json", "--min-users", "1",
+                       "--algorithm", "classic")
     assert code == 0
     result = json.loads(out)
     assert result["query"] == "toy story"
@@ -32,6 +33,7 @@ def test_json_output_has_the_documented_shape(cli) -> None:
         "movieId", "title", "genres", "score", "similar_users_share", "all_users_share",
         "similar_users_liked"}
     assert (result["similar_users"], result["fallback"], result["notes"]) == (2, None, [])
+    assert result["algorithm"] == "classic"
     assert [seed["match"]["movieId"] for seed in result["seeds"]] == [1]
     assert result["recommendations"][0]["score"] == pytest.approx(1.0)
 
@@ -44,7 +46,7 @@ def test_movie_id_query(cli) -> None:
 
 def test_table_output(cli) -> None:
     """The default table names the match and ranks recommendations."""
-    code, out, _ = cli("--movie-title", "Toy Story", "--min-users", "1")
+    code, out, _ = cli("--movie-title", "Toy Story", "--min-users", "1", "--algorithm", "classic")
     assert code == 0
     assert out.startswith("Best match: Toy Story (1995) (movieId 1")
     assert "Similar users (who liked it): 2" in out
@@ -66,7 +68,7 @@ def test_unknown_movie_id_exits_1(cli) -> None:
 
 def test_movie_nobody_liked_says_so(cli, caplog: pytest.LogCaptureFixture) -> None:
     """No fans: exit 0, an empty list, and a clear statement."""
-    code, out, _ = cli("--movie-id", "5", "--min-users", "0")
+    code, out, _ = cli("--movie-id", "5", "--min-users", "0", "--algorithm", "classic")
     assert code == 0
     assert "No recommendations: nobody liked this movie enough." in out
     assert "Nobody rated Obscure Film (2001) above 4" in caplog.text

@@ -185,7 +185,7 @@ def test_any_string_gets_a_match_or_a_clean_no_match_quickly(index: TitleIndex,
     try:
         matches = index.search(query)
     except NoMatchError as exc:
-        assert str(exc).startswith("no movie title matches")
+        assert str(exc).startswith(("no movie title matches", "not sure which movie"))
     else:
         assert 1 <= len(matches) <= 5
         scores = [match.similarity for match in matches]
