@@ -137,10 +137,11 @@ def _transfer(row: Row, episodes_dir: Path, db_path: Path) -> Transfer:
     """The episode's transfer, adopting the newest temporary file a dead run left for it."""
     target = safe_path(episodes_dir, row["filename"])
 
-    def remember(validator: str | None) -> None:
-        set_resume_validator(db_path, row["link"], validator)
+    def remember(validator: str | None, size: int | None) -> None:
+        set_resume_validator(db_path, row["link"], validator, size)
 
-    transfer = Transfer(target, validator=row["resume_validator"], on_restart=remember)
+    transfer = Transfer(target, validator=row["resume_validator"], size=row["resume_size"],
+                        on_restart=remember)
     leftovers = partials_of(target)
     if leftovers and row["resume_validator"]:
         transfer.partial = leftovers.pop(0)

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS episodes (
     downloaded_at TEXT,
     skip_reason TEXT,
     resume_validator TEXT,
+    resume_size INTEGER,
     failed_runs INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
@@ -81,7 +82,7 @@ CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments BEGIN
 END;
 """
 # Columns added after the first release, for databases created before them.
-ADDED_COLUMNS = {"skip_reason": "TEXT", "resume_validator": "TEXT",
+ADDED_COLUMNS = {"skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
                  "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT"}
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
 # broken newest episode cannot take every run's --max-episodes or --max-transcripts slot).
@@ -161,6 +162,7 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
         new = db.total_changes - before
         db.executemany(
             "UPDATE episodes SET url = :url, skip_reason = NULL, resume_validator = NULL, "
+            "resume_size = NULL, "
             "failed_runs = 0, "
             "filename = CASE WHEN downloaded_at IS NULL THEN :filename ELSE filename END "
             "WHERE link = :link AND (url != :url OR skip_reason IS NOT NULL)",
@@ -205,15 +207,18 @@ def mark_downloaded(db_path: Path, link: str, size_bytes: int, sha256: str) -> N
     with connect(db_path) as db:
         db.execute(
             "UPDATE episodes SET size_bytes = ?, sha256 = ?, downloaded_at = ?, "
-            "resume_validator = NULL WHERE link = ?",
+            "resume_validator = NULL, resume_size = NULL WHERE link = ?",
             (size_bytes, sha256, _now(), link),
         )
 
 
-def set_resume_validator(db_path: Path, link: str, validator: str | None) -> None:
-    """Remember the ETag or Last-Modified a download of ``link`` started under (for If-Range)."""
+def set_resume_validator(db_path: Path, link: str, validator: str | None,
+                         size: int | None = None) -> None:
+    """Remember the ETag or Last-Modified a download of ``link`` started under (for If-Range),
+    and the size the server gave then (a resumed answer must be of the same file)."""
     with connect(db_path) as db:
-        db.execute("UPDATE episodes SET resume_validator = ? WHERE link = ?", (validator, link))
+        db.execute("UPDATE episodes SET resume_validator = ?, resume_size = ? WHERE link = ?",
+                   (validator, size, link))
 
 
 def published_dates(db_path: Path) -> list[str]:
