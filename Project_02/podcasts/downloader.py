@@ -8,7 +8,7 @@ timeouts, a body cut short) are retried with exponential backoff; 429/5xx respon
 by urllib3, honouring Retry-After. Workers are daemon threads watched by a :class:`Cancellation`,
 so Ctrl-C stops a run within a second, with every finished download recorded.
 
-The caller holds the pipeline lock (:func:`podcasts.storage.pipeline_lock`): temporary files found
+The caller holds the pipeline lock (:func:`podcasts.database.pipeline_lock`): temporary files found
 in the folder are then left by runs that died, and are resumed or deleted here.
 """
 

@@ -1,4 +1,4 @@
-"""The SQLite database: episodes, feed validators and transcripts; one lock per database.
+"""The SQLite database's tables and every query: episodes, feed validators and transcripts.
 
 Parameterized SQL, one transaction per change, no overwrites. Tables (created idempotently):
 - ``episodes``: one row per episode of the feed, and its download's size and SHA-256;
@@ -8,22 +8,22 @@ Parameterized SQL, one transaction per change, no overwrites. Tables (created id
 - ``segments_fts``: an FTS5 index over the segments' text, kept in step by triggers
   (searched by :mod:`podcasts.search`).
 
-A transcript is saved in one transaction, so an episode has all of its segments or none.
+A transcript is saved in one transaction, so an episode has all of its segments or none. Each
+function is one transaction, retried while another process holds the database
+(:func:`podcasts.database.when_free`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from podcasts.errors import StorageError
+from podcasts.database import connect, when_free
 from podcasts.feed import Episode
-from podcasts.files import file_lock
 from podcasts.http_client import FeedValidators
 
 if TYPE_CHECKING:  # only a type here: importing it would load faster-whisper
@@ -94,43 +94,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def lock_path(db_path: Path) -> Path:
-    """The lock file that guards ``db_path`` and the episodes stored with it."""
-    return db_path.with_name(db_path.name + ".lock")
-
-
-@contextmanager
-def pipeline_lock(db_path: Path, timeout: float) -> Iterator[None]:
-    """Hold the lock on ``db_path`` (and its episodes folder) for the block.
-
-    Cron overlapping itself, or cron and the Airflow DAG, may start two runs on one database: the
-    second waits at most ``timeout`` seconds, then gives up.
-
-    Raises:
-        LockTimeout: another run held the lock for all of ``timeout``.
-    """
-    with file_lock(lock_path(db_path), timeout):
-        yield
-
-
-@contextmanager
-def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """Open ``db_path``; commit on success, roll back on error, always close.
-
-    Raises:
-        StorageError: any SQLite error, with the database's path in front, since SQLite's
-            messages say what went wrong but not where ("database data/episodes.db: file is not
-            a database").
-    """
-    try:
-        with closing(sqlite3.connect(db_path, timeout=30)) as connection:
-            connection.row_factory = sqlite3.Row
-            with connection:
-                yield connection
-    except sqlite3.Error as exc:
-        raise StorageError(f"database {db_path}: {exc}") from exc
-
-
+@when_free
 def create_table(db_path: Path) -> None:
     """Create the database folder and tables if they do not exist; add columns older ones lack."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +106,7 @@ def create_table(db_path: Path) -> None:
                 db.execute(f"ALTER TABLE episodes ADD COLUMN {column} {kind}")
 
 
+@when_free
 def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
     """Insert the episodes whose link is not stored yet, in one transaction; return how many.
 
@@ -171,6 +136,7 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
         return new
 
 
+@when_free
 def newest_episodes(db_path: Path, limit: int | None = None) -> list[sqlite3.Row]:
     """Return stored episodes not parked, newest first (undated last), at most ``limit``."""
     with connect(db_path) as db:
@@ -181,6 +147,7 @@ def newest_episodes(db_path: Path, limit: int | None = None) -> list[sqlite3.Row
         ).fetchall()
 
 
+@when_free
 def parked_episodes(db_path: Path) -> list[sqlite3.Row]:
     """Episodes that failed ``PARK_AFTER`` runs in a row, with their last error."""
     with connect(db_path) as db:
@@ -188,6 +155,7 @@ def parked_episodes(db_path: Path) -> list[sqlite3.Row]:
                           "WHERE failed_runs >= ? ORDER BY link", (PARK_AFTER,)).fetchall()
 
 
+@when_free
 def record_outcome(db_path: Path, link: str, error: str | None) -> None:
     """Count one more failed run of ``link`` (``error``), or, with None, start counting again."""
     with connect(db_path) as db:
@@ -196,12 +164,14 @@ def record_outcome(db_path: Path, link: str, error: str | None) -> None:
                    (error, error, link))
 
 
+@when_free
 def downloaded_episodes(db_path: Path) -> list[sqlite3.Row]:
     """Return every episode recorded as completely downloaded."""
     with connect(db_path) as db:
         return db.execute("SELECT * FROM episodes WHERE downloaded_at IS NOT NULL").fetchall()
 
 
+@when_free
 def mark_downloaded(db_path: Path, link: str, size_bytes: int, sha256: str) -> None:
     """Record a complete download of ``link``."""
     with connect(db_path) as db:
@@ -212,6 +182,7 @@ def mark_downloaded(db_path: Path, link: str, size_bytes: int, sha256: str) -> N
         )
 
 
+@when_free
 def set_resume_validator(db_path: Path, link: str, validator: str | None,
                          size: int | None = None) -> None:
     """Remember the ETag or Last-Modified a download of ``link`` started under (for If-Range),
@@ -221,6 +192,7 @@ def set_resume_validator(db_path: Path, link: str, validator: str | None,
                    (validator, size, link))
 
 
+@when_free
 def published_dates(db_path: Path) -> list[str]:
     """Return the publication timestamps of every stored episode that has one."""
     with connect(db_path) as db:
@@ -228,6 +200,7 @@ def published_dates(db_path: Path) -> list[str]:
         return [row[0] for row in rows]
 
 
+@when_free
 def stored_feed_validators(db_path: Path, url: str) -> FeedValidators | None:
     """The validators of the last complete fetch of ``url``; None if there was none.
 
@@ -243,6 +216,7 @@ def stored_feed_validators(db_path: Path, url: str) -> FeedValidators | None:
     return None if row is None else FeedValidators(row["etag"], row["last_modified"])
 
 
+@when_free
 def save_feed_validators(db_path: Path, url: str, validators: FeedValidators) -> None:
     """Remember ``url``'s validators, once its episodes are stored, for the next conditional GET."""
     with connect(db_path) as db:
@@ -254,6 +228,7 @@ def save_feed_validators(db_path: Path, url: str, validators: FeedValidators) ->
         )
 
 
+@when_free
 def save_transcript(db_path: Path, link: str, transcript: Transcript, vtt_file: str) -> None:
     """Store (or replace) the transcript of ``link`` in one transaction."""
     rows = [(link, s.start, s.end, s.text,
@@ -271,6 +246,7 @@ def save_transcript(db_path: Path, link: str, transcript: Transcript, vtt_file: 
              transcript.work_seconds, vtt_file, _now()))
 
 
+@when_free
 def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlite3.Row]:
     """Downloaded episodes with no transcript yet (only ``link``, if given), newest first."""
     with connect(db_path) as db:
@@ -281,6 +257,7 @@ def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlit
             (link, link, PARK_AFTER)).fetchall()
 
 
+@when_free
 def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:
     """Every episode with a stored transcript: its ``link`` and audio ``filename``."""
     with connect(db_path) as db:
@@ -289,6 +266,7 @@ def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:
                           "WHERE e.filename IS NOT NULL ORDER BY t.link").fetchall()
 
 
+@when_free
 def transcript_segments(db_path: Path, link: str) -> list[sqlite3.Row]:
     """The stored segments of ``link`` in order."""
     with connect(db_path) as db:
