@@ -187,7 +187,16 @@ def _digest_so_far(transfer: Transfer, offset: int) -> Any:
 
 
 def _expected_size(response: requests.Response, transfer: Transfer, offset: int) -> int | None:
-    """Prepare ``transfer`` for this answer; return the file's total size, if the server says."""
+    """Prepare ``transfer`` for this answer; return the file's total size, if the server says.
+
+    A body sent compressed (``Content-Encoding: gzip``, although we ask for ``identity``) is
+    stored decompressed: its Content-Length counts other bytes, and a range of it cannot be
+    resumed, so neither is used.
+    """
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoded not in ("", "identity"):
+        transfer.restart(None, None)
+        return None
     if response.status_code == 206 and offset:
         logger.info("Resuming %s at byte %d", transfer.target.name, offset)
         return _resumed_total(response, transfer, offset)

@@ -3,6 +3,7 @@ consistent database, and a rerun that completes."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import sqlite3
@@ -359,3 +360,16 @@ def test_a_resume_of_another_file_starts_over_instead_of_stitching(
     assert _rows(db_path) == {"https://example.org/ep/0": (
         len(CHANGED), hashlib.sha256(CHANGED).hexdigest())}
     assert not list(episodes_dir.glob(".*.part"))
+
+
+def test_audio_sent_gzip_encoded_is_stored_decoded(server: FaultServer, db_path: Path,
+                                                   episodes_dir: Path) -> None:
+    """A host that gzips the audio anyway: the file is the audio itself (its Content-Length
+    counts the compressed bytes, which failed every run as "received X of Y bytes")."""
+    server.routes["/a.mp3"] = [respond(gzip.compress(MP3), headers={"Content-Encoding": "gzip",
+                                                                     "ETag": '"v1"'})]
+    store(db_path, server, ["/a.mp3"])
+    result = only(download_episodes(db_path, episodes_dir, settings=FAST))
+    assert result.status == "downloaded", result.error
+    assert (episodes_dir / "episode-0.mp3").read_bytes() == MP3
+    _assert_consistent(db_path, episodes_dir)
