@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podcasts.database import connect, when_free
+from podcasts.errors import StorageError
 from podcasts.feed import Episode
 from podcasts.http_client import FeedValidators
 
@@ -81,8 +82,11 @@ CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments BEGIN
     INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 """
-# Columns added after the first release, for databases created before them.
-ADDED_COLUMNS = {"skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
+# Every column but the key, for an episodes table created before it had them all.
+ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "published": "TEXT",
+                 "description": "TEXT", "transcript": "TEXT", "url": "TEXT NOT NULL DEFAULT ''",
+                 "size_bytes": "INTEGER", "sha256": "TEXT", "downloaded_at": "TEXT",
+                 "skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
                  "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT"}
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
 # broken newest episode cannot take every run's --max-episodes or --max-transcripts slot).
@@ -96,14 +100,23 @@ def _now() -> str:
 
 @when_free
 def create_table(db_path: Path) -> None:
-    """Create the database folder and tables if they do not exist; add columns older ones lack."""
+    """Create the database folder and tables if they do not exist, and add every column an older
+    episodes table lacks (the classic podcast_summary one has no url), all in one transaction.
+
+    Raises:
+        StorageError: an episodes table without a ``link`` key (not a podcast database this
+            program can use); nothing is changed.
+    """
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with connect(db_path) as db:
-        db.executescript(SCHEMA)
         present = {row["name"] for row in db.execute("PRAGMA table_info(episodes)")}
-        for column, kind in ADDED_COLUMNS.items():
-            if column not in present:
-                db.execute(f"ALTER TABLE episodes ADD COLUMN {column} {kind}")
+        if present and "link" not in present:
+            raise StorageError(f"database {db_path}: its episodes table has no link column, so "
+                               "it is not a podcast database this program can use; nothing "
+                               "was changed")
+        missing = [f"ALTER TABLE episodes ADD COLUMN {column} {kind};"
+                   for column, kind in ADDED_COLUMNS.items() if present and column not in present]
+        db.executescript("BEGIN;" + SCHEMA + "".join(missing) + "COMMIT;")
 
 
 @when_free

@@ -166,3 +166,31 @@ def test_a_transaction_goes_through_once_the_other_process_commits(db_path: Path
     threading.Timer(0.5, other.rollback).start()
     assert load_episodes(db_path, [EPISODE]) == 1
     other.close()
+
+
+def test_a_classic_podcast_summary_database_is_migrated_whole(db_path: Path) -> None:
+    """The original course's table (no url, no download columns): every column is added in one
+    go and the old episode takes its URL and file name from the feed (it was left half-migrated:
+    new tables, but no url column, so every later load failed)."""
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE episodes (link TEXT PRIMARY KEY, title TEXT, filename TEXT, "
+                   "published TEXT, description TEXT, transcript TEXT)")
+        db.execute("INSERT INTO episodes (link, title) VALUES (?, 'One')", (EPISODE.link,))
+    create_table(db_path)
+    assert load_episodes(db_path, [EPISODE, replace(EPISODE, link="https://e/2")]) == 1
+    rows = {row["link"]: row for row in newest_episodes(db_path)}
+    assert (rows[EPISODE.link]["url"], rows[EPISODE.link]["filename"]) == (
+        EPISODE.url, EPISODE.filename)
+    assert rows[EPISODE.link]["failed_runs"] == 0 and len(rows) == 2
+
+
+def test_a_database_that_cannot_be_migrated_is_left_untouched(db_path: Path) -> None:
+    """Another program's episodes table (no link key): one error, and nothing is changed."""
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE episodes (id INTEGER PRIMARY KEY, name TEXT)")
+    before = db_path.read_bytes()
+    with pytest.raises(StorageError, match="has no link column.*nothing was changed"):
+        create_table(db_path)
+    assert db_path.read_bytes() == before
