@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,9 +129,10 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
     forgets the resume validator of a download begun from the old one. The audio file keeps its
     name once downloaded.
     """
-    rows = [{column: episode.as_row()[column] for column in COLUMNS} for episode in episodes]
     placeholders = ", ".join(f":{column}" for column in COLUMNS)
     with connect(db_path) as db:
+        rows = [{column: getattr(_as_stored(db, episode), column) for column in COLUMNS}
+                for episode in episodes]
         before = db.total_changes
         db.executemany(
             f"INSERT INTO episodes ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
@@ -147,6 +149,20 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
             [row for row in rows if row["skip_reason"] is None],
         )
         return new
+
+
+def _as_stored(db: sqlite3.Connection, episode: Episode) -> Episode:
+    """``episode`` under the key it is stored with: its own, or an alias whose row has the same
+    enclosure URL or title (an item whose <link> another item now shares keeps its identity)."""
+    if not episode.aliases or db.execute("SELECT 1 FROM episodes WHERE link = ?",
+                                         (episode.link,)).fetchone():
+        return episode
+    for alias in episode.aliases:
+        row = db.execute("SELECT link FROM episodes WHERE link = ? AND (url = ? OR title IS ?)",
+                         (alias, episode.url, episode.title)).fetchone()
+        if row is not None:
+            return replace(episode, link=row["link"])
+    return episode
 
 
 @when_free
