@@ -25,7 +25,7 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 # pylint: disable=wrong-import-position  # these need the path above; they are light to import
-from podcasts import downloader, feed, settings, storage
+from podcasts import database, downloader, feed, settings, storage
 from podcasts.http_client import FeedValidators
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def load_episodes(update: dict[str, Any]) -> int:
     values = _settings()
     if update["episodes"] is None:
         return 0
-    with storage.pipeline_lock(values["db_path"], values["lock_timeout"]):
+    with database.pipeline_lock(values["db_path"], values["lock_timeout"]):
         new = storage.load_episodes(values["db_path"],
                                     [feed.Episode(**e) for e in update["episodes"]])
         storage.save_feed_validators(values["db_path"], values["feed_url"], FeedValidators(
@@ -96,7 +96,7 @@ def load_episodes(update: dict[str, Any]) -> int:
 def download_episodes() -> dict[str, Any]:
     """Download the newest episodes; fail the task (so Airflow retries) if any failed."""
     values = _settings()
-    with storage.pipeline_lock(values["db_path"], values["lock_timeout"]):
+    with database.pipeline_lock(values["db_path"], values["lock_timeout"]):
         results = downloader.download_episodes(
             values["db_path"], values["episodes_dir"], values["max_episodes"])
     counts = downloader.tally(results)

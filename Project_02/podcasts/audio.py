@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from podcasts.errors import AudioDecodeError
+from podcasts.signals import check_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ def decode_stream(path: Path) -> Iterator[np.ndarray]:
                 raise AudioDecodeError(f"{path.name}: not a readable audio file (no audio stream)")
             resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
             for packet in container.demux(container.streams.audio[0]):
+                check_interrupted()  # PyAV can swallow the exception of a Ctrl-C
                 packets += 1
                 try:
                     frames = packet.decode()

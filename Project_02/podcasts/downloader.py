@@ -8,7 +8,7 @@ timeouts, a body cut short) are retried with exponential backoff; 429/5xx respon
 by urllib3, honouring Retry-After. Workers are daemon threads watched by a :class:`Cancellation`,
 so Ctrl-C stops a run within a second, with every finished download recorded.
 
-The caller holds the pipeline lock (:func:`podcasts.storage.pipeline_lock`): temporary files found
+The caller holds the pipeline lock (:func:`podcasts.database.pipeline_lock`): temporary files found
 in the folder are then left by runs that died, and are resumed or deleted here.
 """
 
@@ -137,10 +137,11 @@ def _transfer(row: Row, episodes_dir: Path, db_path: Path) -> Transfer:
     """The episode's transfer, adopting the newest temporary file a dead run left for it."""
     target = safe_path(episodes_dir, row["filename"])
 
-    def remember(validator: str | None) -> None:
-        set_resume_validator(db_path, row["link"], validator)
+    def remember(validator: str | None, size: int | None) -> None:
+        set_resume_validator(db_path, row["link"], validator, size)
 
-    transfer = Transfer(target, validator=row["resume_validator"], on_restart=remember)
+    transfer = Transfer(target, validator=row["resume_validator"], size=row["resume_size"],
+                        on_restart=remember)
     leftovers = partials_of(target)
     if leftovers and row["resume_validator"]:
         transfer.partial = leftovers.pop(0)

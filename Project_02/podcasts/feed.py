@@ -54,6 +54,9 @@ class Episode:
     description: str | None
     url: str
     skip_reason: str | None = None
+    # The item's other possible keys (its <link>, <guid>, enclosure URL): under one of them it
+    # may be stored already, from a run when its <link> was still its own (or shared).
+    aliases: tuple[str, ...] = ()
 
     def as_row(self) -> dict[str, Any]:
         """Return the episode as a dict of column values."""
@@ -163,9 +166,10 @@ def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
     usable = [e for e in audio if enclosure_problem(e.get("@url") or "") is None]
     enclosure = (usable or audio)[0]
     url = (enclosure.get("@url") or "").strip()
-    link = _text(item.get("link"))
+    own_link, guid = _text(item.get("link")), _text(item.get("guid"))
+    link = own_link
     if link is None or link in shared_links:
-        link = _text(item.get("guid")) or url
+        link = guid or url
     if not link:
         logger.warning("Skipping %r: no link, guid or enclosure URL to identify it", title)
         return None
@@ -181,6 +185,7 @@ def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
         description=html_to_text(_text(description)),
         url=url,
         skip_reason=problem,
+        aliases=tuple(dict.fromkeys(key for key in (own_link, guid, url) if key and key != link)),
     )
 
 

@@ -14,8 +14,9 @@ from podcasts.feed import FeedUpdate, get_episodes
 from podcasts.report import draw_schedule, publication_schedule
 from podcasts.settings import (DEFAULT_DB_PATH, DEFAULT_EPISODES_DIR, DEFAULT_FEED_URL,
                                DEFAULT_LOCK_TIMEOUT)
-from podcasts.storage import (create_table, load_episodes, parked_episodes, pipeline_lock,
-                              published_dates, save_feed_validators, stored_feed_validators)
+from podcasts.database import pipeline_lock
+from podcasts.storage import (create_table, load_episodes, parked_episodes, published_dates,
+                              save_feed_validators, stored_feed_validators)
 from podcasts.transcription import TranscribeSettings, tally_transcripts, transcribe_episodes
 from podcasts.transfer import Cancellation, DownloadSettings
 

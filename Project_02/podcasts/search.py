@@ -13,7 +13,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from podcasts.storage import connect
+from podcasts.database import connect, when_free
 
 SEARCH_SQL = """
 SELECT s.link, e.title, e.published, s.start, s."end", s.text, s.words,
@@ -56,6 +56,7 @@ def _moment(words_json: str, terms: list[tuple[str, str]],
     return (hits[0]["start"], hits[-1]["end"]) if hits else (start, end)
 
 
+@when_free
 def search(db_path: Path, text: str, limit: int = 10) -> list[dict[str, Any]]:
     """Segments that say every word of ``text``, best match first (bm25).
 

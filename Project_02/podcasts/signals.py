@@ -32,10 +32,25 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+_arrived: list[int] = []  # the signal that arrived inside handle_signals, if any
+
+
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     for handled in HANDLED:  # a second Ctrl-C must not cut the clean-up short
         signal.signal(handled, signal.SIG_IGN)
+    _arrived.append(signum)
     raise Interrupted(signum)
+
+
+def check_interrupted() -> None:
+    """Raise :class:`Interrupted` again if a signal arrived but its exception was lost.
+
+    A handler's exception raised while compiled code calls back into Python can vanish (PyAV
+    decoding lost about one Ctrl-C in four here); a loop over such code calls this between
+    steps, so the signal still ends the run.
+    """
+    if _arrived:
+        raise Interrupted(_arrived[0])
 
 
 @contextmanager
@@ -50,6 +65,7 @@ def handle_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _arrived.clear()
     previous = {signum: signal.signal(signum, _raise_interrupted) for signum in HANDLED}
     try:
         yield

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from podcasts.audio import AudioChunk, Promise, episode_chunks, verify_audio
 from podcasts.errors import ModelError
+from podcasts.signals import check_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ def transcribe_file(model: faster_whisper.WhisperModel, path: Path, model_name: 
     with tqdm(total=round(seconds), unit="s", desc=path.name[:30],
               leave=False, disable=not show_progress) as progress:
         for chunk in episode_chunks(path, expected=Promise(header=seconds, by_size=0.0)):
+            check_interrupted()  # compiled code (the model, PyAV) can swallow a Ctrl-C
             found, detected = _segments(model, chunk, language)
             if found and language is None:
                 language = detected

@@ -1,4 +1,4 @@
-"""The SQLite database: episodes, feed validators and transcripts; one lock per database.
+"""The SQLite database's tables and every query: episodes, feed validators and transcripts.
 
 Parameterized SQL, one transaction per change, no overwrites. Tables (created idempotently):
 - ``episodes``: one row per episode of the feed, and its download's size and SHA-256;
@@ -8,22 +8,24 @@ Parameterized SQL, one transaction per change, no overwrites. Tables (created id
 - ``segments_fts``: an FTS5 index over the segments' text, kept in step by triggers
   (searched by :mod:`podcasts.search`).
 
-A transcript is saved in one transaction, so an episode has all of its segments or none.
+A transcript is saved in one transaction, so an episode has all of its segments or none. Each
+function is one transaction, retried while another process holds the database
+(:func:`podcasts.database.when_free`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from dataclasses import replace
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from podcasts.database import connect, when_free
 from podcasts.errors import StorageError
 from podcasts.feed import Episode
-from podcasts.files import file_lock
 from podcasts.http_client import FeedValidators
 
 if TYPE_CHECKING:  # only a type here: importing it would load faster-whisper
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS episodes (
     downloaded_at TEXT,
     skip_reason TEXT,
     resume_validator TEXT,
+    resume_size INTEGER,
     failed_runs INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
@@ -80,8 +83,11 @@ CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments BEGIN
     INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 """
-# Columns added after the first release, for databases created before them.
-ADDED_COLUMNS = {"skip_reason": "TEXT", "resume_validator": "TEXT",
+# Every column but the key, for an episodes table created before it had them all.
+ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "published": "TEXT",
+                 "description": "TEXT", "transcript": "TEXT", "url": "TEXT NOT NULL DEFAULT ''",
+                 "size_bytes": "INTEGER", "sha256": "TEXT", "downloaded_at": "TEXT",
+                 "skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
                  "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT"}
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
 # broken newest episode cannot take every run's --max-episodes or --max-transcripts slot).
@@ -93,54 +99,28 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def lock_path(db_path: Path) -> Path:
-    """The lock file that guards ``db_path`` and the episodes stored with it."""
-    return db_path.with_name(db_path.name + ".lock")
-
-
-@contextmanager
-def pipeline_lock(db_path: Path, timeout: float) -> Iterator[None]:
-    """Hold the lock on ``db_path`` (and its episodes folder) for the block.
-
-    Cron overlapping itself, or cron and the Airflow DAG, may start two runs on one database: the
-    second waits at most ``timeout`` seconds, then gives up.
-
-    Raises:
-        LockTimeout: another run held the lock for all of ``timeout``.
-    """
-    with file_lock(lock_path(db_path), timeout):
-        yield
-
-
-@contextmanager
-def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """Open ``db_path``; commit on success, roll back on error, always close.
-
-    Raises:
-        StorageError: any SQLite error, with the database's path in front, since SQLite's
-            messages say what went wrong but not where ("database data/episodes.db: file is not
-            a database").
-    """
-    try:
-        with closing(sqlite3.connect(db_path, timeout=30)) as connection:
-            connection.row_factory = sqlite3.Row
-            with connection:
-                yield connection
-    except sqlite3.Error as exc:
-        raise StorageError(f"database {db_path}: {exc}") from exc
-
-
+@when_free
 def create_table(db_path: Path) -> None:
-    """Create the database folder and tables if they do not exist; add columns older ones lack."""
+    """Create the database folder and tables if they do not exist, and add every column an older
+    episodes table lacks (the classic podcast_summary one has no url), all in one transaction.
+
+    Raises:
+        StorageError: an episodes table without a ``link`` key (not a podcast database this
+            program can use); nothing is changed.
+    """
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with connect(db_path) as db:
-        db.executescript(SCHEMA)
         present = {row["name"] for row in db.execute("PRAGMA table_info(episodes)")}
-        for column, kind in ADDED_COLUMNS.items():
-            if column not in present:
-                db.execute(f"ALTER TABLE episodes ADD COLUMN {column} {kind}")
+        if present and "link" not in present:
+            raise StorageError(f"database {db_path}: its episodes table has no link column, so "
+                               "it is not a podcast database this program can use; nothing "
+                               "was changed")
+        missing = [f"ALTER TABLE episodes ADD COLUMN {column} {kind};"
+                   for column, kind in ADDED_COLUMNS.items() if present and column not in present]
+        db.executescript("BEGIN;" + SCHEMA + "".join(missing) + "COMMIT;")
 
 
+@when_free
 def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
     """Insert the episodes whose link is not stored yet, in one transaction; return how many.
 
@@ -149,9 +129,10 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
     forgets the resume validator of a download begun from the old one. The audio file keeps its
     name once downloaded.
     """
-    rows = [{column: episode.as_row()[column] for column in COLUMNS} for episode in episodes]
     placeholders = ", ".join(f":{column}" for column in COLUMNS)
     with connect(db_path) as db:
+        rows = [{column: getattr(_as_stored(db, episode), column) for column in COLUMNS}
+                for episode in episodes]
         before = db.total_changes
         db.executemany(
             f"INSERT INTO episodes ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
@@ -161,6 +142,7 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
         new = db.total_changes - before
         db.executemany(
             "UPDATE episodes SET url = :url, skip_reason = NULL, resume_validator = NULL, "
+            "resume_size = NULL, "
             "failed_runs = 0, "
             "filename = CASE WHEN downloaded_at IS NULL THEN :filename ELSE filename END "
             "WHERE link = :link AND (url != :url OR skip_reason IS NOT NULL)",
@@ -169,6 +151,21 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
         return new
 
 
+def _as_stored(db: sqlite3.Connection, episode: Episode) -> Episode:
+    """``episode`` under the key it is stored with: its own, or an alias whose row has the same
+    enclosure URL or title (an item whose <link> another item now shares keeps its identity)."""
+    if not episode.aliases or db.execute("SELECT 1 FROM episodes WHERE link = ?",
+                                         (episode.link,)).fetchone():
+        return episode
+    for alias in episode.aliases:
+        row = db.execute("SELECT link FROM episodes WHERE link = ? AND (url = ? OR title IS ?)",
+                         (alias, episode.url, episode.title)).fetchone()
+        if row is not None:
+            return replace(episode, link=row["link"])
+    return episode
+
+
+@when_free
 def newest_episodes(db_path: Path, limit: int | None = None) -> list[sqlite3.Row]:
     """Return stored episodes not parked, newest first (undated last), at most ``limit``."""
     with connect(db_path) as db:
@@ -179,6 +176,7 @@ def newest_episodes(db_path: Path, limit: int | None = None) -> list[sqlite3.Row
         ).fetchall()
 
 
+@when_free
 def parked_episodes(db_path: Path) -> list[sqlite3.Row]:
     """Episodes that failed ``PARK_AFTER`` runs in a row, with their last error."""
     with connect(db_path) as db:
@@ -186,6 +184,7 @@ def parked_episodes(db_path: Path) -> list[sqlite3.Row]:
                           "WHERE failed_runs >= ? ORDER BY link", (PARK_AFTER,)).fetchall()
 
 
+@when_free
 def record_outcome(db_path: Path, link: str, error: str | None) -> None:
     """Count one more failed run of ``link`` (``error``), or, with None, start counting again."""
     with connect(db_path) as db:
@@ -194,28 +193,35 @@ def record_outcome(db_path: Path, link: str, error: str | None) -> None:
                    (error, error, link))
 
 
+@when_free
 def downloaded_episodes(db_path: Path) -> list[sqlite3.Row]:
     """Return every episode recorded as completely downloaded."""
     with connect(db_path) as db:
         return db.execute("SELECT * FROM episodes WHERE downloaded_at IS NOT NULL").fetchall()
 
 
+@when_free
 def mark_downloaded(db_path: Path, link: str, size_bytes: int, sha256: str) -> None:
     """Record a complete download of ``link``."""
     with connect(db_path) as db:
         db.execute(
             "UPDATE episodes SET size_bytes = ?, sha256 = ?, downloaded_at = ?, "
-            "resume_validator = NULL WHERE link = ?",
+            "resume_validator = NULL, resume_size = NULL WHERE link = ?",
             (size_bytes, sha256, _now(), link),
         )
 
 
-def set_resume_validator(db_path: Path, link: str, validator: str | None) -> None:
-    """Remember the ETag or Last-Modified a download of ``link`` started under (for If-Range)."""
+@when_free
+def set_resume_validator(db_path: Path, link: str, validator: str | None,
+                         size: int | None = None) -> None:
+    """Remember the ETag or Last-Modified a download of ``link`` started under (for If-Range),
+    and the size the server gave then (a resumed answer must be of the same file)."""
     with connect(db_path) as db:
-        db.execute("UPDATE episodes SET resume_validator = ? WHERE link = ?", (validator, link))
+        db.execute("UPDATE episodes SET resume_validator = ?, resume_size = ? WHERE link = ?",
+                   (validator, size, link))
 
 
+@when_free
 def published_dates(db_path: Path) -> list[str]:
     """Return the publication timestamps of every stored episode that has one."""
     with connect(db_path) as db:
@@ -223,6 +229,7 @@ def published_dates(db_path: Path) -> list[str]:
         return [row[0] for row in rows]
 
 
+@when_free
 def stored_feed_validators(db_path: Path, url: str) -> FeedValidators | None:
     """The validators of the last complete fetch of ``url``; None if there was none.
 
@@ -238,6 +245,7 @@ def stored_feed_validators(db_path: Path, url: str) -> FeedValidators | None:
     return None if row is None else FeedValidators(row["etag"], row["last_modified"])
 
 
+@when_free
 def save_feed_validators(db_path: Path, url: str, validators: FeedValidators) -> None:
     """Remember ``url``'s validators, once its episodes are stored, for the next conditional GET."""
     with connect(db_path) as db:
@@ -249,6 +257,7 @@ def save_feed_validators(db_path: Path, url: str, validators: FeedValidators) ->
         )
 
 
+@when_free
 def save_transcript(db_path: Path, link: str, transcript: Transcript, vtt_file: str) -> None:
     """Store (or replace) the transcript of ``link`` in one transaction."""
     rows = [(link, s.start, s.end, s.text,
@@ -266,6 +275,7 @@ def save_transcript(db_path: Path, link: str, transcript: Transcript, vtt_file: 
              transcript.work_seconds, vtt_file, _now()))
 
 
+@when_free
 def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlite3.Row]:
     """Downloaded episodes with no transcript yet (only ``link``, if given), newest first."""
     with connect(db_path) as db:
@@ -276,6 +286,7 @@ def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlit
             (link, link, PARK_AFTER)).fetchall()
 
 
+@when_free
 def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:
     """Every episode with a stored transcript: its ``link`` and audio ``filename``."""
     with connect(db_path) as db:
@@ -284,6 +295,7 @@ def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:
                           "WHERE e.filename IS NOT NULL ORDER BY t.link").fetchall()
 
 
+@when_free
 def transcript_segments(db_path: Path, link: str) -> list[sqlite3.Row]:
     """The stored segments of ``link`` in order."""
     with connect(db_path) as db:

@@ -111,14 +111,16 @@ def _shutdown(response: requests.Response) -> None:
 class Transfer:
     """One episode's download across attempts: its temporary file and the validator it began with.
 
-    ``on_restart`` is told the validator each time the download starts from byte 0, so it can be
-    stored where the next run finds it (the database).
+    ``on_restart`` is told the validator and the file's size each time the download starts from
+    byte 0, so they can be stored where the next run finds them (the database).
     """
 
     target: Path
     partial: Path | None = None
     validator: str | None = None
-    on_restart: Callable[[str | None], None] = field(default=lambda _validator: None)
+    size: int | None = None
+    on_restart: Callable[[str | None, int | None], None] = field(
+        default=lambda _validator, _size: None)
 
     def resume_offset(self) -> int:
         """How many bytes can be resumed from (0 without a partial file or a validator)."""
@@ -126,11 +128,11 @@ class Transfer:
             return 0
         return self.partial.stat().st_size
 
-    def restart(self, validator: str | None) -> None:
+    def restart(self, validator: str | None, size: int | None) -> None:
         """Drop any partial file and start a new, empty one for a download from byte 0."""
         self.discard()
-        self.on_restart(validator)
-        self.validator = validator
+        self.on_restart(validator, size)
+        self.validator, self.size = validator, size
         self.partial = new_partial(self.target)
 
     def discard(self) -> None:
@@ -153,14 +155,27 @@ def validator_of(headers: requests.structures.CaseInsensitiveDict) -> str | None
     return headers.get("Last-Modified")
 
 
-def _resumed_total(response: requests.Response, offset: int) -> int | None:
-    """Check a 206 answer continues at ``offset``; return the file's total size if known."""
+def _resumed_total(response: requests.Response, transfer: Transfer, offset: int) -> int | None:
+    """Check a 206 answer continues the same file at ``offset``; return its total size if known.
+
+    Some hosts keep an ETag while the file changes, or answer 206 whatever If-Range says: a
+    different validator or total size than the partial file began with means another file, whose
+    rest must not be stitched onto it. The partial file is then dropped (the retry starts over).
+    """
     match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)",
                          response.headers.get("Content-Range", "").strip())
     if match is None or int(match[1]) != offset:
         raise IncompleteDownload(f"the server resumed at {response.headers.get('Content-Range')!r}"
                                  f", not at byte {offset}")
-    return None if match[3] == "*" else int(match[3])
+    total = None if match[3] == "*" else int(match[3])
+    validator = validator_of(response.headers)
+    if (validator and validator != transfer.validator) or (
+            total is not None and transfer.size is not None and total != transfer.size):
+        transfer.discard()
+        raise IncompleteDownload(f"the file changed since its download began ({total} bytes, "
+                                 f"{validator}; was {transfer.size}, {transfer.validator}): "
+                                 "starting over")
+    return total
 
 
 def _digest_so_far(transfer: Transfer, offset: int) -> Any:
@@ -172,13 +187,23 @@ def _digest_so_far(transfer: Transfer, offset: int) -> Any:
 
 
 def _expected_size(response: requests.Response, transfer: Transfer, offset: int) -> int | None:
-    """Prepare ``transfer`` for this answer; return the file's total size, if the server says."""
+    """Prepare ``transfer`` for this answer; return the file's total size, if the server says.
+
+    A body sent compressed (``Content-Encoding: gzip``, although we ask for ``identity``) is
+    stored decompressed: its Content-Length counts other bytes, and a range of it cannot be
+    resumed, so neither is used.
+    """
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoded not in ("", "identity"):
+        transfer.restart(None, None)
+        return None
     if response.status_code == 206 and offset:
         logger.info("Resuming %s at byte %d", transfer.target.name, offset)
-        return _resumed_total(response, offset)
-    transfer.restart(validator_of(response.headers))
+        return _resumed_total(response, transfer, offset)
     length = response.headers.get("Content-Length", "")
-    return int(length) if length.isdigit() else None
+    size = int(length) if length.isdigit() else None
+    transfer.restart(validator_of(response.headers), size)
+    return size
 
 
 def fetch_to_file(session: requests.Session, url: str, transfer: Transfer,

@@ -19,8 +19,10 @@ SCRIPT = PROJECT_DIR / "podcast_pipeline.py"
 
 
 def serve_file(payload: bytes, etag: str | None = '"v1"', honour_range: bool = True,
-               seen: list[dict[str, str]] | None = None) -> Responder:
-    """A responder for a static file: ETag, and Range/If-Range as RFC 9110 says (if honoured).
+               seen: list[dict[str, str]] | None = None,
+               honour_if_range: bool = True) -> Responder:
+    """A responder for a static file: ETag, and Range/If-Range as RFC 9110 says (if honoured;
+    a host that ignores If-Range answers any Range with 206).
 
     Each request's Range and If-Range headers are appended to ``seen``, when given.
     """
@@ -30,7 +32,8 @@ def serve_file(payload: bytes, etag: str | None = '"v1"', honour_range: bool = T
         if seen is not None:
             seen.append({"Range": asked, "If-Range": if_range})
         match = re.fullmatch(r"bytes=(\d+)-", asked or "")
-        start = int(match[1]) if match and honour_range and if_range in (None, etag) else 0
+        same = if_range in (None, etag) or not honour_if_range
+        start = int(match[1]) if match and honour_range and same else 0
         status = 206 if start else 200
         if start >= len(payload) > 0:
             handler.send_response(416)

@@ -14,7 +14,8 @@ from airflow.utils.state import DagRunState
 
 from podcasts.errors import LockTimeout, SettingsError
 from podcasts.search import search
-from podcasts.storage import pipeline_lock, transcript_segments
+from podcasts.database import pipeline_lock
+from podcasts.storage import transcript_segments
 
 
 TASKS = ["create_table", "get_episodes", "load_episodes", "download_episodes",

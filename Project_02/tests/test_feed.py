@@ -18,6 +18,7 @@ from podcasts.errors import FeedError
 from podcasts.feed import (enclosure_problem, episode_filename, get_episodes, html_to_text,
                            parse_feed)
 from podcasts.http_client import FeedValidators, fetch_feed, make_session
+from podcasts.storage import create_table, load_episodes, newest_episodes
 
 
 @pytest.mark.realdata
@@ -263,3 +264,17 @@ def test_the_file_suffix_follows_the_enclosure_type_before_the_url(
     assert episode_filename("https://e/1", "One", url, kind).endswith(suffix)
     item = make_item(1, url, kind=kind or "")
     assert only(parse_feed(make_feed([item]))).filename.endswith(suffix)
+
+
+def test_an_episode_keeps_its_identity_when_another_item_shares_its_link(db_path: Path) -> None:
+    """Episode 1 was stored under its own <link>; a new item now repeats that link (so the feed
+    keys both by <guid>): episode 1 is still the stored row, not stored (and downloaded, and
+    transcribed) a second time."""
+    one = make_item(1, "http://h/1.mp3")
+    create_table(db_path)
+    assert load_episodes(db_path, parse_feed(make_feed([one]))) == 1
+    two = make_item(2, "http://h/2.mp3").replace("https://example.org/ep/2",
+                                                 "https://example.org/ep/1")
+    assert load_episodes(db_path, parse_feed(make_feed([two, one]))) == 1
+    assert sorted(row["link"] for row in newest_episodes(db_path)) == [
+        "ep-2", "https://example.org/ep/1"]

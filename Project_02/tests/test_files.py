@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from podcasts.errors import FileWriteError, LockTimeout
 from podcasts.files import atomic_write, file_lock, partials_of, remove_stale_partials
+from podcasts.signals import Interrupted, handle_signals
 
 
 def test_interrupted_write_keeps_the_old_file_and_no_temporary(
@@ -91,3 +95,15 @@ def test_partials_of_a_target_newest_first(tmp_path: Path) -> None:
         path.write_bytes(b"")
     os.utime(older, (0, 0))
     assert partials_of(target) == [newer, older]
+
+
+def test_ctrl_c_while_waiting_for_another_runs_lock_stops_at_once(tmp_path: Path) -> None:
+    """The wait for a lock another run holds is Python's own polling: SIGINT ends it at once."""
+    lock = tmp_path / "x.lock"
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    with file_lock(lock, timeout=1), pytest.raises(Interrupted), handle_signals():
+        timer.start()
+        with file_lock(lock, timeout=30):
+            pass
+    assert time.monotonic() - started < 1.5

@@ -23,7 +23,7 @@ from podcast_testkit import (FEED_ITEMS, MP3, PROJECT_DIR, SILENT_MP3, FaultServ
                              make_feed, make_item, respond)
 
 from podcast_pipeline import main
-from podcasts.storage import pipeline_lock
+from podcasts.database import pipeline_lock
 
 @pytest.fixture(name="feed_url")
 def fixture_feed_url(server: FaultServer) -> str:

@@ -148,7 +148,9 @@ def test_search_finds_spoken_words_at_the_right_second(whisper_model: WhisperMod
     save_transcript(db_path, "https://example.org/ep/0", said, "jfk.vtt")
     (hit,) = search(db_path, "fellow Americans")
     assert 1.0 <= hit["start"] <= 1.8 and hit["end"] <= 2.6
-    assert sorted(round(r["start"]) for r in search(db_path, "country")) == [6, 10]
+    # One segment or two, as the model cuts them: the moments span the first word to the last.
+    hits = search(db_path, "country")
+    assert round(min(r["start"] for r in hits)) == 6 and 10 <= max(r["end"] for r in hits) <= 11
     assert not search(db_path, "recession")
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from podcast_testkit import only
 
+from podcasts.database import pipeline_lock
 from podcasts.errors import StorageError
 from podcasts.feed import Episode
 from podcasts.http_client import FeedValidators
+from podcasts.signals import Interrupted, handle_signals
 from podcasts.storage import (create_table, load_episodes, mark_downloaded, newest_episodes,
                               save_feed_validators, set_resume_validator,
                               stored_feed_validators)
@@ -117,3 +124,73 @@ def test_the_feeds_latest_enclosure_url_wins(db_path: Path) -> None:
     assert load_episodes(db_path, [replace(moved, url="http://cdn2/1.mp3")]) == 0
     row = only(newest_episodes(db_path))
     assert (row["url"], row["filename"]) == ("http://cdn2/1.mp3", "one.m4a")
+
+
+@pytest.fixture(name="locked_db")
+def fixture_locked_db(db_path: Path) -> Iterator[Path]:
+    """A database another process is writing to (an open exclusive transaction)."""
+    create_table(db_path)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    yield db_path
+    other.rollback()
+    other.close()
+
+
+def test_a_locked_database_waits_at_most_the_lock_timeout(locked_db: Path) -> None:
+    """SQLite's lock is waited for as long as the run's --lock-timeout, then one error naming
+    the database (SQLite alone waited 30 s, whatever --lock-timeout said)."""
+    started = time.monotonic()
+    with pipeline_lock(locked_db, timeout=0.5), pytest.raises(
+            StorageError, match=f"database {locked_db}: database is locked: another process"):
+        load_episodes(locked_db, [EPISODE])
+    assert 0.5 <= time.monotonic() - started < 2
+
+
+def test_ctrl_c_while_waiting_for_a_locked_database_stops_at_once(locked_db: Path) -> None:
+    """SIGINT while another process holds the database: Interrupted within a second (SQLite's
+    own busy wait sat in C code, where Python could not run the signal handler)."""
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    with handle_signals(), pytest.raises(Interrupted):
+        timer.start()
+        newest_episodes(locked_db)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_transaction_goes_through_once_the_other_process_commits(db_path: Path) -> None:
+    """Waiting is not failing: the load succeeds as soon as the lock is released."""
+    create_table(db_path)
+    other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    threading.Timer(0.5, other.rollback).start()
+    assert load_episodes(db_path, [EPISODE]) == 1
+    other.close()
+
+
+def test_a_classic_podcast_summary_database_is_migrated_whole(db_path: Path) -> None:
+    """The original course's table (no url, no download columns): every column is added in one
+    go and the old episode takes its URL and file name from the feed (it was left half-migrated:
+    new tables, but no url column, so every later load failed)."""
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE episodes (link TEXT PRIMARY KEY, title TEXT, filename TEXT, "
+                   "published TEXT, description TEXT, transcript TEXT)")
+        db.execute("INSERT INTO episodes (link, title) VALUES (?, 'One')", (EPISODE.link,))
+    create_table(db_path)
+    assert load_episodes(db_path, [EPISODE, replace(EPISODE, link="https://e/2")]) == 1
+    rows = {row["link"]: row for row in newest_episodes(db_path)}
+    assert (rows[EPISODE.link]["url"], rows[EPISODE.link]["filename"]) == (
+        EPISODE.url, EPISODE.filename)
+    assert rows[EPISODE.link]["failed_runs"] == 0 and len(rows) == 2
+
+
+def test_a_database_that_cannot_be_migrated_is_left_untouched(db_path: Path) -> None:
+    """Another program's episodes table (no link key): one error, and nothing is changed."""
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE episodes (id INTEGER PRIMARY KEY, name TEXT)")
+    before = db_path.read_bytes()
+    with pytest.raises(StorageError, match="has no link column.*nothing was changed"):
+        create_table(db_path)
+    assert db_path.read_bytes() == before
