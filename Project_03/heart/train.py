@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from heart.artifacts import check_output_dir, publish, staging_dir
 from heart.baseline import classic_features, fit_baseline
-from heart.checks import check_data
+from heart.checks import check_data, optional_columns
 from heart.config import TrainConfig
 from heart.data import TARGET, load_data
 from heart.diagnostics import fairness_report, feature_importance, flip_rate, slice_report
@@ -127,9 +127,13 @@ def _write_json(path: Path, payload: Any) -> None:
     path.write_text(_json_text(payload), encoding="utf-8")
 
 
-def write_artifacts(folder: Path, fitted: FittedModel, measured: dict[str, Any]) -> float:
-    """Model files (with their serving schema) and plots; return the ONNX parity gap."""
-    schema = serving_schema(fitted.family, fitted.threshold)
+def write_artifacts(folder: Path, fitted: FittedModel, measured: dict[str, Any],
+                    optional: list[str]) -> float:
+    """Model files (with their serving schema) and plots; return the ONNX parity gap.
+
+    ``optional``: the fields a patient may leave missing at serving time.
+    """
+    schema = serving_schema(fitted.family, fitted.threshold, optional)
     export_joblib(fitted.pipeline, folder / "model.joblib", schema)
     export_onnx(fitted.pipeline, folder / "model.onnx", schema)
     difference = check_parity(fitted.pipeline, folder / "model.onnx", measured["features"])
@@ -199,7 +203,9 @@ def train_model(config: TrainConfig) -> TrainResult:
     result = summarize(fitted, measured, train_rows[TARGET], config)
     with staging_dir(config.output_dir) as staging:
         extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness")}
-        extra |= {"onnx_max_abs_difference": write_artifacts(staging, fitted, measured),
+        optional = optional_columns(train_rows)
+        extra |= {"onnx_max_abs_difference": write_artifacts(staging, fitted, measured, optional),
+                  "optional_fields": optional,
                   "baseline_params": baseline.best_params_,
                   "data_sha256": checksum,
                   "data": {"source": config.data.path or config.data.url, "rows": len(clean),
