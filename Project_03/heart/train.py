@@ -27,7 +27,7 @@ from heart.data import TARGET, load_data
 from heart.diagnostics import fairness_report, feature_importance, flip_rate, slice_report
 from heart.errors import TrackingError
 from heart.export import check_parity, export_joblib, export_onnx, serving_schema
-from heart.limits import check_split
+from heart.limits import check_size, check_split
 from heart.metrics import bootstrap_intervals, classification_metrics
 from heart.model_card import model_card
 from heart.pipeline import model_frame
@@ -193,6 +193,7 @@ def train_model(config: TrainConfig) -> TrainResult:
     procedure = config.procedure
     raw, checksum = load_data(config.data)
     clean, data_report = check_data(raw)
+    check_size(len(clean))
     check_split(clean[TARGET], config.test_size, procedure.folds)
     train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
                                              stratify=clean[TARGET], random_state=procedure.seed)
