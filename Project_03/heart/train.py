@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from heart.artifacts import check_output_dir, publish, staging_dir
+from heart.artifacts import OWNER_LOCK, check_output_dir, publish, staging_dir
 from heart.baseline import classic_features, fit_baseline
 from heart.checks import check_data, optional_columns
 from heart.config import TrainConfig
@@ -167,11 +169,14 @@ def _track(config: TrainConfig, result: TrainResult, extra: dict[str, Any],
 
 
 def _track_published(config: TrainConfig, result: TrainResult, extra: dict[str, Any],
-                     manifest: dict[str, Any]) -> None:
-    """Log the published artifacts (model card included) to MLflow; keep the run id."""
+                     snapshot: Path) -> None:
+    """Log this run's artifacts (model card included) to MLflow; keep the run id.
+
+    They are read from ``snapshot``, this run's private copy: once the output folder's lock is
+    released another run may replace the files there, and MLflow would record its model.
+    """
     try:
-        result.run_id = _track(config, result, extra,
-                               [config.output_dir / name for name in manifest["files"]])
+        result.run_id = _track(config, result, extra, sorted(snapshot.iterdir()))
     except TrackingError as exc:
         raise TrackingError(f"the model is saved in {config.output_dir}, but {exc}") from exc
 
@@ -220,9 +225,14 @@ def train_model(config: TrainConfig) -> TrainResult:
         _write_json(staging / "data_report.json", data_report)
         _write_json(staging / "metrics.json", metrics)
         (staging / "model_card.md").write_text(model_card(metrics), encoding="utf-8")
-        manifest = publish(staging, config.output_dir)
-    if config.track:
-        _track_published(config, result, extra, manifest)
+        with tempfile.TemporaryDirectory(prefix="heart-run-") as snapshot:
+            if config.track:
+                for path in staging.iterdir():
+                    if path.name != OWNER_LOCK:
+                        shutil.copy2(path, snapshot)
+            publish(staging, config.output_dir)
+            if config.track:
+                _track_published(config, result, extra, Path(snapshot))
     logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", result.model,
                 time.perf_counter() - started, result.test["accuracy"], result.test["roc_auc"])
     return result
