@@ -106,7 +106,7 @@ def fixture_trained(real_csv: Path, tmp_path_factory: pytest.TempPathFactory):
     from sklearn.model_selection import train_test_split
 
     from heart.checks import check_data
-    from heart.config import DataSource, ProcedureSettings, TrainConfig
+    from heart.config import ProcedureSettings
     from heart.data import TARGET, load_data
     from heart.train import train_model
 
