@@ -160,8 +160,8 @@ class SharedStudy:
             self._check_matches(study)
             return study
         try:  # we created it: fill it, or leave nothing half made behind
-            for key, value in (("plan", self._plan_attrs()), ("fingerprint", self.plan.fingerprint)):
-                study.set_user_attr(key, value)
+            study.set_user_attr("plan", self._plan_attrs())
+            study.set_user_attr("fingerprint", self.plan.fingerprint)
             for ticket in self.plan.tickets:
                 study.enqueue_trial(ticket)
             study.set_user_attr("ready", True)
@@ -240,12 +240,12 @@ class SharedStudy:
         any more (another worker got there first)."""
         trial_id = self.trial_id(number)
         with self.exclusive():
-            try:
+            try:  # a finished trial takes no attribute: say why before failing it
+                self.storage.set_trial_user_attr(trial_id, "failed_because", reason)
                 if not self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
                     return False
             except UpdateFinishedTrialError:
                 return False
-            self.storage.set_trial_user_attr(trial_id, "failed_because", reason)
             ticket = self.storage.get_trial(trial_id).system_attrs.get("fixed_params", {})
             self.study.enqueue_trial(ticket, user_attrs={"retry_of": number})
         logger.warning("Trial %d failed (%s); its ticket is queued again", number, reason)
@@ -279,4 +279,3 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
