@@ -38,7 +38,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from heart.errors import StudyError
 from heart.files import file_lock
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 JOURNAL_PREFIX = "journal:"
 LOCK_TIMEOUT = 120.0  # seconds; SQLite only, held for milliseconds at a time
+SCHEMA_ATTEMPTS = 5
 READY_TIMEOUT = 60.0  # seconds a new study may take to be filled by the worker that created it
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who ran a trial, as its user attr
 STORAGE_ERRORS = (SQLAlchemyError, ImportError, ValueError, OSError, KeyError)
@@ -142,13 +143,23 @@ class SharedStudy:
             raise StudyError(f"--storage {self.url}: folder {path.parent} does not exist")
         if path is not None and path.is_dir():
             raise StudyError(f"--storage {self.url}: {path} is a folder; name a file")
-        try:
-            with self.exclusive():  # a new SQLite file: its tables are created once
-                if self.url.startswith(JOURNAL_PREFIX):
-                    return JournalStorage(JournalFileBackend(str(path)))
-                return RDBStorage(_driver_url(self.url), engine_kwargs=_engine_kwargs(self.url))
-        except STORAGE_ERRORS as exc:
-            raise StudyError(f"--storage {safe_url(self.url)}: {_first_line(exc)}") from exc
+        for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+            try:
+                with self.exclusive():  # a new SQLite file: its tables are created once
+                    if self.url.startswith(JOURNAL_PREFIX):
+                        return JournalStorage(JournalFileBackend(str(path)))
+                    return RDBStorage(_driver_url(self.url),
+                                      engine_kwargs=_engine_kwargs(self.url))
+            except IntegrityError as exc:
+                # Workers starting together on an empty database server all create Optuna's
+                # tables; the losers fail on a duplicate key, and a second look finds them made.
+                if attempt == SCHEMA_ATTEMPTS:
+                    raise StudyError(f"--storage {safe_url(self.url)}: {_first_line(exc)}") \
+                        from exc
+                time.sleep(random.uniform(0.1, 1.0))
+            except STORAGE_ERRORS as exc:
+                raise StudyError(f"--storage {safe_url(self.url)}: {_first_line(exc)}") from exc
+        raise AssertionError("unreachable")
 
     def _create_or_load(self) -> optuna.Study:
         try:
