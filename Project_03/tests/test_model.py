@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import MARGINAL_IMPORTANCE, slice_report
-from export import serving_schema
-from heart_data import CATEGORICAL, NUMERIC
-from heart_serving import PatientValidationError, load_model, predict, validate
-from modeling import model_frame
+from heart.data import CATEGORICAL, NUMERIC
+from heart.diagnostics import MARGINAL_IMPORTANCE, slice_report
+from heart.errors import PatientValidationError
+from heart.export import serving_schema
+from heart.patients import validate
+from heart.pipeline import model_frame
+from heart.serving import load_model, predict
 
 SCHEMA = serving_schema("any", 0.5)
 
