@@ -1,4 +1,4 @@
-"""Scale-out benchmark: the same search run by 1 worker, then by 2 at once, on one shared study each.
+"""Scale-out benchmark: one search run by 1 worker, then by 2 at once, on a shared study each.
 
 Each run starts its workers together (``heart_disease.py tune``, one process per worker, each
 fitting one model at a time) against a fresh SQLite study, waits for all of them, and reports the

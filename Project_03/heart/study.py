@@ -26,8 +26,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,42 +123,66 @@ def _local_file(url: str) -> Path | None:
     return _sqlite_file(url)
 
 
+def exclusive(url: str) -> AbstractContextManager[None]:
+    """A lock beside a SQLite file, which cannot take a waiting trial atomically on its own;
+    nothing for a server or the journal, which order operations themselves."""
+    sqlite = _sqlite_file(url)
+    if sqlite is None:
+        return nullcontext()
+    return file_lock(sqlite.with_name(sqlite.name + ".lock"), LOCK_TIMEOUT)
+
+
+def open_storage(url: str) -> BaseStorage:
+    """Open (creating it if new) the Optuna storage ``url`` names.
+
+    Raises:
+        StudyError: a missing folder, a file that is not a database, an unknown scheme, a server
+            that cannot be reached (the message hides any password).
+    """
+    path = _local_file(url)
+    if path is not None:
+        if not path.parent.is_dir():
+            raise StudyError(f"--storage {url}: folder {path.parent} does not exist")
+        if path.is_dir():
+            raise StudyError(f"--storage {url}: {path} is a folder; name a file")
+        if url.startswith("sqlite:") and not _sqlite_or_empty(path):
+            raise StudyError(f"--storage {url}: {path} is not a SQLite database")
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            with exclusive(url):  # a new SQLite file: its tables are created once
+                if url.startswith(JOURNAL_PREFIX):
+                    return JournalStorage(JournalFileBackend(str(path)))
+                return RDBStorage(_driver_url(url), engine_kwargs=_engine_kwargs(url))
+        except IntegrityError as exc:
+            # Workers starting together on an empty database server all create Optuna's
+            # tables; the losers fail on a duplicate key, and a second look finds them made.
+            if attempt == SCHEMA_ATTEMPTS:
+                raise StudyError(f"--storage {safe_url(url)}: {_first_line(exc)}") from exc
+            time.sleep(random.uniform(0.1, 1.0))
+        except STORAGE_ERRORS as exc:
+            raise StudyError(f"--storage {safe_url(url)}: {_first_line(exc)}") from exc
+    raise AssertionError("unreachable")
+
+
+def _sqlite_or_empty(path: Path) -> bool:
+    """Whether ``path`` is missing, empty, or starts like a SQLite database."""
+    if not path.exists():
+        return True
+    with open(path, "rb") as handle:
+        header = handle.read(16)
+    return header in (b"", b"SQLite format 3\x00")
+
+
 class SharedStudy:
     """An Optuna study and the operations workers share on it: take, give back, top up."""
 
     def __init__(self, url: str, name: str, plan: StudyPlan) -> None:
         self.url, self.name, self.plan = url, name, plan
-        sqlite = _sqlite_file(url)
-        self._lock_file = None if sqlite is None else sqlite.with_name(sqlite.name + ".lock")
-        self.storage = self._open_storage()
+        self.storage = open_storage(url)
         self.study = self._create_or_load()
         self.study_id = self.storage.get_study_id_from_name(name)
 
     # -- opening ---------------------------------------------------------------------------
-
-    def _open_storage(self) -> BaseStorage:
-        path = _local_file(self.url)
-        if path is not None and not path.parent.is_dir():
-            raise StudyError(f"--storage {self.url}: folder {path.parent} does not exist")
-        if path is not None and path.is_dir():
-            raise StudyError(f"--storage {self.url}: {path} is a folder; name a file")
-        for attempt in range(1, SCHEMA_ATTEMPTS + 1):
-            try:
-                with self.exclusive():  # a new SQLite file: its tables are created once
-                    if self.url.startswith(JOURNAL_PREFIX):
-                        return JournalStorage(JournalFileBackend(str(path)))
-                    return RDBStorage(_driver_url(self.url),
-                                      engine_kwargs=_engine_kwargs(self.url))
-            except IntegrityError as exc:
-                # Workers starting together on an empty database server all create Optuna's
-                # tables; the losers fail on a duplicate key, and a second look finds them made.
-                if attempt == SCHEMA_ATTEMPTS:
-                    raise StudyError(f"--storage {safe_url(self.url)}: {_first_line(exc)}") \
-                        from exc
-                time.sleep(random.uniform(0.1, 1.0))
-            except STORAGE_ERRORS as exc:
-                raise StudyError(f"--storage {safe_url(self.url)}: {_first_line(exc)}") from exc
-        raise AssertionError("unreachable")
 
     def _create_or_load(self) -> optuna.Study:
         try:
@@ -217,11 +240,9 @@ class SharedStudy:
 
     # -- sharing ---------------------------------------------------------------------------
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> AbstractContextManager[None]:
         """Hold the SQLite file's lock (servers and the journal order operations themselves)."""
-        with (file_lock(self._lock_file, LOCK_TIMEOUT) if self._lock_file else nullcontext()):
-            yield
+        return exclusive(self.url)
 
     def trials(self, *states: TrialState) -> list[FrozenTrial]:
         """The study's trials in these states (all of them if none given)."""
@@ -288,5 +309,5 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()  # SQLAlchemy wraps
     return lines[0] if lines else type(exc).__name__

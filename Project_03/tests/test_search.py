@@ -115,14 +115,19 @@ def test_search_is_reproducible_with_a_seed() -> None:
     assert first.trials == second.trials
 
 
-def test_bayesian_workers_share_one_study_through_storage(tmp_path: Path) -> None:
-    """Two runs against the same storage add up their trials, as separate workers would."""
+def test_a_second_run_on_a_finished_shared_study_runs_no_trial(tmp_path: Path) -> None:
+    """With a storage, runs are workers of one study: the budget is run once, not once each."""
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    settings_ = replace(FAST, n_trials=3, storage=storage)
-    run_search("bayesian", "logistic_regression", None, None, settings_, score=fake_score)
-    second = run_search("bayesian", "logistic_regression", None, None, settings_,
-                        score=fake_score)
-    assert len(second.trials) == 6
+    settings_ = replace(FAST, n_trials=3, storage=storage, study="shared")
+    xy = (pd.DataFrame({"x": range(40)}), pd.Series([0, 1] * 20, name="y"))
+    first = run_search("bayesian", "logistic_regression", *xy, settings_, score=fake_score)
+
+    def must_not_run(params: dict) -> tuple[float, float]:
+        raise AssertionError(f"ran a trial with {params}")
+
+    second = run_search("bayesian", "logistic_regression", *xy, settings_, score=must_not_run)
+    assert len(first.trials) == len(second.trials) == 3
+    assert (second.params, second.cv_mean) == (first.params, first.cv_mean)
 
 
 def test_unknown_strategy(xy) -> None:
