@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
+import os
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -13,8 +18,9 @@ from optuna.trial import TrialState
 
 from heart.errors import StudyError
 from heart.search_space import contains, grid_points, list_candidates, suggest
-from heart.study import SharedStudy, StudyPlan, tickets_for
+from heart.study import SharedStudy, StudyPlan, open_storage, tickets_for
 from heart.tuning import Share, run_worker
+from heart_reliability_kit import CliProcess
 
 FAMILY = "logistic_regression"
 PRINTS = {"data": "d" * 64, "folds": "f" * 64, "search": "s" * 64}
@@ -212,3 +218,81 @@ def test_the_study_records_its_plan_for_people_reading_the_storage(storage_url: 
     assert study.user_attrs["plan"] == {"strategy": "grid", "family": FAMILY, "seed": 7,
                                         "budget": len(tickets_for("grid", FAMILY, 0, 7))}
     assert study.user_attrs["fingerprint"] == PRINTS
+
+
+def tune_worker(url: str, data: Path, *extra: str) -> CliProcess:
+    """``heart_disease.py tune`` in its own process: a fast family on the synthetic patients."""
+    return CliProcess("tune", "--storage", url, "--study", "shared", "--data-path", data,
+                      "--model", "logistic_regression", "--cv", "3", "--format", "json", *extra)
+
+
+def finish(worker: CliProcess) -> dict[str, Any]:
+    """Wait for a worker; check it succeeded; return its share as printed."""
+    code = worker.wait()
+    assert code == 0, worker.stderr
+    assert worker.process.stdout is not None
+    return json.loads(worker.process.stdout.read())
+
+
+def stored_trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    """Every trial of the study ``shared``, straight from the storage."""
+    return optuna.load_study(study_name="shared", storage=open_storage(url)).trials
+
+
+@pytest.mark.slow
+def test_three_tune_processes_run_the_grid_once(storage_url: str, patients_csv: Path) -> None:
+    """Three workers at once: exactly the budget, every trial by one worker, no grid point
+    twice, and each worker sees the same finished study. (Random, Bayesian and list tickets are
+    taken the same way; only what a ticket holds differs.)"""
+    workers = [tune_worker(storage_url, patients_csv, "--search", "grid") for _ in range(3)]
+    shares = [finish(worker) for worker in workers]
+    budget = shares[0]["budget"]
+    assert budget == len(tickets_for("grid", FAMILY, 0, 0))
+    assert sum(share["ran"] for share in shares) == budget
+    assert all(share["study_finished"] == budget for share in shares)
+    ran = sorted(number for share in shares for number in share["trials"])
+    assert ran == list(range(budget))  # every ticket once, by exactly one worker
+    trials = stored_trials(storage_url)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * budget
+    assert len({repr(t.params) for t in trials}) == budget
+    assert len({share["best"]["number"] for share in shares}) == 1
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_is_replaced_by_the_others(storage_url: str,
+                                                             patients_csv: Path) -> None:
+    """kill -9 mid-trial: that trial stays failed (it does not count), and once its heartbeat
+    has been still for --stale-after the other workers run its ticket and finish the budget."""
+    slow = ("--model", "random_forest", "--search", "random", "--n-trials", "6",
+            "--stale-after", "4")
+    workers = [tune_worker(storage_url, patients_csv, *slow) for _ in range(3)]
+    pids = {worker.process.pid: worker for worker in workers}
+    victim: dict[str, int] = {}
+
+    def a_trial_is_running() -> bool:
+        try:
+            running = [t for t in stored_trials(storage_url) if t.state == TrialState.RUNNING]
+        except (KeyError, StudyError, ValueError):  # the study is still being made
+            return False
+        for trial in running:
+            pid = int(str(trial.user_attrs.get("worker", ":0")).rsplit(":", 1)[1])
+            if pid in pids:
+                victim.update(pid=pid, number=trial.number)
+                return True
+        return False
+
+    workers[0].wait_for(a_trial_is_running, timeout=180)
+    os.kill(victim["pid"], signal.SIGKILL)
+    killed = pids.pop(victim["pid"])
+    assert killed.wait() == -signal.SIGKILL
+    started = time.monotonic()
+    shares = [finish(worker) for worker in pids.values()]
+    assert time.monotonic() - started < 120
+    trials = stored_trials(storage_url)
+    states = collections.Counter(t.state for t in trials)
+    assert states == {TrialState.COMPLETE: 6, TrialState.FAIL: 1}
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert [t.number for t in failed] == [victim["number"]]
+    assert failed[0].user_attrs["failed_because"] == "no heartbeat for 4 s"
+    assert sum(len(share["revived"]) for share in shares) == 1
+    assert all(share["study_finished"] == 6 for share in shares)
