@@ -6,6 +6,10 @@ samples its bounds uniformly (log-uniformly for log ranges) with ``RandomSampler
 samples the same bounds with ``TPESampler``, and list search evaluates the given points. All score
 candidates by ROC AUC on the same stratified folds of the training rows, and the chosen parameters
 are always the best recorded trial's (the first one on a tie), so strategies compare directly.
+
+With a storage URL (``tune``, ``train --tuning --storage``) this process is one worker of a study
+shared with other processes and machines (:mod:`heart.study`, :mod:`heart.tuning`): together
+they run the budget once, and the result is the whole study's.
 """
 
 from __future__ import annotations
@@ -19,19 +23,23 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.exceptions import StorageInternalError
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import cross_val_score
+from sqlalchemy.exc import SQLAlchemyError
 
 from heart.config import SearchSettings
 from heart.pipeline import build_pipeline, cv_splitter
 from heart.search_space import (STRATEGIES, describe, grid_points, grid_size, list_candidates,
                                 suggest)
-from heart.study import SharedStudy, StudyPlan, digest, tickets_for
+from heart.errors import StudyError
+from heart.study import SharedStudy, StudyPlan, digest, safe_url, tickets_for
 from heart.tuning import Share, WorkerSettings, run_worker
 
 logger = logging.getLogger(__name__)
 
 SCORING = "roc_auc"
+LOST_STORAGE = (StorageInternalError, SQLAlchemyError)
 Scorer = Callable[[dict[str, Any]], tuple[float, float]]
 
 
@@ -160,11 +168,17 @@ def shared_search(strategy: str, family: str, features: pd.DataFrame, labels: pd
         raise ValueError("a shared search needs a storage URL")
     started = time.perf_counter()
     _quiet_optuna()
-    shared = SharedStudy(settings.storage, settings.study_name(strategy, family),
-                         study_plan(strategy, family, features, labels, settings))
     score = score or (lambda params: cv_score(features, labels, family, params, settings))
-    share = run_worker(shared, lambda trial: suggest(trial, family), score,
-                       WorkerSettings(stale_after=settings.stale_after))
+    try:
+        shared = SharedStudy(settings.storage, settings.study_name(strategy, family),
+                             study_plan(strategy, family, features, labels, settings))
+        share = run_worker(shared, lambda trial: suggest(trial, family), score,
+                           WorkerSettings(stale_after=settings.stale_after))
+    except LOST_STORAGE as exc:  # the server went away, the disk filled up, ...
+        cause = exc.__cause__ or exc  # Optuna's wrapper hides the database's own message
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines() or ["?"]
+        raise StudyError(f"lost the study's storage {safe_url(settings.storage)}: "
+                         f"{reason[0]}") from exc
     logger.info("This worker ran %d of the study's %d trials", len(share.ran), share.budget)
     return (_result(strategy, family, shared.trials(TrialState.COMPLETE),
                     time.perf_counter() - started), share)

@@ -26,7 +26,7 @@ import os
 import random
 import socket
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,7 +200,8 @@ class SharedStudy:
                 study.enqueue_trial(ticket)
             study.set_user_attr("ready", True)
         except BaseException:
-            optuna.delete_study(study_name=self.name, storage=self.storage)
+            with suppress(*STORAGE_ERRORS):  # the first error is the one to report
+                optuna.delete_study(study_name=self.name, storage=self.storage)
             raise
         logger.info("Created study %r in %s: %d %s trials of %s", self.name, safe_url(self.url),
                     self.plan.budget, self.plan.strategy, self.plan.family)
