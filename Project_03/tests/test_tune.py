@@ -14,12 +14,14 @@ from typing import Any
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from heart.errors import StudyError
 from heart.search_space import contains, grid_points, list_candidates, suggest
 from heart.study import SharedStudy, StudyPlan, open_storage, tickets_for
 from heart.tuning import Share, run_worker
+from heart_disease import main
 from heart_reliability_kit import CliProcess
 
 FAMILY = "logistic_regression"
@@ -296,3 +298,62 @@ def test_a_worker_killed_mid_trial_is_replaced_by_the_others(storage_url: str,
     assert failed[0].user_attrs["failed_because"] == "no heartbeat for 4 s"
     assert sum(len(share["revived"]) for share in shares) == 1
     assert all(share["study_finished"] == 6 for share in shares)
+
+
+def tune_args(url: str, data: Path, *extra: str) -> list[str]:
+    """``tune``'s arguments for a quick random search on the synthetic patients."""
+    return ["tune", "--storage", url, "--study", "shared", "--data-path", str(data), "--model",
+            "logistic_regression", "--search", "random", "--n-trials", "4", "--cv", "3", *extra]
+
+
+def test_train_after_the_workers_runs_no_trial_and_publishes_one_model(
+        journal_url: str, patients_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers search; train takes the study's best, fits, exports and tracks once."""
+    assert main(tune_args(journal_url, patients_csv, "--format", "json")) == 0
+    share = json.loads(capsys.readouterr().out)
+    assert (share["ran"], share["study_finished"]) == (4, 4)
+
+    def no_more_trials(*args: Any) -> tuple[float, float]:
+        raise AssertionError(f"train ran a trial: {args[3]}")
+
+    monkeypatch.setattr("heart.search.cv_score", no_more_trials)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(["train", "--tuning", "--storage", journal_url, "--study", "shared",
+                 "--data-path", str(patients_csv), "--model", "logistic_regression", "--search",
+                 "random", "--n-trials", "4", "--cv", "3", "--output-dir", str(tmp_path / "out"),
+                 "--tracking-uri", tracking, "--format", "json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["search"]["trials"] == 4 and result["params"] == share["best"]["params"]
+    assert result["search"]["best_cv"] == share["best"]["cv_mean"]
+    assert (tmp_path / "out" / "model.onnx").is_file()
+    experiment = MlflowClient(tracking).get_experiment_by_name("heart-disease")
+    runs = MlflowClient(tracking).search_runs([experiment.experiment_id])
+    assert [run.info.run_id for run in runs] == [result["run_id"]]
+
+
+def test_tune_on_other_data_is_one_error_line(journal_url: str, patients_csv: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """A worker started with another --seed (so another split) is refused before any trial."""
+    assert main(tune_args(journal_url, patients_csv)) == 0
+    capsys.readouterr()
+    assert main(tune_args(journal_url, patients_csv, "--seed", "7")) == 1
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        err.strip().splitlines()[-1]]
+    assert "study 'shared' was scored on other training rows" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tune", "--study", "s"], "the following arguments are required: --storage"),
+    (["tune", "--storage", "sqlite:///s.db", "--model", "auto"], "invalid choice: 'auto'"),
+    (["tune", "--storage", "sqlite:///s.db", "--stale-after", "0"], "must be in [1, 86400]"),
+    (["tune", "--storage", "sqlite:///s.db", "--jobs", "0"], "--jobs: must be 1 to"),
+])
+def test_tune_usage_errors_exit_2(args: list[str], message: str,
+                                  capsys: pytest.CaptureFixture) -> None:
+    """A missing storage, a family tune cannot search, nonsense numbers: usage errors."""
+    with pytest.raises(SystemExit) as raised:
+        main(args)
+    assert raised.value.code == 2 and message in capsys.readouterr().err
