@@ -33,7 +33,8 @@ from heart.pipeline import build_pipeline, cv_splitter
 from heart.search_space import (STRATEGIES, describe, grid_points, grid_size, list_candidates,
                                 suggest)
 from heart.errors import StudyError
-from heart.study import SharedStudy, StudyPlan, digest, safe_url, tickets_for
+from heart.storage import safe_url
+from heart.study import SharedStudy, StudyPlan, digest, tickets_for
 from heart.tuning import Share, WorkerSettings, run_worker
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,7 @@ The study also records a fingerprint of what its scores mean: the training rows,
 search. A worker whose fingerprint differs is refused, so trials scored on other data are never
 mixed in.
 
-Storages: ``sqlite:///PATH`` (several processes on one machine), ``postgresql://...`` (many
-machines; the psycopg2 driver) and ``journal:PATH`` (Optuna's journal file, for a folder every
-machine mounts).
+Where the study lives, and how a storage is opened: :mod:`heart.storage`.
 """
 
 from __future__ import annotations
@@ -26,31 +24,22 @@ import os
 import random
 import socket
 import time
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from heart.errors import StudyError
-from heart.files import file_lock
 from heart.search_space import grid_points, list_candidates
+from heart.storage import STORAGE_ERRORS, exclusive, open_storage, safe_url
 
 logger = logging.getLogger(__name__)
 
-JOURNAL_PREFIX = "journal:"
-LOCK_TIMEOUT = 120.0  # seconds; SQLite only, held for milliseconds at a time
-SCHEMA_ATTEMPTS = 5
 READY_TIMEOUT = 60.0  # seconds a new study may take to be filled by the worker that created it
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who ran a trial, as its user attr
-STORAGE_ERRORS = (SQLAlchemyError, ImportError, ValueError, OSError, KeyError)
 
 
 @dataclass(frozen=True)
@@ -89,88 +78,6 @@ def digest(payload: Any) -> str:
     text = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True,
                                                                 default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def safe_url(url: str) -> str:
-    """``url`` with any password hidden, for messages."""
-    if url.startswith(JOURNAL_PREFIX):
-        return url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return url
-
-
-def _driver_url(url: str) -> str:
-    """SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3; this project ships psycopg2."""
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            return "postgresql+psycopg2://" + url.removeprefix(scheme)
-    return url
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (None for any other storage)."""
-    if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
-        return None
-    return Path(url.removeprefix("sqlite:///").split("?")[0]).resolve()
-
-
-def _local_file(url: str) -> Path | None:
-    """The file a SQLite or journal storage lives in (None for a server)."""
-    if url.startswith(JOURNAL_PREFIX):
-        return Path(url.removeprefix(JOURNAL_PREFIX)).resolve()
-    return _sqlite_file(url)
-
-
-def exclusive(url: str) -> AbstractContextManager[None]:
-    """A lock beside a SQLite file, which cannot take a waiting trial atomically on its own;
-    nothing for a server or the journal, which order operations themselves."""
-    sqlite = _sqlite_file(url)
-    if sqlite is None:
-        return nullcontext()
-    return file_lock(sqlite.with_name(sqlite.name + ".lock"), LOCK_TIMEOUT)
-
-
-def open_storage(url: str) -> BaseStorage:
-    """Open (creating it if new) the Optuna storage ``url`` names.
-
-    Raises:
-        StudyError: a missing folder, a file that is not a database, an unknown scheme, a server
-            that cannot be reached (the message hides any password).
-    """
-    path = _local_file(url)
-    if path is not None:
-        if not path.parent.is_dir():
-            raise StudyError(f"--storage {url}: folder {path.parent} does not exist")
-        if path.is_dir():
-            raise StudyError(f"--storage {url}: {path} is a folder; name a file")
-        if url.startswith("sqlite:") and not _sqlite_or_empty(path):
-            raise StudyError(f"--storage {url}: {path} is not a SQLite database")
-    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
-        try:
-            with exclusive(url):  # a new SQLite file: its tables are created once
-                if url.startswith(JOURNAL_PREFIX):
-                    return JournalStorage(JournalFileBackend(str(path)))
-                return RDBStorage(_driver_url(url), engine_kwargs=_engine_kwargs(url))
-        except IntegrityError as exc:
-            # Workers starting together on an empty database server all create Optuna's
-            # tables; the losers fail on a duplicate key, and a second look finds them made.
-            if attempt == SCHEMA_ATTEMPTS:
-                raise StudyError(f"--storage {safe_url(url)}: {_first_line(exc)}") from exc
-            time.sleep(random.uniform(0.1, 1.0))
-        except STORAGE_ERRORS as exc:
-            raise StudyError(f"--storage {safe_url(url)}: {_first_line(exc)}") from exc
-    raise AssertionError("unreachable")
-
-
-def _sqlite_or_empty(path: Path) -> bool:
-    """Whether ``path`` is missing, empty, or starts like a SQLite database."""
-    if not path.exists():
-        return True
-    with open(path, "rb") as handle:
-        header = handle.read(16)
-    return header in (b"", b"SQLite format 3\x00")
 
 
 class SharedStudy:
@@ -301,14 +208,3 @@ class SharedStudy:
         for ticket in missing:
             self.study.enqueue_trial(ticket, user_attrs={"top_up": True})
         return len(missing)
-
-
-def _engine_kwargs(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite:"):  # wait for another process's write instead of failing at 5 s
-        return {"connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True}  # a server restarted between trials is reconnected to
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()  # SQLAlchemy wraps
-    return lines[0] if lines else type(exc).__name__

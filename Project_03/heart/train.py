@@ -34,7 +34,7 @@ from heart.pipeline import model_frame
 from heart.plots import plot_confusion_matrix, plot_importance, plot_reliability, plot_roc
 from heart.procedure import FittedModel, fit_procedure
 from heart.search import shared_search
-from heart.study import open_storage
+from heart.storage import open_storage
 from heart.tracking import check_tracking, log_run, peak_memory_mb, provenance
 from heart.tuning import Share
 

@@ -14,15 +14,16 @@ from typing import Any
 
 import optuna
 import pytest
+from heart_reliability_kit import CliProcess
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from heart.errors import StudyError
 from heart.search_space import contains, grid_points, list_candidates, suggest
-from heart.study import SharedStudy, StudyPlan, open_storage, tickets_for
+from heart.storage import open_storage
+from heart.study import SharedStudy, StudyPlan, tickets_for
 from heart.tuning import Share, run_worker
 from heart_disease import main
-from heart_reliability_kit import CliProcess
 
 FAMILY = "logistic_regression"
 PRINTS = {"data": "d" * 64, "folds": "f" * 64, "search": "s" * 64}
@@ -212,6 +213,21 @@ def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path, url: str, message
     with pytest.raises(StudyError, match=message) as raised:
         SharedStudy(url.format(tmp=tmp_path), "heart", make_plan())
     assert "\n" not in str(raised.value) and "secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("study.journal", b"not json\n", "not an Optuna journal"),
+    ("study.db", b"not a database", "is not a SQLite database"),
+])
+def test_a_file_that_is_not_a_storage_is_refused_untouched(tmp_path, name: str, content: bytes,
+                                                          message: str) -> None:
+    """Pointing --storage at some other file is one line, and the file keeps its bytes."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    url = f"journal:{path}" if name.endswith(".journal") else f"sqlite:///{path}"
+    with pytest.raises(StudyError, match=message):
+        SharedStudy(url, "heart", make_plan())
+    assert path.read_bytes() == content
 
 
 def test_the_study_records_its_plan_for_people_reading_the_storage(storage_url: str) -> None:
