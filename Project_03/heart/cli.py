@@ -126,7 +126,7 @@ def _add_study_flags(command: argparse.ArgumentParser, required: bool) -> None:
                          "journal:FILE (a folder every machine mounts)")
     command.add_argument("--study", type=non_empty,
                          help="the shared study's name (default: heart-disease-MODEL-SEARCH-"
-                         "seedSEED-cvCV)")
+                         "seedSEED-cvCV-dataFINGERPRINT, FINGERPRINT naming the training rows)")
 
 
 def _add_tune(commands: Subparsers, common: ArgumentParser) -> None:

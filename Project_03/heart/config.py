@@ -31,10 +31,6 @@ class SearchSettings:
     study: str | None = None
     stale_after: float = 60.0
 
-    def study_name(self, strategy: str, family: str) -> str:
-        """``study``, or a name made of the search's settings."""
-        return self.study or f"heart-disease-{family}-{strategy}-seed{self.seed}-cv{self.folds}"
-
 
 @dataclass(frozen=True)
 class ProcedureSettings:  # pylint: disable=too-many-instance-attributes  # one per flag

@@ -76,6 +76,13 @@ def cv_score(features: pd.DataFrame, labels: pd.Series, family: str, params: dic
     return float(np.mean(scores)), float(np.std(scores))
 
 
+def study_name(family: str, strategy: str, settings: SearchSettings, data: str) -> str:
+    """The default name of a shared study: runs share it only when they score the same family
+    and strategy on the same rows (``data``: their fingerprint) with the same folds and seed."""
+    return (f"heart-disease-{family}-{strategy}-seed{settings.seed}-cv{settings.folds}"
+            f"-data{data[:12]}")
+
+
 def _study(strategy: str, family: str, settings: SearchSettings) -> tuple[optuna.Study, int]:
     """An Optuna study sampling ``family``'s space the ``strategy`` way, and its trial budget."""
     if strategy == "grid":
@@ -98,7 +105,8 @@ def _study(strategy: str, family: str, settings: SearchSettings) -> tuple[optuna
     return study, budget
 
 
-def run_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Series,
+def run_search(strategy: str, family: str, features: pd.DataFrame | None,
+               labels: pd.Series | None,
                settings: SearchSettings = SearchSettings(),
                score: Scorer | None = None) -> SearchResult:
     """Search ``family``'s hyperparameters with ``strategy``; return all trials and the best.
@@ -170,9 +178,10 @@ def shared_search(strategy: str, family: str, features: pd.DataFrame, labels: pd
     started = time.perf_counter()
     _quiet_optuna()
     score = score or (lambda params: cv_score(features, labels, family, params, settings))
+    plan = study_plan(strategy, family, features, labels, settings)
     try:
-        shared = SharedStudy(settings.storage, settings.study_name(strategy, family),
-                             study_plan(strategy, family, features, labels, settings))
+        shared = SharedStudy(settings.storage, settings.study or study_name(
+            family, strategy, settings, plan.fingerprint["data"]), plan)
         share = run_worker(shared, lambda trial: suggest(trial, family), score,
                            WorkerSettings(stale_after=settings.stale_after))
     except LOST_STORAGE as exc:  # the server went away, the disk filled up, ...

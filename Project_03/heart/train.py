@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,15 +21,15 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from heart.artifacts import check_output_dir, publish, staging_dir
+from heart.artifacts import OWNER_LOCK, check_output_dir, publish, staging_dir
 from heart.baseline import classic_features, fit_baseline
-from heart.checks import check_data
+from heart.checks import check_data, optional_columns
 from heart.config import DataSource, TrainConfig, TuneConfig
 from heart.data import TARGET, load_data
 from heart.diagnostics import fairness_report, feature_importance, flip_rate, slice_report
 from heart.errors import TrackingError
 from heart.export import check_parity, export_joblib, export_onnx, serving_schema
-from heart.limits import check_split
+from heart.limits import check_size, check_split
 from heart.metrics import bootstrap_intervals, classification_metrics
 from heart.model_card import model_card
 from heart.pipeline import model_frame
@@ -130,9 +132,13 @@ def _write_json(path: Path, payload: Any) -> None:
     path.write_text(_json_text(payload), encoding="utf-8")
 
 
-def write_artifacts(folder: Path, fitted: FittedModel, measured: dict[str, Any]) -> float:
-    """Model files (with their serving schema) and plots; return the ONNX parity gap."""
-    schema = serving_schema(fitted.family, fitted.threshold)
+def write_artifacts(folder: Path, fitted: FittedModel, measured: dict[str, Any],
+                    optional: list[str]) -> float:
+    """Model files (with their serving schema) and plots; return the ONNX parity gap.
+
+    ``optional``: the fields a patient may leave missing at serving time.
+    """
+    schema = serving_schema(fitted.family, fitted.threshold, optional)
     export_joblib(fitted.pipeline, folder / "model.joblib", schema)
     export_onnx(fitted.pipeline, folder / "model.onnx", schema)
     difference = check_parity(fitted.pipeline, folder / "model.onnx", measured["features"])
@@ -166,11 +172,14 @@ def _track(config: TrainConfig, result: TrainResult, extra: dict[str, Any],
 
 
 def _track_published(config: TrainConfig, result: TrainResult, extra: dict[str, Any],
-                     manifest: dict[str, Any]) -> None:
-    """Log the published artifacts (model card included) to MLflow; keep the run id."""
+                     snapshot: Path) -> None:
+    """Log this run's artifacts (model card included) to MLflow; keep the run id.
+
+    They are read from ``snapshot``, this run's private copy: once the output folder's lock is
+    released another run may replace the files there, and MLflow would record its model.
+    """
     try:
-        result.run_id = _track(config, result, extra,
-                               [config.output_dir / name for name in manifest["files"]])
+        result.run_id = _track(config, result, extra, sorted(snapshot.iterdir()))
     except TrackingError as exc:
         raise TrackingError(f"the model is saved in {config.output_dir}, but {exc}") from exc
 
@@ -191,6 +200,7 @@ def split_rows(data: DataSource, test_size: float, folds: int,
     test rows, data report, data SHA-256). ``train`` and every ``tune`` worker split alike."""
     raw, checksum = load_data(data)
     clean, data_report = check_data(raw)
+    check_size(len(clean))
     check_split(clean[TARGET], test_size, folds)
     train_rows, test_rows = train_test_split(clean, test_size=test_size, stratify=clean[TARGET],
                                              random_state=seed)
@@ -224,7 +234,9 @@ def train_model(config: TrainConfig) -> TrainResult:
     result = summarize(fitted, measured, train_rows[TARGET], config)
     with staging_dir(config.output_dir) as staging:
         extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness")}
-        extra |= {"onnx_max_abs_difference": write_artifacts(staging, fitted, measured),
+        optional = optional_columns(train_rows)
+        extra |= {"onnx_max_abs_difference": write_artifacts(staging, fitted, measured, optional),
+                  "optional_fields": optional,
                   "baseline_params": baseline.best_params_,
                   "data_sha256": checksum,
                   "data": {"source": config.data.path or config.data.url, "rows": len(clean),
@@ -238,9 +250,14 @@ def train_model(config: TrainConfig) -> TrainResult:
         _write_json(staging / "data_report.json", data_report)
         _write_json(staging / "metrics.json", metrics)
         (staging / "model_card.md").write_text(model_card(metrics), encoding="utf-8")
-        manifest = publish(staging, config.output_dir)
-    if config.track:
-        _track_published(config, result, extra, manifest)
+        with tempfile.TemporaryDirectory(prefix="heart-run-") as snapshot:
+            if config.track:
+                for path in staging.iterdir():
+                    if path.name != OWNER_LOCK:
+                        shutil.copy2(path, snapshot)
+            publish(staging, config.output_dir)
+            if config.track:
+                _track_published(config, result, extra, Path(snapshot))
     logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", result.model,
                 time.perf_counter() - started, result.test["accuracy"], result.test["roc_auc"])
     return result

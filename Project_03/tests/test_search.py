@@ -134,3 +134,29 @@ def test_unknown_strategy(xy) -> None:
     """A typo is an error, not a silent default."""
     with pytest.raises(ValueError, match="unknown search strategy"):
         run_search("genetic", "knn", *xy)
+
+
+def test_a_shared_study_never_pools_trials_scored_on_other_rows(xy, tmp_path: Path) -> None:
+    """Regression: the study's name had no data in it, so a run on one file took parameters from
+    trials scored on another (asked for 3 trials, it reported 6). By default other rows (another
+    file, test size or split) make another study; the same rows find theirs finished."""
+    features, labels = xy
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    settings_ = replace(FAST, n_trials=3, storage=storage)
+    first = run_search("random", "logistic_regression", features, labels, settings_,
+                       score=fake_score)
+    changed = features.copy()
+    changed.iloc[0, 0] += 1
+    calls = []
+
+    def counted(params: dict) -> tuple[float, float]:
+        calls.append(params)
+        return fake_score(params)
+
+    other = run_search("random", "logistic_regression", changed, labels, settings_, score=counted)
+    fewer = run_search("random", "logistic_regression", features.iloc[1:], labels.iloc[1:],
+                       settings_, score=counted)
+    assert len(calls) == 6  # each new set of rows ran its own 3 trials
+    same = run_search("random", "logistic_regression", features, labels, settings_, score=counted)
+    assert len(calls) == 6 and [len(r.trials) for r in (other, fewer, same)] == [3, 3, 3]
+    assert same.trials == first.trials
