@@ -4,6 +4,8 @@ Examples:
     python heart_disease.py train
     python heart_disease.py train --data-path ../../shared/data/heart/heart.csv --tuning
     python heart_disease.py evaluate --data-path ../../shared/data/heart/heart.csv --repeats 2
+    python heart_disease.py tune --storage sqlite:///study.db --study hgb --model \
+        hist_gradient_boosting --search random --n-trials 40   # in as many shells as cores
     python heart_disease.py predict --model artifacts/model.onnx --input examples/patients.csv
 
 Read next: heart/train.py (what train does, step by step), then heart/procedure.py,
@@ -46,6 +48,18 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def tune(args: argparse.Namespace) -> int:
+    """``tune``: one worker of a shared search; run trials until the study holds its budget."""
+    # pylint: disable=import-outside-toplevel  # scikit-learn, Optuna: slow, not for predict
+    from heart.train import tune_worker
+    from heart.workers import quiet_workers
+
+    with quiet_workers():
+        share = tune_worker(cli.tune_config(args))
+    print(report.tuning(share.summary(), args.format))
+    return 0
+
+
 def predict(args: argparse.Namespace) -> int:
     """``predict``: validate the patients, score them with a trained model."""
     scores = predict_patients(args.model, args.input)
@@ -53,7 +67,7 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict}
+COMMANDS = {"train": train, "evaluate": evaluate, "tune": tune, "predict": predict}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,8 @@ from typing import Any
 from dotenv import load_dotenv
 
 from heart.arguments import ArgumentParser, float_range, int_range, non_empty, non_empty_path
-from heart.config import DataSource, EvaluateConfig, ProcedureSettings, TrainConfig
+from heart.config import (TUNE_JOBS, DataSource, EvaluateConfig, ProcedureSettings,
+                          SearchSettings, TrainConfig, TuneConfig)
 from heart.errors import HeartError
 from heart.limits import MAX_CV, MAX_REPEATS, MAX_SEED, MAX_TRIALS
 from heart.search_space import FAMILIES, STRATEGIES
@@ -32,9 +33,11 @@ logger = logging.getLogger(__name__)
 EXIT_ERROR = 1
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_STALE_AFTER = 86400.0  # a day: a longer trial is not one this project runs
 DESCRIPTION = ("Train a heart-disease classifier (data checks, search, calibration, ONNX export, "
                "MLflow tracking), evaluate the whole training procedure by nested "
-               "cross-validation, and score patients with a trained model.")
+               "cross-validation, search its hyperparameters with many workers at once, and "
+               "score patients with a trained model.")
 Command = Callable[..., int]
 Subparsers = Any  # what add_subparsers returns; argparse keeps its class private
 
@@ -50,6 +53,7 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands, common)
     _add_evaluate(commands, common)
+    _add_tune(commands, common)
     _add_predict(commands, common)
     return parser
 
@@ -98,8 +102,7 @@ def _add_train(commands: Subparsers, common: ArgumentParser) -> None:
                        f"or {TrainConfig.tracking_uri})")
     train.add_argument("--experiment", type=non_empty, default=TrainConfig.experiment,
                        help="MLflow experiment name")
-    train.add_argument("--storage", type=non_empty,
-                       help="Optuna storage URL shared by several search workers")
+    _add_study_flags(train, required=False)
     train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
 
 
@@ -113,6 +116,53 @@ def _add_evaluate(commands: Subparsers, common: ArgumentParser) -> None:
                           help=f"repetitions of the outer cross-validation, 1 to {MAX_REPEATS}")
     evaluate.add_argument("--folds", type=int_range(2, MAX_CV), default=EvaluateConfig.folds,
                           help=f"outer folds, 2 to {MAX_CV}")
+
+
+def _add_study_flags(command: argparse.ArgumentParser, required: bool) -> None:
+    """Where a shared search's study lives: ``tune`` workers and ``train --tuning`` name it."""
+    command.add_argument("--storage", type=non_empty, required=required,
+                         help="Optuna storage shared by the search's workers: sqlite:///FILE "
+                         "(one machine), postgresql://USER:PASSWORD@HOST/DB (many machines) or "
+                         "journal:FILE (a folder every machine mounts)")
+    command.add_argument("--study", type=non_empty,
+                         help="the shared study's name (default: heart-disease-MODEL-SEARCH-"
+                         "seedSEED-cvCV-dataFINGERPRINT, FINGERPRINT naming the training rows)")
+
+
+def _add_tune(commands: Subparsers, common: ArgumentParser) -> None:
+    tune = commands.add_parser(
+        "tune", parents=[common],
+        help="one worker of a search shared through --storage: start it on several cores or "
+        "machines; together they run --n-trials once")
+    _add_study_flags(tune, required=True)
+    tune.add_argument("--data-path", type=non_empty,
+                      help="CSV in the 918-row schema, local or http(s); "
+                      "if omitted, the UCI archive from $HEART_DATA_URL")
+    tune.add_argument("--cache-dir", type=non_empty_path, default=DataSource.cache_dir,
+                      help="folder for the downloaded UCI archive")
+    tune.add_argument("--model", choices=FAMILIES, default=ProcedureSettings.model,
+                      help="model family whose hyperparameters are searched")
+    tune.add_argument("--search", choices=STRATEGIES, default=ProcedureSettings.search,
+                      help="grid, random, bayesian (Optuna TPE) or list")
+    tune.add_argument("--n-trials", type=int_range(1, MAX_TRIALS),
+                      default=SearchSettings.n_trials,
+                      help=f"the study's budget for random and bayesian search (counted over "
+                      f"every worker), 1 to {MAX_TRIALS}")
+    tune.add_argument("--cv", type=int_range(2, MAX_CV), default=SearchSettings.folds,
+                      help=f"cross-validation folds, 2 to {MAX_CV}")
+    tune.add_argument("--seed", type=int_range(0, MAX_SEED), default=SearchSettings.seed,
+                      help=f"random seed, 0 to {MAX_SEED}")
+    tune.add_argument("--test-size", type=float_range(0, 1, include_low=False,
+                                                      include_high=False),
+                      default=TuneConfig.test_size,
+                      help="share of patients held out, as train will; no trial sees them")
+    tune.add_argument("--jobs", type=int_range(1, os.cpu_count() or 1), default=TUNE_JOBS,
+                      help="folds fitted at once by this worker (start one worker per core "
+                      "instead: trials are independent)")
+    tune.add_argument("--stale-after", type=float_range(1, MAX_STALE_AFTER),
+                      default=SearchSettings.stale_after,
+                      help="seconds without a heartbeat after which another worker's trial is "
+                      "presumed dead, failed and run again")
 
 
 def _add_predict(commands: Subparsers, common: ArgumentParser) -> None:
@@ -132,20 +182,30 @@ def _data_source(args: argparse.Namespace) -> DataSource:
                       cache_dir=args.cache_dir)
 
 
-def _procedure(args: argparse.Namespace, storage: str | None = None) -> ProcedureSettings:
+def _procedure(args: argparse.Namespace, storage: str | None = None,
+               study: str | None = None) -> ProcedureSettings:
     return ProcedureSettings(model=args.model, tuning=args.tuning, search=args.search,
                              n_trials=args.n_trials, folds=args.cv, seed=args.seed,
-                             storage=storage, min_recall=args.min_recall)
+                             storage=storage, study=study, min_recall=args.min_recall)
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """``train``'s flags (and environment) as its config."""
     data = _data_source(args)
     return TrainConfig(
-        data=data, procedure=_procedure(args, args.storage), test_size=args.test_size,
+        data=data, procedure=_procedure(args, args.storage, args.study), test_size=args.test_size,
         output_dir=args.output_dir, experiment=args.experiment, track=not args.no_tracking,
         tracking_uri=(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
                       or TrainConfig.tracking_uri))
+
+
+def tune_config(args: argparse.Namespace) -> TuneConfig:
+    """``tune``'s flags (and environment) as its config."""
+    settings = SearchSettings(folds=args.cv, seed=args.seed, n_trials=args.n_trials,
+                              storage=args.storage, n_jobs=args.jobs, study=args.study,
+                              stale_after=args.stale_after)
+    return TuneConfig(data=_data_source(args), model=args.model, search=args.search,
+                      settings=settings, test_size=args.test_size)
 
 
 def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:

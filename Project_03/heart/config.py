@@ -11,17 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+TUNE_JOBS = 1  # folds a tune worker fits at once: start one worker per core instead
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """How a hyperparameter search runs: folds, seed, budget, shared Optuna storage, jobs."""
+    """How a hyperparameter search runs: folds, seed, budget, jobs, and where its study lives.
+
+    With ``storage`` (an Optuna storage URL) the study is shared by every worker that names the
+    same ``study``; without, it lives in this process only. A shared trial whose worker has not
+    signalled for ``stale_after`` seconds is presumed dead and run again.
+    """
 
     folds: int = 5
     seed: int = 42
     n_trials: int = 30
     storage: str | None = None
     n_jobs: int = -1
+    study: str | None = None
+    stale_after: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -40,13 +48,14 @@ class ProcedureSettings:  # pylint: disable=too-many-instance-attributes  # one 
     folds: int = 5
     seed: int = 42
     storage: str | None = None
+    study: str | None = None
     n_jobs: int = -1
     min_recall: float | None = None
 
     def search_settings(self) -> SearchSettings:
         """The settings the hyperparameter search takes."""
         return SearchSettings(folds=self.folds, seed=self.seed, n_trials=self.n_trials,
-                              storage=self.storage, n_jobs=self.n_jobs)
+                              storage=self.storage, n_jobs=self.n_jobs, study=self.study)
 
 
 @dataclass(frozen=True)
@@ -81,3 +90,15 @@ class EvaluateConfig:
     repeats: int = 10
     folds: int = 5
     n_jobs: int = -1
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Every setting of a ``tune`` worker: the data and its split (as ``train`` makes them), the
+    family and the search, and the shared study it works on (``settings.storage``)."""
+
+    data: DataSource = field(default_factory=DataSource)
+    model: str = ProcedureSettings.model
+    search: str = ProcedureSettings.search
+    settings: SearchSettings = field(default_factory=lambda: SearchSettings(n_jobs=TUNE_JOBS))
+    test_size: float = TrainConfig.test_size

@@ -49,3 +49,8 @@ class PatientValidationError(HeartError):
 
 class ModelFileError(HeartError):
     """A model file this project cannot load, or one that does not belong with its folder."""
+
+
+class StudyError(HeartError):
+    """A shared Optuna study that cannot be used: its storage cannot be opened, or it was made
+    for other data or another search."""

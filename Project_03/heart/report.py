@@ -65,6 +65,22 @@ def evaluation(summary: dict[str, Any], output_format: str) -> str:
     return "\n".join(lines)
 
 
+def tuning(share: dict[str, Any], output_format: str) -> str:
+    """A ``tune`` worker's share of the study, and where the study stands."""
+    if output_format == "json":
+        return json.dumps(share)
+    best = share["best"]
+    lines = [f"This worker ran {share['ran']} trial(s); the study holds "
+             f"{share['study_finished']} of {share['budget']} finished trials."]
+    if share["revived"]:
+        lines.append("Trials of stopped workers run again: "
+                     + ", ".join(map(str, share["revived"])))
+    if best:
+        lines.append(f"Best so far: trial {best['number']}, CV ROC AUC {best['cv_mean']:.4f}, "
+                     f"{json.dumps(best['params'])}")
+    return "\n".join(lines)
+
+
 def predictions(scores: list[dict[str, Any]], output_format: str) -> str:
     """``predict``'s answer: one probability and label per patient, in input order."""
     if output_format == "json":

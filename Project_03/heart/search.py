@@ -6,11 +6,14 @@ samples its bounds uniformly (log-uniformly for log ranges) with ``RandomSampler
 samples the same bounds with ``TPESampler``, and list search evaluates the given points. All score
 candidates by ROC AUC on the same stratified folds of the training rows, and the chosen parameters
 are always the best recorded trial's (the first one on a tie), so strategies compare directly.
+
+With a storage URL (``tune``, ``train --tuning --storage``) this process is one worker of a study
+shared with other processes and machines (:mod:`heart.study`, :mod:`heart.tuning`): together
+they run the budget once, and the result is the whole study's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,16 +23,24 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.exceptions import StorageInternalError
+from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import cross_val_score
+from sqlalchemy.exc import SQLAlchemyError
 
 from heart.config import SearchSettings
 from heart.pipeline import build_pipeline, cv_splitter
 from heart.search_space import (STRATEGIES, describe, grid_points, grid_size, list_candidates,
                                 suggest)
+from heart.errors import StudyError
+from heart.storage import safe_url
+from heart.study import SharedStudy, StudyPlan, digest, tickets_for
+from heart.tuning import Share, WorkerSettings, run_worker
 
 logger = logging.getLogger(__name__)
 
 SCORING = "roc_auc"
+LOST_STORAGE = (StorageInternalError, SQLAlchemyError)
 Scorer = Callable[[dict[str, Any]], tuple[float, float]]
 
 
@@ -65,25 +76,14 @@ def cv_score(features: pd.DataFrame, labels: pd.Series, family: str, params: dic
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def data_fingerprint(features: pd.DataFrame | None, labels: pd.Series | None) -> str:
-    """12 hex digits naming exactly these rows (values, order and labels): the rows a study
-    scores its trials on, so they reflect the data file, the test split and its seed."""
-    if features is None or labels is None:
-        return "none"
-    digest = hashlib.sha256(pd.util.hash_pandas_object(features, index=False).to_numpy())
-    digest.update(pd.util.hash_pandas_object(labels, index=False).to_numpy())
-    return digest.hexdigest()[:12]
-
-
 def study_name(family: str, strategy: str, settings: SearchSettings, data: str) -> str:
-    """The name of a shared study: trials are pooled only between runs that score the same
-    family and strategy on the same rows with the same folds and seed."""
+    """The default name of a shared study: runs share it only when they score the same family
+    and strategy on the same rows (``data``: their fingerprint) with the same folds and seed."""
     return (f"heart-disease-{family}-{strategy}-seed{settings.seed}-cv{settings.folds}"
-            f"-data{data}")
+            f"-data{data[:12]}")
 
 
-def _study(strategy: str, family: str, settings: SearchSettings,
-           data: str) -> tuple[optuna.Study, int]:
+def _study(strategy: str, family: str, settings: SearchSettings) -> tuple[optuna.Study, int]:
     """An Optuna study sampling ``family``'s space the ``strategy`` way, and its trial budget."""
     if strategy == "grid":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(
@@ -97,10 +97,7 @@ def _study(strategy: str, family: str, settings: SearchSettings,
         sampler, budget = optuna.samplers.RandomSampler(seed=settings.seed), 0
     else:
         raise ValueError(f"unknown search strategy {strategy!r}; choose from {STRATEGIES}")
-    shared = settings.storage is not None
-    study = optuna.create_study(
-        direction="maximize", sampler=sampler, storage=settings.storage, load_if_exists=shared,
-        study_name=study_name(family, strategy, settings, data) if shared else None)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     if strategy == "list":
         for candidate in list_candidates(family):
             study.enqueue_trial(candidate)
@@ -115,14 +112,14 @@ def run_search(strategy: str, family: str, features: pd.DataFrame | None,
     """Search ``family``'s hyperparameters with ``strategy``; return all trials and the best.
 
     ``score`` maps parameters to (mean, std) of the CV score; by default ``cv_score`` on
-    ``features`` and ``labels``. With a storage URL several processes share one study.
+    ``features`` and ``labels``. With a storage URL this process is one worker of a study shared
+    with others (:func:`shared_search`); the result is then the whole study's.
     """
+    if settings.storage:
+        return shared_search(strategy, family, features, labels, settings, score)[0]
     started = time.perf_counter()
-    # A failed or interrupted trial is logged by Optuna with its traceback; the CLI reports errors
-    # in one line, so Optuna's own log stays quiet unless we are debugging.
-    optuna.logging.set_verbosity(optuna.logging.WARNING if logger.isEnabledFor(logging.DEBUG)
-                                 else optuna.logging.ERROR)
-    study, budget = _study(strategy, family, settings, data_fingerprint(features, labels))
+    _quiet_optuna()
+    study, budget = _study(strategy, family, settings)
     score = score or (lambda params: cv_score(features, labels, family, params, settings))
 
     def objective(trial: optuna.Trial) -> float:
@@ -131,11 +128,67 @@ def run_search(strategy: str, family: str, features: pd.DataFrame | None,
         return mean
 
     study.optimize(objective, n_trials=budget)
+    return _result(strategy, family, study.trials, time.perf_counter() - started)
+
+
+def _quiet_optuna() -> None:
+    """A failed or interrupted trial is logged by Optuna with its traceback; the CLI reports
+    errors in one line, so Optuna's own log stays quiet unless we are debugging."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING if logger.isEnabledFor(logging.DEBUG)
+                                 else optuna.logging.ERROR)
+
+
+def _result(strategy: str, family: str, study_trials: list[FrozenTrial],
+            seconds: float) -> SearchResult:
+    """The search's record from its study's completed trials, in trial order."""
     trials = [{"number": t.number, "params": dict(t.params), "cv_mean": float(t.value),
                "cv_std": float(t.user_attrs.get("cv_std", 0.0))}
-              for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+              for t in sorted(study_trials, key=lambda t: t.number)
+              if t.state == TrialState.COMPLETE]
     best = max(trials, key=lambda t: t["cv_mean"])  # max() keeps the first of equal scores
     logger.info("%s search over %s: %d trials, best CV %s %.4f with %s", strategy, family,
                 len(trials), SCORING, best["cv_mean"], best["params"])
     return SearchResult(strategy, family, dict(best["params"]), best["cv_mean"], best["cv_std"],
-                        time.perf_counter() - started, trials, describe(family))
+                        seconds, trials, describe(family))
+
+
+def study_plan(strategy: str, family: str, features: pd.DataFrame, labels: pd.Series,
+               settings: SearchSettings) -> StudyPlan:
+    """The shared study's plan: its tickets, and the fingerprint of what its scores mean (the
+    training rows, the folds they are split into, the search and its space)."""
+    tickets = tickets_for(strategy, family, settings.n_trials, settings.seed)
+    rows = features.assign(**{str(labels.name): labels})
+    folds = [test.tolist() for _, test in
+             cv_splitter(settings.folds, settings.seed).split(features, labels)]
+    search = {"strategy": strategy, "family": family, "seed": settings.seed, "scoring": SCORING,
+              "space": describe(family), "points": tickets if strategy in ("grid", "list")
+              else None}
+    return StudyPlan(strategy, family, settings.seed, tickets, {
+        "data": digest(rows.to_csv(index=False, lineterminator="\n")), "folds": digest(folds),
+        "search": digest(search)})
+
+
+def shared_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Series,
+                  settings: SearchSettings, score: Scorer | None = None
+                  ) -> tuple[SearchResult, Share]:
+    """Work on the study ``settings.study`` in ``settings.storage`` until it holds its budget
+    (none left: no trial runs here); return the whole study's result and this worker's share."""
+    if not settings.storage:
+        raise ValueError("a shared search needs a storage URL")
+    started = time.perf_counter()
+    _quiet_optuna()
+    score = score or (lambda params: cv_score(features, labels, family, params, settings))
+    plan = study_plan(strategy, family, features, labels, settings)
+    try:
+        shared = SharedStudy(settings.storage, settings.study or study_name(
+            family, strategy, settings, plan.fingerprint["data"]), plan)
+        share = run_worker(shared, lambda trial: suggest(trial, family), score,
+                           WorkerSettings(stale_after=settings.stale_after))
+    except LOST_STORAGE as exc:  # the server went away, the disk filled up, ...
+        cause = exc.__cause__ or exc  # Optuna's wrapper hides the database's own message
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines() or ["?"]
+        raise StudyError(f"lost the study's storage {safe_url(settings.storage)}: "
+                         f"{reason[0]}") from exc
+    logger.info("This worker ran %d of the study's %d trials", len(share.ran), share.budget)
+    return (_result(strategy, family, shared.trials(TrialState.COMPLETE),
+                    time.perf_counter() - started), share)

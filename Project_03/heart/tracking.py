@@ -3,10 +3,10 @@
 The default store is a SQLite file inside this project (no server, no network); point
 ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` at a server to share runs.
 
-:func:`check_tracking` and :func:`check_storage` try the MLflow store and the Optuna storage before
-training starts, failing in seconds instead of after minutes of MLflow's retries. A SQLite store is
-created and written under a file lock beside it, so several trainings can start on a fresh store at
-once (unguarded, they race in the schema migration).
+:func:`check_tracking` tries the MLflow store before training starts (``heart.study`` does the
+same for the Optuna storage), failing in seconds instead of after minutes of MLflow's retries.
+A SQLite store is created and written under a file lock beside it, so several trainings can start
+on a fresh store at once (unguarded, they race in the schema migration).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import optuna
 import requests
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -134,20 +133,6 @@ def _check_writable(tracking_uri: str) -> None:
         if target.exists() and not os.access(target, os.W_OK):
             raise TrackingError(f"cannot use the MLflow store {tracking_uri}: {target} is "
                                 "read-only; choose another --tracking-uri or --no-tracking")
-
-
-def check_storage(storage: str) -> None:
-    """Open (and if new, create) an Optuna storage URL so a bad one fails before training.
-
-    Raises:
-        TrackingError: the URL cannot be parsed, its driver is missing, or it cannot be opened.
-    """
-    _check_sqlite_file(storage, "--storage")
-    try:
-        with store_lock(storage):
-            optuna.storages.RDBStorage(storage)
-    except STORE_ERRORS as exc:
-        raise TrackingError(f"--storage {storage}: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:

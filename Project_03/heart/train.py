@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from heart.artifacts import OWNER_LOCK, check_output_dir, publish, staging_dir
 from heart.baseline import classic_features, fit_baseline
 from heart.checks import check_data, optional_columns
-from heart.config import TrainConfig
+from heart.config import DataSource, TrainConfig, TuneConfig
 from heart.data import TARGET, load_data
 from heart.diagnostics import fairness_report, feature_importance, flip_rate, slice_report
 from heart.errors import TrackingError
@@ -35,7 +35,10 @@ from heart.model_card import model_card
 from heart.pipeline import model_frame
 from heart.plots import plot_confusion_matrix, plot_importance, plot_reliability, plot_roc
 from heart.procedure import FittedModel, fit_procedure
-from heart.tracking import check_storage, check_tracking, log_run, peak_memory_mb, provenance
+from heart.search import shared_search
+from heart.storage import open_storage
+from heart.tracking import check_tracking, log_run, peak_memory_mb, provenance
+from heart.tuning import Share
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +191,33 @@ def preflight(config: TrainConfig) -> None:
         check_tracking(config.tracking_uri, config.experiment)
     storage = config.procedure.storage
     if config.procedure.tuning and storage:  # every strategy runs its study in the storage
-        check_storage(storage)
+        open_storage(storage)
+
+
+def split_rows(data: DataSource, test_size: float, folds: int,
+               seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], str]:
+    """Load and check the data, then hold out the test split: (all clean rows, training rows,
+    test rows, data report, data SHA-256). ``train`` and every ``tune`` worker split alike."""
+    raw, checksum = load_data(data)
+    clean, data_report = check_data(raw)
+    check_size(len(clean))
+    check_split(clean[TARGET], test_size, folds)
+    train_rows, test_rows = train_test_split(clean, test_size=test_size, stratify=clean[TARGET],
+                                             random_state=seed)
+    return clean, train_rows, test_rows, data_report, checksum
+
+
+def tune_worker(config: TuneConfig) -> Share:
+    """One worker of a shared search (``tune``): run the study's trials on the training rows
+    until it holds its budget; return this worker's share."""
+    settings = config.settings
+    open_storage(settings.storage or "")
+    _, train_rows, _, _, _ = split_rows(config.data, config.test_size, settings.folds,
+                                        settings.seed)
+    with threadpool_limits(limits=1):  # parallel folds or workers, not threads in one fit
+        _, share = shared_search(config.search, config.model, model_frame(train_rows),
+                                 train_rows[TARGET], settings)
+    return share
 
 
 def train_model(config: TrainConfig) -> TrainResult:
@@ -196,12 +225,8 @@ def train_model(config: TrainConfig) -> TrainResult:
     started = time.perf_counter()
     preflight(config)
     procedure = config.procedure
-    raw, checksum = load_data(config.data)
-    clean, data_report = check_data(raw)
-    check_size(len(clean))
-    check_split(clean[TARGET], config.test_size, procedure.folds)
-    train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
-                                             stratify=clean[TARGET], random_state=procedure.seed)
+    clean, train_rows, test_rows, data_report, checksum = split_rows(
+        config.data, config.test_size, procedure.folds, procedure.seed)
     with threadpool_limits(limits=1):  # small data: parallel folds, not threads in one fit
         fitted = fit_procedure(procedure, model_frame(train_rows), train_rows[TARGET])
         baseline = fit_baseline(train_rows, procedure.seed, procedure.folds)

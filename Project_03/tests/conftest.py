@@ -1,5 +1,6 @@
 """Fixtures: a seeded synthetic patient table, the real data (skipped where absent), a zip of the
-UCI files for the loopback download test, and one model trained on the real CSV per session.
+UCI files for the loopback download test, one model trained on the real CSV per session, and the
+storages a shared search runs on (a SQLite file, a journal file, a throwaway PostgreSQL server).
 
 Every default path (output folder, data cache, MLflow store) points into a temporary folder in
 every test, and no variable or ``.env`` of the user's steers a test: a test run leaves the
@@ -11,15 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
+import os
+import shutil
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from heart_testkit import synthetic_patients
+from heart_testkit import PostgresMissing, create_database, start_postgres, synthetic_patients
 
 from heart import cli
 from heart.config import PROJECT_DIR, DataSource, TrainConfig
@@ -162,3 +168,45 @@ def fixture_previous_output(tmp_path: Path) -> Path:
         publish(staging, output)
     (output / "notes.txt").write_text("mine", encoding="utf-8")
     return output
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture(name="postgres_server", scope="session")
+def fixture_postgres_server() -> Iterator[str]:
+    """A PostgreSQL server on a free loopback port for the session; skips where none can start.
+
+    Its folder comes from ``tempfile``, not ``tmp_path``: as root the server runs as ``postgres``,
+    which cannot enter pytest's private temporary folders.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="heart-postgres-"))
+    try:
+        with start_postgres(folder) as url:
+            yield url
+    except PostgresMissing as missing:
+        pytest.skip(str(missing))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(name="postgres_url")
+def fixture_postgres_url(postgres_server: str) -> str:
+    """A new, empty database on the session's server, as a ``postgresql://`` URL."""
+    return create_database(postgres_server, f"heart_{os.getpid()}_{next(_DATABASES)}")
+
+
+@pytest.fixture(name="journal_url")
+def fixture_journal_url(tmp_path: Path) -> str:
+    """A journal-file storage: the quickest, for tests whose storage does not matter."""
+    return f"journal:{tmp_path / 'study.journal'}"
+
+
+@pytest.fixture(name="storage_url", params=["sqlite", "journal", "postgresql"])
+def fixture_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage a shared study can live in: a SQLite file, a journal file, a server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    if request.param == "journal":
+        return f"journal:{tmp_path / 'study.journal'}"
+    return request.getfixturevalue("postgres_url")

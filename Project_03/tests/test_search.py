@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from heart.config import SearchSettings
 from heart.pipeline import build_pipeline, model_frame
-from heart.search import data_fingerprint, run_search
+from heart.search import run_search
 from heart.search_space import (FAMILIES, SPACES, STRATEGIES, Choice, FloatRange, IntRange,
                                 contains, describe, grid_points, grid_size, list_candidates)
 
@@ -115,14 +115,19 @@ def test_search_is_reproducible_with_a_seed() -> None:
     assert first.trials == second.trials
 
 
-def test_bayesian_workers_share_one_study_through_storage(tmp_path: Path) -> None:
-    """Two runs against the same storage add up their trials, as separate workers would."""
+def test_a_second_run_on_a_finished_shared_study_runs_no_trial(tmp_path: Path) -> None:
+    """With a storage, runs are workers of one study: the budget is run once, not once each."""
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    settings_ = replace(FAST, n_trials=3, storage=storage)
-    run_search("bayesian", "logistic_regression", None, None, settings_, score=fake_score)
-    second = run_search("bayesian", "logistic_regression", None, None, settings_,
-                        score=fake_score)
-    assert len(second.trials) == 6
+    settings_ = replace(FAST, n_trials=3, storage=storage, study="shared")
+    xy = (pd.DataFrame({"x": range(40)}), pd.Series([0, 1] * 20, name="y"))
+    first = run_search("bayesian", "logistic_regression", *xy, settings_, score=fake_score)
+
+    def must_not_run(params: dict) -> tuple[float, float]:
+        raise AssertionError(f"ran a trial with {params}")
+
+    second = run_search("bayesian", "logistic_regression", *xy, settings_, score=must_not_run)
+    assert len(first.trials) == len(second.trials) == 3
+    assert (second.params, second.cv_mean) == (first.params, first.cv_mean)
 
 
 def test_unknown_strategy(xy) -> None:
@@ -133,19 +138,25 @@ def test_unknown_strategy(xy) -> None:
 
 def test_a_shared_study_never_pools_trials_scored_on_other_rows(xy, tmp_path: Path) -> None:
     """Regression: the study's name had no data in it, so a run on one file took parameters from
-    trials scored on another (asked for 3 trials, it reported 6). Other rows (another file, test
-    size or split) make another study; the same rows share one."""
+    trials scored on another (asked for 3 trials, it reported 6). By default other rows (another
+    file, test size or split) make another study; the same rows find theirs finished."""
     features, labels = xy
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     settings_ = replace(FAST, n_trials=3, storage=storage)
-    run_search("random", "logistic_regression", features, labels, settings_, score=fake_score)
+    first = run_search("random", "logistic_regression", features, labels, settings_,
+                       score=fake_score)
     changed = features.copy()
     changed.iloc[0, 0] += 1
-    other = run_search("random", "logistic_regression", changed, labels, settings_,
-                       score=fake_score)
+    calls = []
+
+    def counted(params: dict) -> tuple[float, float]:
+        calls.append(params)
+        return fake_score(params)
+
+    other = run_search("random", "logistic_regression", changed, labels, settings_, score=counted)
     fewer = run_search("random", "logistic_regression", features.iloc[1:], labels.iloc[1:],
-                       settings_, score=fake_score)
-    same = run_search("random", "logistic_regression", features, labels, settings_,
-                      score=fake_score)
-    assert [len(r.trials) for r in (other, fewer, same)] == [3, 3, 6]
-    assert data_fingerprint(features, labels) != data_fingerprint(changed, labels)
+                       settings_, score=counted)
+    assert len(calls) == 6  # each new set of rows ran its own 3 trials
+    same = run_search("random", "logistic_regression", features, labels, settings_, score=counted)
+    assert len(calls) == 6 and [len(r.trials) for r in (other, fewer, same)] == [3, 3, 3]
+    assert same.trials == first.trials
