@@ -71,7 +71,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         halves = [result["results"][label][protocol]["ndcg"][1] for label in labels]
         axes.bar([x + i * width for x in range(len(labels))], means, width, yerr=halves,
                  capsize=3, label=protocol)
-    axes.set_xticks([x + width * (len(PROTOCOLS) - 1) / 2 for x in range(len(labels))], labels)
+    axes.set_xticks([x + width * (len(PROTOCOLS) - 1) / 2 for x in range(len(labels))], labels,
+                    rotation=20, ha="right")
     axes.set_ylabel("nDCG@10 (95% interval)")
     axes.legend()
     figure.tight_layout()
