@@ -58,6 +58,27 @@ def _slices(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _data_limitations(data: dict[str, Any], optional: list[str]) -> list[str]:
+    """What the training data itself says about where the model may fail."""
+    cohorts = data.get("cohorts")
+    lines = [f"- The data combines {len(cohorts)} hospital cohorts ("
+             + ", ".join(f"{name} {count}" for name, count in cohorts.items())
+             + "), recorded in the 1980s; practice, equipment and populations have changed."
+             if cohorts else "- The data file does not say which hospitals or years its patients "
+             "come from: check that before trusting the model on a population."]
+    women, rows = data.get("women", 0), data["rows"]
+    if women < rows / 2:
+        lines.append(f"- Women are {women} of the {rows} patients ({women / rows:.0%}), so their "
+                     "figures are the least certain.")
+    missing = {c: n for c, n in data.get("missing", {}).items() if n}
+    if missing:
+        lines.append("- Missing values: " + ", ".join(f"{c} {n}" for c, n in missing.items())
+                     + ". Where a value is often missing it carries signal in these cohorts "
+                     "that need not hold elsewhere; `predict` accepts a missing value only in "
+                     + (", ".join(optional) if optional else "no field") + ".")
+    return lines
+
+
 def model_card(metrics: dict[str, Any]) -> str:
     """The model card, in Markdown, from the contents of ``metrics.json``."""
     data, threshold, calibration = metrics["data"], metrics["threshold"], metrics["calibration"]
@@ -100,10 +121,7 @@ def model_card(metrics: dict[str, Any]) -> str:
         "", "## Slices and fairness (held-out split)", "", *_slices(metrics),
         "", "## Limitations", "",
         f"- Only {data['rows']} patients: every figure above carries the uncertainty shown.",
-        "- The data combines five hospital cohorts recorded around 1988 (Cleveland, Hungary, "
-        "Switzerland, Long Beach VA, Statlog); practice, equipment and populations have changed.",
-        "- Women are a minority of the patients, so their figures are the least certain.",
-        "- Missing cholesterol values carry signal in these cohorts that need not hold elsewhere.",
+        *_data_limitations(data, metrics.get("optional_fields", [])),
         "- Not a diagnostic device.", "",
     ]
     return "\n".join(lines)
