@@ -240,7 +240,10 @@ def train_model(config: TrainConfig) -> TrainResult:
                   "baseline_params": baseline.best_params_,
                   "data_sha256": checksum,
                   "data": {"source": config.data.path or config.data.url, "rows": len(clean),
-                           "sha256": checksum, "class_balance": data_report["class_balance"]},
+                           "sha256": checksum, "class_balance": data_report["class_balance"],
+                           "cohorts": raw.attrs.get("cohorts"),
+                           "women": int((clean["Sex"] == "F").sum()),
+                           "missing": data_report["missing"]},
                   "rows": {"train": len(train_rows), "test": len(test_rows)},
                   "config": _flat(asdict(config)),
                   "search_trials": (None if fitted.selection.search is None
