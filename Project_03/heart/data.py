@@ -34,6 +34,8 @@ COLUMNS = ["Age", "Sex", "ChestPainType", "RestingBP", "Cholesterol", "FastingBS
            "MaxHR", "ExerciseAngina", "Oldpeak", "ST_Slope", TARGET]
 UCI_FILES = ["processed.cleveland.data", "processed.hungarian.data",
              "processed.switzerland.data", "processed.va.data"]
+UCI_COHORTS = {"processed.cleveland.data": "Cleveland", "processed.hungarian.data": "Hungary",
+               "processed.switzerland.data": "Switzerland", "processed.va.data": "Long Beach VA"}
 UCI_COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang",
                "oldpeak", "slope", "ca", "thal", "num"]
 UCI_CODES = {
@@ -175,7 +177,10 @@ def read_uci_archive(archive: Path) -> pd.DataFrame:
                                   names=UCI_COLUMNS, na_values="?") for f in UCI_FILES]
     except zipfile.BadZipFile as exc:
         raise DataSourceError(f"{archive.name} is not a valid zip archive") from exc
-    return convert_uci(pd.concat(frames, ignore_index=True))
+    converted = convert_uci(pd.concat(frames, ignore_index=True))
+    converted.attrs["cohorts"] = {UCI_COHORTS[name]: len(frame)
+                                  for name, frame in zip(UCI_FILES, frames)}
+    return converted
 
 
 def sniff_format(payload: bytes) -> str:

@@ -197,9 +197,11 @@ def preflight(config: TrainConfig) -> None:
 def split_rows(data: DataSource, test_size: float, folds: int,
                seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], str]:
     """Load and check the data, then hold out the test split: (all clean rows, training rows,
-    test rows, data report, data SHA-256). ``train`` and every ``tune`` worker split alike."""
+    test rows, data report, data SHA-256). ``train`` and every ``tune`` worker split alike.
+    The clean rows keep the loaded table's ``attrs`` (the UCI cohorts, for the model card)."""
     raw, checksum = load_data(data)
     clean, data_report = check_data(raw)
+    clean.attrs = dict(raw.attrs)
     check_size(len(clean))
     check_split(clean[TARGET], test_size, folds)
     train_rows, test_rows = train_test_split(clean, test_size=test_size, stratify=clean[TARGET],
@@ -240,7 +242,10 @@ def train_model(config: TrainConfig) -> TrainResult:
                   "baseline_params": baseline.best_params_,
                   "data_sha256": checksum,
                   "data": {"source": config.data.path or config.data.url, "rows": len(clean),
-                           "sha256": checksum, "class_balance": data_report["class_balance"]},
+                           "sha256": checksum, "class_balance": data_report["class_balance"],
+                           "cohorts": clean.attrs.get("cohorts"),
+                           "women": int((clean["Sex"] == "F").sum()),
+                           "missing": data_report["missing"]},
                   "rows": {"train": len(train_rows), "test": len(test_rows)},
                   "config": _flat(asdict(config)),
                   "search_trials": (None if fitted.selection.search is None

@@ -67,8 +67,11 @@ def test_fairness_gaps_are_reported(trained) -> None:
         assert fairness["by_sex"][sex]["selection_rate"] == pytest.approx(predicted[rows].mean())
         assert fairness["by_sex"][sex]["recall"] == pytest.approx(predicted[sick].mean())
     by_sex = fairness["by_sex"]
-    assert fairness["recall_gap"] == pytest.approx(by_sex["M"]["recall"] - by_sex["F"]["recall"])
-    assert fairness["selection_rate_gap"] == pytest.approx(
+    assert fairness["recall_gap"]["value"] == pytest.approx(
+        by_sex["M"]["recall"] - by_sex["F"]["recall"])
+    low, high = fairness["recall_gap"]["ci95"]
+    assert low < fairness["recall_gap"]["value"] < high
+    assert fairness["selection_rate_gap"]["value"] == pytest.approx(
         by_sex["M"]["selection_rate"] - by_sex["F"]["selection_rate"])
 
 
