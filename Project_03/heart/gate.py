@@ -68,7 +68,7 @@ def stratified_resamples(truth: np.ndarray, seed: int, resamples: int = RESAMPLE
     parts = []
     for label in (0, 1):
         members = np.flatnonzero(truth == label)
-        if not len(members):
+        if members.size == 0:
             raise ValueError("the held-out rows must hold both classes to compare models")
         parts.append(rng.choice(members, size=(resamples, len(members))))
     return np.concatenate(parts, axis=1)
@@ -128,8 +128,9 @@ def decide(truth: np.ndarray, new: np.ndarray, baseline: np.ndarray,
                         f"{versus_baseline['other_roc_auc']:.3f} on {rows} held-out rows",
                         figures)
     if champion is None:
-        return Decision(True, f"first model: ROC AUC {auc:.3f} [{low:.3f}, {high:.3f}] beats chance "
-                        f"and the baseline's {versus_baseline['other_roc_auc']:.3f}", figures)
+        return Decision(True, f"first model: ROC AUC {auc:.3f} [{low:.3f}, {high:.3f}] beats "
+                        f"chance and the baseline's {versus_baseline['other_roc_auc']:.3f}",
+                        figures)
     versus = figures["champion"] = compare(truth, new, champion, seed)
     auc_low = versus["roc_auc_difference_ci95"][0]
     brier_high = versus["brier_difference_ci95"][1]

@@ -184,7 +184,8 @@ def create_app(served: ServedModel) -> FastAPI:
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (port 0: any free port).
 
-    Bound here rather than by uvicorn, which calls ``sys.exit`` when the port is taken.
+    Bound here rather than by uvicorn, which calls ``sys.exit`` when the port is taken; once it
+    listens, connections wait in its queue until uvicorn accepts them.
 
     Raises:
         OSError: the address is taken or cannot be used.
@@ -197,19 +198,24 @@ def listen(host: str, port: int) -> socket.socket:
                       f"{exc.strerror or exc}") from exc
 
 
-def serve(served: ServedModel, host: str, port: int) -> None:
-    """Serve until SIGTERM or Ctrl-C; in-flight requests finish first (``DRAIN_SECONDS`` at most).
+def address(sock: socket.socket) -> str:
+    """The URL a listening socket answers on."""
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def serve(served: ServedModel, sock: socket.socket) -> None:
+    """Answer on ``sock`` until SIGTERM or Ctrl-C; in-flight requests finish first (within
+    ``DRAIN_SECONDS``).
 
     uvicorn catches the signal, drains, then raises it again, so the caller's handler turns it
     into the usual exit code (143 or 130). One access-log line per request goes to the
     ``uvicorn.access`` logger, i.e. stderr as configured by the command line.
     """
-    sock = listen(host, port)
-    bound_host, bound_port = sock.getsockname()[:2]
     config = uvicorn.Config(create_app(served), log_config=None, access_log=True,
                             timeout_graceful_shutdown=DRAIN_SECONDS, server_header=False,
                             lifespan="off")
-    logger.info("Serving %s%s on http://%s:%d (API page: /docs)", served.name,
-                f" version {served.version}" if served.version else "",
-                bound_host if ":" not in bound_host else f"[{bound_host}]", bound_port)
+    logger.info("Serving %s%s on %s (API page: %s/docs)", served.name,
+                f" version {served.version}" if served.version else "", address(sock),
+                address(sock))
     uvicorn.Server(config).run(sockets=[sock])

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from heart_testkit import synthetic_patients
 from sklearn.metrics import roc_auc_score
 
 from heart.errors import ModelFileError
@@ -23,7 +25,6 @@ from heart.model_source import file_sha256, open_model, parse_model_uri
 from heart.pipeline import build_pipeline, model_frame
 from heart.registry import CHALLENGER, CHAMPION, SHA_TAG, HeldOut, register_and_gate
 from heart.tracking import check_tracking, log_run
-from heart_testkit import synthetic_patients
 
 PROJECT = Path(__file__).resolve().parents[1]
 NAME = "heart-disease"
@@ -281,14 +282,15 @@ def test_two_trainings_at_once_never_both_claim_the_first_champion(tmp_path: Pat
     check_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "tests")
     code = CONCURRENT.format(project=str(PROJECT), tests=str(PROJECT / "tests"),
                              folder=str(tmp_path), model=str(model))
-    processes = [subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
     outcomes = []
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
-        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    with ExitStack() as stack:
+        processes = [stack.enter_context(subprocess.Popen(
+            [sys.executable, "-c", code], cwd=PROJECT, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)) for _ in range(2)]
+        for process in processes:
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err
+            outcomes.append(json.loads(out.strip().splitlines()[-1]))
     reasons = sorted(o["reason"] for o in outcomes)
     assert sum(r.startswith("first model") for r in reasons) == 1
     assert sum("not worse than version" in r for r in reasons) == 1
