@@ -4,13 +4,17 @@ UCI files for the loopback download test, and one model trained on the real CSV 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from heart_testkit import synthetic_patients
+
+from heart_disease import main
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "heart"
 REAL_CSV = SHARED / "heart.csv"
@@ -57,15 +61,60 @@ def fixture_trained(real_csv: Path, tmp_path_factory: pytest.TempPathFactory):
     # pylint: disable=import-outside-toplevel  # heavy imports only for the tests that need them
     from sklearn.model_selection import train_test_split
 
-    from data_checks import check_data
-    from heart_data import TARGET, load_data
-    from training import TrainConfig, train
+    from heart.checks import check_data
+    from heart.config import DataSource, ProcedureSettings, TrainConfig
+    from heart.data import TARGET, load_data
+    from heart.train import train_model
 
     output = tmp_path_factory.mktemp("trained") / "artifacts"
-    config = TrainConfig(data_path=str(real_csv), data_url="", cache_dir=output.parent,
-                         output_dir=output, tracking_uri="", track=False, n_jobs=1)
-    result = train(config).summary()
-    clean, _ = check_data(load_data(str(real_csv), "", output.parent)[0])
+    data = DataSource(path=str(real_csv), cache_dir=output.parent)
+    config = TrainConfig(data=data, procedure=ProcedureSettings(n_jobs=1), output_dir=output,
+                         tracking_uri="", track=False)
+    result = train_model(config).summary()
+    clean, _ = check_data(load_data(data)[0])
     _, test_rows = train_test_split(clean, test_size=config.test_size, stratify=clean[TARGET],
-                                    random_state=config.seed)
+                                    random_state=config.procedure.seed)
     return result, test_rows, output
+
+
+@pytest.fixture(name="train_json")
+def fixture_train_json(patients_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    """Train a quick logistic regression on synthetic patients; return (result, output dir)."""
+    output = tmp_path / "artifacts"
+    code = main(["train", "--data-path", str(patients_csv), "--model", "logistic_regression",
+                 "--log-level", "WARNING",
+                 "--output-dir", str(output), "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'mlflow.db'}", "--format", "json"])
+    assert code == 0
+    return json.loads(capsys.readouterr().out), output
+
+
+@pytest.fixture(name="trained_min_recall", scope="session")
+def fixture_trained_min_recall(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """A tuned logistic regression with --min-recall 0.9 on synthetic patients (trained once)."""
+    folder = tmp_path_factory.mktemp("min-recall")
+    synthetic_patients().to_csv(folder / "patients.csv", index=False)
+    output = folder / "out"
+    with redirect_stdout(io.StringIO()) as printed:
+        code = main(["train", "--data-path", str(folder / "patients.csv"), "--model",
+                     "logistic_regression", "--tuning", "--search", "random", "--n-trials", "3",
+                     "--min-recall", "0.9", "--cv", "3", "--no-tracking", "--output-dir",
+                     str(output), "--format", "json", "--log-level", "WARNING"])
+    assert code == 0
+    return json.loads(printed.getvalue()), output
+
+
+@pytest.fixture(name="previous_output")
+def fixture_previous_output(tmp_path: Path) -> Path:
+    """An output folder holding a previous run's artifacts (stand-ins) and the user's notes."""
+    output = tmp_path / "out"
+    # pylint: disable-next=import-outside-toplevel  # the artifacts module only where it is used
+    from heart.artifacts import publish, staging_dir
+    from heart.train import ARTIFACTS  # pylint: disable=import-outside-toplevel
+
+    with staging_dir(output) as staging:
+        for name in ARTIFACTS:
+            (staging / name).write_text(f"previous {name}", encoding="utf-8")
+        publish(staging, output)
+    (output / "notes.txt").write_text("mine", encoding="utf-8")
+    return output

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from heart_data import UCI_FILES
+from heart.artifacts import read_manifest, sha256
+from heart.data import UCI_FILES
 
 CLI = Path(__file__).resolve().parents[1] / "heart_disease.py"
 QUICK_TRAIN = ("--model", "logistic_regression", "--no-tracking", "--log-level", "INFO")
@@ -105,3 +106,25 @@ class CliProcess:
 def error_lines(stderr: str) -> list[str]:
     """The lines of ``stderr`` that start with ``error:``."""
     return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file in ``folder``."""
+    return {p.name: sha256(p) for p in folder.iterdir() if p.is_file()}
+
+
+def consistent(folder: Path) -> bool:
+    """The manifest lists every artifact with the digest of the file now in the folder."""
+    manifest = read_manifest(folder)
+    return manifest is not None and all(
+        sha256(folder / name) == digest for name, digest in manifest["files"].items())
+
+
+def workers_end(run: CliProcess, seconds: float = 5.0) -> bool:
+    """Whether the process group of ``run`` is gone within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while run.group_alive():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from heart_data import COLUMNS
+from heart.data import COLUMNS
 
 
 def synthetic_patients(rows: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from heart_reliability_kit import QUICK_TRAIN, CliProcess, consistent
 
-from heart_artifacts import (MANIFEST, OWNER_LOCK, STAGING_PREFIX, ArtifactError,
-                             check_output_dir, publish, read_manifest, remove_stale_staging, sha256,
-                             staging_dir)
+from heart.artifacts import (MANIFEST, OWNER_LOCK, STAGING_PREFIX, check_output_dir, publish,
+                             read_manifest, remove_stale_staging, sha256, staging_dir)
+from heart.errors import ArtifactError
+from heart.train import ARTIFACTS
 from heart_disease import main
-from heart_signals import Interrupted, deferred_signals, handle_signals
-from training import ARTIFACTS
 
 
 def _train(patients_csv: Path, output: Path | str) -> int:
@@ -149,11 +149,11 @@ def test_staging_of_a_dead_run_is_removed_and_a_live_one_kept(tmp_path: Path) ->
         folder.mkdir()
         (folder / "model.onnx").write_bytes(b"half")
     (dead / OWNER_LOCK).touch()
-    (tmp_path / ".heart-manifest-123-ab").write_text("{", encoding="utf-8")
+    (tmp_path / f".{MANIFEST}.x1y2.part").write_text("{", encoding="utf-8")
     with FileLock(live / OWNER_LOCK):
         remove_stale_staging(tmp_path)
         assert live.is_dir()
-    assert not dead.exists() and not (tmp_path / ".heart-manifest-123-ab").exists()
+    assert not dead.exists() and not (tmp_path / f".{MANIFEST}.x1y2.part").exists()
 
 
 def test_a_failed_first_run_leaves_no_empty_folder(tmp_path: Path) -> None:
@@ -165,18 +165,35 @@ def test_a_failed_first_run_leaves_no_empty_folder(tmp_path: Path) -> None:
     assert not output.exists()
 
 
-def test_a_signal_during_publishing_waits_for_the_last_file() -> None:
-    """SIGINT inside deferred_signals is raised when the block ends, not in the middle."""
-    finished = []
-    with pytest.raises(Interrupted) as caught, handle_signals():
-        with deferred_signals():
-            os.kill(os.getpid(), signal.SIGINT)
-            finished.append("all files moved")
-    assert finished == ["all files moved"] and caught.value.exit_code == 130
-
-
 def test_an_output_dir_below_a_file_is_refused_before_training(tmp_path: Path) -> None:
     """`--output-dir notes.txt/out` cannot be created: said before any work, not after it."""
     (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
     with pytest.raises(ArtifactError, match="is not a writable folder"):
         check_output_dir(tmp_path / "notes.txt" / "out", ARTIFACTS)
+
+
+@pytest.mark.slow
+def test_after_kill_9_while_saving_the_next_run_cleans_up_and_completes(
+        previous_output: Path, patients_csv: Path) -> None:
+    """SIGKILL with a staging folder on disk: the next run removes it and finishes."""
+    run = CliProcess("train", "--data-path", patients_csv, *QUICK_TRAIN,
+                     "--output-dir", previous_output)
+    run.wait_for(lambda: any(previous_output.glob(f"{STAGING_PREFIX}*")))
+    os.killpg(run.process.pid, signal.SIGKILL)
+    run.wait()
+    assert any(previous_output.glob(f"{STAGING_PREFIX}*"))  # what the dead run left
+    assert main(["train", "--data-path", str(patients_csv), *QUICK_TRAIN,
+                 "--output-dir", str(previous_output)]) == 0
+    assert not list(previous_output.glob(f"{STAGING_PREFIX}*"))
+    assert consistent(previous_output)
+    assert (previous_output / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.slow
+def test_two_trainings_into_one_folder_both_succeed(patients_csv: Path, tmp_path: Path) -> None:
+    """Started together: both exit 0; the folder holds one run's complete, consistent set."""
+    output = tmp_path / "out"
+    runs = [CliProcess("train", "--data-path", patients_csv, *QUICK_TRAIN, "--seed", str(seed),
+                       "--output-dir", output) for seed in (1, 2)]
+    assert [run.wait() for run in runs] == [0, 0], [run.stderr for run in runs]
+    assert consistent(output) and not list(output.glob(f"{STAGING_PREFIX}*"))

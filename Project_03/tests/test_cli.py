@@ -1,74 +1,70 @@
-"""The command line, in-process: JSON output, exit codes and messages."""
+"""The command line's parser and boundary: flags, defaults, help, usage errors and exit codes."""
 
 from __future__ import annotations
 
-import json
+import argparse
+import io
+import signal
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from heart_disease import build_parser, main
-from heart_fit import ProcedureSettings
-from heart_search_space import DEFAULT_MODEL
-from training import TrainConfig
+from heart_reliability_kit import error_lines
 
+from heart import cli
+from heart.arguments import EXIT_CODES
+from heart.config import DataSource, EvaluateConfig, ProcedureSettings, TrainConfig
+from heart.errors import HeartError
+from heart.limits import MAX_CV, MAX_SEED, MAX_TRIALS
+from heart.signals import Interrupted
+from heart_disease import main
 
-@pytest.fixture(name="train_json")
-def fixture_train_json(patients_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
-    """Train a quick logistic regression on synthetic patients; return (result, output dir)."""
-    output = tmp_path / "artifacts"
-    code = main(["train", "--data-path", str(patients_csv), "--model", "logistic_regression",
-                 "--log-level", "WARNING",
-                 "--output-dir", str(output), "--tracking-uri",
-                 f"sqlite:///{tmp_path / 'mlflow.db'}", "--format", "json"])
-    assert code == 0
-    return json.loads(capsys.readouterr().out), output
+build_parser = cli.build_parser
 
-
-def test_train_json_has_the_documented_shape(train_json) -> None:
-    """Keys, metrics and artifacts as documented; the run is tracked."""
-    result, output = train_json
-    assert set(result) == {"model", "params", "search", "cv", "test", "test_ci95", "baseline",
-                           "threshold", "calibration", "slices", "artifacts", "run_id"}
-    assert result["model"] == "logistic_regression" and result["search"] is None
-    metrics = {"accuracy", "precision", "recall", "f1", "roc_auc", "brier"}
-    assert set(result["test"]) == set(result["test_ci95"]) == set(result["baseline"]) == metrics
-    assert set(result["cv"]["out_of_fold"]) == metrics
-    assert all(low <= result["test"][m] <= high for m, (low, high) in result["test_ci95"].items())
-    assert result["threshold"] == {"value": 0.5, "min_recall": None,
-                                   "cv_recall": result["cv"]["out_of_fold"]["recall"]}
-    assert all(Path(p).is_file() for p in result["artifacts"].values())
-    visible = [p.name for p in output.iterdir() if not p.name.startswith(".")]
-    assert sorted(visible) == sorted(result["artifacts"])
-    assert len(result["run_id"]) == 32
+NUMBERS = st.one_of(st.integers(-10**12, 10**12).map(str),
+                    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                    st.text(max_size=12))
 
 
-def test_tuning_is_a_real_flag(patients_csv: Path, tmp_path: Path,
-                               capsys: pytest.CaptureFixture) -> None:
-    """--tuning takes no value and turns the search on."""
-    code = main(["train", "--data-path", str(patients_csv), "--model", "knn", "--tuning",
-                 "--search", "list", "--no-tracking", "--output-dir", str(tmp_path / "a"),
-                 "--format", "json"])
-    result = json.loads(capsys.readouterr().out)
-    assert code == 0 and result["search"]["strategy"] == "list" and result["search"]["trials"] == 5
+RANGES = {"--test-size": (0, 1), "--cv": (2, MAX_CV), "--seed": (0, MAX_SEED),
+          "--n-trials": (1, MAX_TRIALS)}
 
 
-def test_predict_json(train_json, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """One object per patient with probability and label, from a JSON file."""
-    _, output = train_json
-    patients = tmp_path / "patients.json"
-    patients.write_text(json.dumps([
-        {"Age": 42, "Sex": "F", "ChestPainType": "ATA", "RestingBP": 120, "Cholesterol": 215,
-         "FastingBS": 0, "RestingECG": "Normal", "MaxHR": 170, "ExerciseAngina": "N",
-         "Oldpeak": 0.0, "ST_Slope": "Up"},
-        {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": None,
-         "FastingBS": 1, "RestingECG": "ST", "MaxHR": 108, "ExerciseAngina": "Y",
-         "Oldpeak": 2.0, "ST_Slope": "Flat"}]), encoding="utf-8")
-    code = main(["predict", "--model", str(output / "model.onnx"), "--input", str(patients),
-                 "--format", "json", "--log-level", "WARNING"])
-    scores = json.loads(capsys.readouterr().out)
-    assert code == 0 and [s["label"] for s in scores] == [0, 1]
-    assert scores[0]["probability"] < scores[1]["probability"]
+@settings(max_examples=150, deadline=None)
+@given(option=st.sampled_from(sorted(RANGES)), text=NUMBERS)
+def test_each_number_is_parsed_in_range_or_refused_with_exit_2(option: str, text: str) -> None:
+    """Any text given to a numeric option: a value in range, or exit 2 with one error line."""
+    stderr = io.StringIO()
+    try:
+        with redirect_stderr(stderr):
+            args = build_parser().parse_args(["train", f"{option}={text}"])
+    except SystemExit as exc:
+        assert exc.code == 2
+        errors = [line for line in stderr.getvalue().splitlines() if "error:" in line]
+        assert len(errors) == 1 and option in errors[0], stderr.getvalue()
+        return
+    value = getattr(args, option.removeprefix("--").replace("-", "_"))
+    low, high = RANGES[option]
+    assert low <= value <= high and (option != "--test-size" or 0 < value < 1)
+
+
+@pytest.mark.parametrize(("command", "option"), [
+    ("train", "--output-dir"), ("train", "--cache-dir"), ("train", "--tracking-uri"),
+    ("train", "--storage"), ("evaluate", "--cache-dir"), ("predict", "--model"),
+    ("predict", "--input")])
+@pytest.mark.parametrize("text", ["", "  "])
+def test_an_empty_path_or_url_is_a_usage_error(command: str, option: str, text: str) -> None:
+    """Regression: an empty --output-dir wrote into the current folder, an empty --tracking-uri
+    used the default store inside the project, an empty --cache-dir or --storage was ignored."""
+    required = ["--model", "m.onnx", "--input", "p.csv"] if command == "predict" else []
+    stderr = io.StringIO()
+    with redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, *required, f"{option}={text}"])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: must not be empty" in stderr.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -84,54 +80,108 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert exc.value.code == 2
 
 
-def test_xlsx_input_exits_1_with_a_clear_message(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture) -> None:
-    """The seed question, at the CLI: an XLSX given as data is a one-line error."""
-    path = tmp_path / "heart.xlsx"
-    path.write_bytes(b"PK\x03\x04" + b"[Content_Types].xml" + b"\x00" * 50)
-    code = main(["train", "--data-path", str(path), "--no-tracking",
-                 "--output-dir", str(tmp_path / "a")])
-    err = capsys.readouterr().err
-    assert code == 1 and "error: " in err and "looks like XLSX" in err
-    assert "Traceback" not in err and not (tmp_path / "a").exists()
+@pytest.mark.parametrize("args", [["train", "--seed=--"], ["evaluate", "--repeats=--"],
+                                  ["predict", "--model=--", "--input", "p.csv"]])
+def test_a_double_dash_value_is_a_usage_error(args: list[str]) -> None:
+    """Regression: Python 3.11's argparse read ``--seed=--`` as an empty list (a traceback)."""
+    stderr = io.StringIO()
+    with redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert "'--' is not a value" in stderr.getvalue()
 
 
-def test_failed_data_checks_leave_previous_artifacts_untouched(
-        train_json, patients_csv: Path, capsys: pytest.CaptureFixture) -> None:
-    """A fatal data problem stops training before anything in the output folder changes."""
-    _, output = train_json
-    before = {p.name: p.stat().st_mtime_ns for p in output.iterdir()}
-    patients_csv.write_text(patients_csv.read_text().replace(",0\n", ",7\n"), encoding="utf-8")
-    code = main(["train", "--data-path", str(patients_csv), "--no-tracking",
-                 "--output-dir", str(output)])
-    assert code == 1 and "must be 0 or 1" in capsys.readouterr().err
-    assert {p.name: p.stat().st_mtime_ns for p in output.iterdir()} == before
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    # pylint: disable-next=protected-access  # argparse has no public list of its subparsers
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices)
 
 
-def test_predict_without_a_model_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """A missing model file says to train first."""
-    (tmp_path / "p.csv").write_text("Age\n1\n", encoding="utf-8")
-    code = main(["predict", "--model", str(tmp_path / "model.onnx"), "--input",
-                 str(tmp_path / "p.csv")])
-    assert code == 1 and "run 'train' first" in capsys.readouterr().err
+@pytest.mark.parametrize("command", sorted(_subcommands(build_parser())))
+def test_help_shows_every_default(command: str) -> None:
+    """`<command> --help` states the default of every option that has one."""
+    sub = _subcommands(build_parser())[command]
+    text = " ".join(sub.format_help().split())
+    # pylint: disable-next=protected-access  # argparse has no public list of a parser's options
+    for action in sub._actions:
+        if action.default not in (None, argparse.SUPPRESS, False) and action.option_strings:
+            assert f"(default: {action.default})" in text, (command, action.dest)
 
 
-def test_predict_with_an_unknown_model_format_exits_1(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture) -> None:
-    """Only .onnx and .joblib models load; anything else is named in one error line."""
-    (tmp_path / "model.pkl").write_bytes(b"x")
-    (tmp_path / "p.csv").write_text("Age\n1\n", encoding="utf-8")
-    code = main(["predict", "--model", str(tmp_path / "model.pkl"), "--input",
-                 str(tmp_path / "p.csv")])
-    assert code == 1
-    assert "error: model must be a .onnx or .joblib file, got model.pkl" in capsys.readouterr().err
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"]])
+def test_every_help_ends_with_the_exit_codes(command: list[str]) -> None:
+    """`--help` of the tool and of each command ends with the exit codes, in one sentence."""
+    stdout = io.StringIO()
+    with redirect_stdout(stdout), pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert " ".join(stdout.getvalue().split()).endswith(" ".join(EXIT_CODES.split()))
+    assert "Train a heart-disease classifier" in stdout.getvalue() or command
 
 
-def test_train_evaluate_and_the_settings_share_one_default_model(tmp_path: Path) -> None:
-    """The soft vote by default everywhere (RESULTS.md: nested CV scores it above auto)."""
+@pytest.fixture(name="no_environment")
+def fixture_no_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No variables and no .env file that could change a default."""
+    for name in ("HEART_DATA_URL", "HEART_DATA_SHA256", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "load_dotenv", lambda: False)
+
+
+@pytest.mark.usefixtures("no_environment")
+def test_every_default_comes_from_the_config_dataclasses() -> None:
+    """Parsed without flags, train and evaluate build exactly the dataclasses' defaults: argparse
+    states no default of its own, so each is defined once."""
     parser = build_parser()
-    assert DEFAULT_MODEL == "soft_vote"
-    assert parser.parse_args(["train"]).model == DEFAULT_MODEL
-    assert parser.parse_args(["evaluate"]).model == DEFAULT_MODEL
-    assert ProcedureSettings().model == DEFAULT_MODEL
-    assert TrainConfig(None, "", tmp_path, tmp_path, "").procedure().model == DEFAULT_MODEL
+    assert cli.train_config(parser.parse_args(["train"])) == TrainConfig()
+    assert cli.evaluate_config(parser.parse_args(["evaluate"])) == EvaluateConfig()
+    assert TrainConfig().procedure == EvaluateConfig().procedure == ProcedureSettings()
+
+
+@pytest.mark.usefixtures("no_environment")
+def test_flags_and_environment_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each flag lands in its field; the environment fills what the flags leave open."""
+    monkeypatch.setenv("HEART_DATA_URL", "http://mirror/heart.zip")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    args = build_parser().parse_args([
+        "train", "--model", "knn", "--tuning", "--search", "grid", "--n-trials", "7", "--cv", "3",
+        "--seed", "9", "--min-recall", "0.9", "--test-size", "0.3", "--output-dir", "out",
+        "--storage", "sqlite:///o.db", "--no-tracking", "--cache-dir", "cache"])
+    config = cli.train_config(args)
+    assert config.procedure == ProcedureSettings(model="knn", tuning=True, search="grid",
+                                                 n_trials=7, folds=3, seed=9,
+                                                 storage="sqlite:///o.db", min_recall=0.9)
+    assert config.data == DataSource(url="http://mirror/heart.zip", cache_dir=Path("cache"))
+    assert (config.test_size, config.output_dir, config.track) == (0.3, Path("out"), False)
+    assert config.tracking_uri == "sqlite:///elsewhere.db"
+    evaluate = cli.evaluate_config(build_parser().parse_args(
+        ["evaluate", "--repeats", "3", "--folds", "4"]))
+    assert (evaluate.repeats, evaluate.folds) == (3, 4)
+
+
+@pytest.mark.parametrize(("raised", "code", "line"), [
+    (Interrupted(signal.SIGINT), 130, "error: interrupted (SIGINT)"),
+    (Interrupted(signal.SIGTERM), 143, "error: interrupted (SIGTERM)"),
+    (KeyboardInterrupt(), 130, "error: interrupted (SIGINT)"),
+    (HeartError("the data is bad"), 1, "error: the data is bad"),
+    (FileNotFoundError(2, "No such file or directory"), 1,
+     "error: [Errno 2] No such file or directory"),
+])
+def test_the_boundary_turns_each_error_into_one_line_and_its_exit_code(
+        raised: BaseException, code: int, line: str, capsys: pytest.CaptureFixture) -> None:
+    """Whatever a command raises that the user can act on: one line, the documented code."""
+    def command(_args: argparse.Namespace) -> int:
+        raise raised
+
+    assert cli.run({"predict": command}, ["predict", "--model", "m.onnx", "--input", "p"]) == code
+    err = capsys.readouterr().err
+    assert error_lines(err) == [line] and "Traceback" not in err
+
+
+def test_a_bug_keeps_its_traceback() -> None:
+    """An unexpected exception is not disguised as a user error."""
+    def command(_args: argparse.Namespace) -> int:
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        cli.run({"predict": command}, ["predict", "--model", "m.onnx", "--input", "p"])

@@ -1,4 +1,4 @@
-"""Data tests: the UCI conversion and download, format detection, and the data checks."""
+"""Getting the data: the UCI conversion and download, the cache, format detection."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from heart_reliability_kit import uci_zip_bytes
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from data_checks import DataValidationError, check_data
-from heart_data import (COLUMNS, UCI_FILES, DataSourceError, convert_uci, load_data,
-                        read_csv_source)
+from heart.config import DataSource
+from heart.data import COLUMNS, UCI_FILES, convert_uci, load_data, read_csv_source
+from heart.errors import DataSourceError
 
 
 def test_convert_uci_maps_codes_and_keeps_missing_values() -> None:
@@ -42,11 +42,11 @@ def test_download_converts_the_real_uci_archive(httpserver: HTTPServer, uci_zip:
     """The archive is downloaded from a loopback server, cached, and converted: 920 patients."""
     httpserver.expect_request("/static/public/45/heart+disease.zip").respond_with_data(uci_zip)
     url = httpserver.url_for("/static/public/45/heart+disease.zip")
-    frame, digest = load_data(None, url, tmp_path)
+    frame, digest = load_data(DataSource(url=url, cache_dir=tmp_path))
     assert len(frame) == 303 + 294 + 123 + 200
     assert frame["HeartDisease"].value_counts().to_dict() == {1: 509, 0: 411}
     assert frame["ST_Slope"].isna().sum() == 309
-    again, same_digest = load_data(None, url, tmp_path)
+    again, same_digest = load_data(DataSource(url=url, cache_dir=tmp_path))
     assert len(httpserver.log) == 1 and same_digest == digest and len(again) == 920
 
 
@@ -54,7 +54,7 @@ def test_download_failure_names_the_offline_options(httpserver: HTTPServer, tmp_
     """A 404 is a DataSourceError with the --data-path hint, and leaves no partial file."""
     httpserver.expect_request("/missing.zip").respond_with_data("gone", status=404)
     with pytest.raises(DataSourceError, match="--data-path"):
-        load_data(None, httpserver.url_for("/missing.zip"), tmp_path)
+        load_data(DataSource(url=httpserver.url_for("/missing.zip"), cache_dir=tmp_path))
     assert [p.name for p in tmp_path.iterdir()] == ["missing.zip.lock"]
 
 
@@ -112,80 +112,9 @@ def test_a_cache_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     """--cache-dir naming a file: a clear error, the file untouched."""
     (tmp_path / "cache").write_text("x", encoding="utf-8")
     with pytest.raises(DataSourceError, match="is a file, not a folder"):
-        load_data(None, "http://127.0.0.1:9/heart+disease.zip", tmp_path / "cache")
+        load_data(DataSource(url="http://127.0.0.1:9/heart+disease.zip",
+                             cache_dir=tmp_path / "cache"))
     assert (tmp_path / "cache").read_text(encoding="utf-8") == "x"
-
-
-def test_checks_pass_clean_data_and_report_balance(patients: pd.DataFrame) -> None:
-    """Clean data passes; the report carries the class balance and no fatal finding."""
-    clean, report = check_data(patients)
-    assert len(clean) == 300 and report["fatal"] == []
-    assert sum(report["class_balance"].values()) == 300
-
-
-def test_what_if_a_column_is_entirely_null(patients: pd.DataFrame) -> None:
-    """A feature with no values at all stops training, naming the column."""
-    patients["Cholesterol"] = None
-    with pytest.raises(DataValidationError, match="Cholesterol have no values at all"):
-        check_data(patients)
-
-
-def test_what_if_some_values_are_null(patients: pd.DataFrame) -> None:
-    """Partly missing values are counted and left for the imputer."""
-    patients.loc[:9, "MaxHR"] = None
-    patients.loc[:4, "ST_Slope"] = None
-    clean, report = check_data(patients)
-    assert report["missing"]["MaxHR"] == 10 and report["missing"]["ST_Slope"] == 5
-    assert clean["MaxHR"].isna().sum() == 10
-
-
-def test_impossible_zeros_and_out_of_range_become_missing(patients: pd.DataFrame) -> None:
-    """Cholesterol 0 and an age of 400 are recording errors: masked and warned about."""
-    patients.loc[:2, "Cholesterol"] = 0
-    patients.loc[3, "Age"] = 400
-    clean, report = check_data(patients)
-    assert report["impossible_zeros"]["Cholesterol"] == 3 and report["out_of_range"]["Age"] == 1
-    assert clean.loc[:2, "Cholesterol"].isna().all() and pd.isna(clean.loc[3, "Age"])
-    assert any("Cholesterol: 3 zero value(s)" in w for w in report["warnings"])
-
-
-def test_unknown_category_becomes_missing(patients: pd.DataFrame) -> None:
-    """A category outside the allowed list is masked and reported."""
-    patients.loc[0, "ChestPainType"] = "XYZ"
-    clean, report = check_data(patients)
-    assert report["unknown_categories"]["ChestPainType"] == ["XYZ"]
-    assert pd.isna(clean.loc[0, "ChestPainType"])
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda f: f.assign(Age=f["Age"].astype(object).where(f.index > 0, "old")),
-         "Age has 1 non-numeric value"),
-        (lambda f: f.head(50), "only 50 usable rows"),
-        (lambda f: f.assign(HeartDisease=1), "only one class"),
-        (lambda f: f.assign(HeartDisease=f["HeartDisease"] * 3), r"must be 0 or 1, found \[0, 3\]"),
-    ],
-)
-def test_fatal_problems_stop_training(patients: pd.DataFrame, change, message: str) -> None:
-    """Text in a number, too few rows, one class, a non-binary label: each is fatal."""
-    with pytest.raises(DataValidationError, match=message):
-        check_data(change(patients))
-
-
-def test_duplicates_are_counted(patients: pd.DataFrame) -> None:
-    """Duplicated rows are reported (and kept)."""
-    _, report = check_data(pd.concat([patients, patients.head(3)], ignore_index=True))
-    assert report["duplicates"] == 3
-
-
-@pytest.mark.realdata
-def test_real_csv_report(real_csv: Path) -> None:
-    """The real CSV: 918 rows, 508/410 classes, 172 zero cholesterols masked."""
-    frame, _ = read_csv_source(str(real_csv))
-    _, report = check_data(frame)
-    assert report["rows"] == 918 and report["class_balance"] == {"1": 508, "0": 410}
-    assert report["impossible_zeros"] == {"RestingBP": 1, "Cholesterol": 172}
 
 
 PORTAL = b"<!DOCTYPE html><html><body>Please sign in to the hotel Wi-Fi</body></html>"
@@ -203,9 +132,11 @@ def test_a_captive_portal_page_is_not_cached(httpserver: HTTPServer, patients: p
     httpserver.expect_request("/uci/heart+disease.zip").respond_with_data(
         uci_zip_bytes(patients))
     with pytest.raises(DataSourceError, match="an HTML page.*nothing was cached"):
-        load_data(None, httpserver.url_for("/portal/heart+disease.zip"), tmp_path)
+        load_data(DataSource(url=httpserver.url_for("/portal/heart+disease.zip"),
+                             cache_dir=tmp_path))
     assert _cache_files(tmp_path) == []
-    frame, _ = load_data(None, httpserver.url_for("/uci/heart+disease.zip"), tmp_path)
+    frame, _ = load_data(DataSource(url=httpserver.url_for("/uci/heart+disease.zip"),
+                                    cache_dir=tmp_path))
     assert len(frame) == len(patients) and _cache_files(tmp_path) == ["heart+disease.zip"]
 
 
@@ -214,7 +145,8 @@ def test_a_bad_file_cached_by_an_older_version_is_downloaded_again(
     """A cached file that fails verification is replaced, not trusted."""
     (tmp_path / "heart+disease.zip").write_bytes(PORTAL)
     httpserver.expect_request("/heart+disease.zip").respond_with_data(uci_zip_bytes(patients))
-    frame, _ = load_data(None, httpserver.url_for("/heart+disease.zip"), tmp_path)
+    frame, _ = load_data(DataSource(url=httpserver.url_for("/heart+disease.zip"),
+                                    cache_dir=tmp_path))
     assert len(frame) == len(patients) and len(httpserver.log) == 1
 
 
@@ -234,7 +166,7 @@ def test_what_is_not_the_uci_archive_is_never_cached(
         payload = uci_zip_bytes(patients, members=tuple(UCI_FILES[:3]))
     httpserver.expect_request("/heart+disease.zip").respond_with_data(payload)
     with pytest.raises(DataSourceError, match=message):
-        load_data(None, httpserver.url_for("/heart+disease.zip"), tmp_path)
+        load_data(DataSource(url=httpserver.url_for("/heart+disease.zip"), cache_dir=tmp_path))
     assert _cache_files(tmp_path) == []
 
 
@@ -245,19 +177,20 @@ def test_a_known_checksum_is_checked(httpserver: HTTPServer, patients: pd.DataFr
     httpserver.expect_request("/heart+disease.zip").respond_with_data(payload)
     url = httpserver.url_for("/heart+disease.zip")
     with pytest.raises(DataSourceError, match="SHA-256"):
-        load_data(None, url, tmp_path, data_sha256="0" * 64)
+        load_data(DataSource(url=url, cache_dir=tmp_path, sha256="0" * 64))
     assert _cache_files(tmp_path) == []
-    _, digest = load_data(None, url, tmp_path, data_sha256=hashlib.sha256(payload).hexdigest())
+    _, digest = load_data(DataSource(url=url, cache_dir=tmp_path,
+                                     sha256=hashlib.sha256(payload).hexdigest()))
     assert digest == hashlib.sha256(payload).hexdigest()
 
 
 def test_a_download_killed_midway_leaves_nothing_the_next_run_trusts(
         httpserver: HTTPServer, patients: pd.DataFrame, tmp_path: Path) -> None:
     """A dead run's temporary file is removed; the next run downloads and verifies afresh."""
-    leftover = tmp_path / "heart+disease.zip.k3j2x.part"
+    leftover = tmp_path / ".heart+disease.zip.k3j2x.part"
     leftover.write_bytes(b"PK\x03\x04 half")
     httpserver.expect_request("/heart+disease.zip").respond_with_data(uci_zip_bytes(patients))
-    load_data(None, httpserver.url_for("/heart+disease.zip"), tmp_path)
+    load_data(DataSource(url=httpserver.url_for("/heart+disease.zip"), cache_dir=tmp_path))
     assert _cache_files(tmp_path) == ["heart+disease.zip"]
 
 
@@ -273,6 +206,7 @@ def test_two_first_runs_at_once_download_once(httpserver: HTTPServer, patients: 
     httpserver.expect_request("/heart+disease.zip").respond_with_handler(slow)
     url = httpserver.url_for("/heart+disease.zip")
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: load_data(None, url, tmp_path), range(2)))
+        source = DataSource(url=url, cache_dir=tmp_path)
+        results = list(pool.map(lambda _: load_data(source), range(2)))
     assert len(httpserver.log) == 1 and results[0][1] == results[1][1]
     assert _cache_files(tmp_path) == ["heart+disease.zip"]

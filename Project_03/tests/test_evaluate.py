@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
-import heart_nested_cv
-import search
+from heart import evaluate, search
+from heart.baseline import classic_features
+from heart.config import ProcedureSettings
+from heart.evaluate import corrected_interval, cross_validate_procedure, outer_splits, summarize
+from heart.metrics import METRICS
 from heart_disease import main
-from heart_fit import ProcedureSettings
-from heart_nested_cv import (corrected_interval, cross_validate_procedure, outer_splits,
-                             summarize)
-from modeling import classic_features
 
 QUICK = ProcedureSettings(model="logistic_regression", folds=3, seed=0, n_jobs=1)
 
@@ -29,7 +28,7 @@ def prior_baseline(train: pd.DataFrame, _seed: int, _folds: int) -> DummyClassif
 @pytest.fixture(name="quick_baseline")
 def fixture_quick_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replace the baseline's 76-candidate grid search by the class prior."""
-    monkeypatch.setattr(heart_nested_cv, "fit_baseline", prior_baseline)
+    monkeypatch.setattr(evaluate, "fit_baseline", prior_baseline)
 
 
 def step_signal(rows: int = 400, noise: float = 0.1, seed: int = 0) -> pd.DataFrame:
@@ -71,7 +70,7 @@ def test_model_and_baseline_are_fitted_and_scored_on_the_same_folds(
         patients: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     """Paired: both see the same training rows of every outer fold, never its test rows."""
     seen: dict[str, list[frozenset]] = {"model": [], "baseline": []}
-    real_fit = heart_nested_cv.fit_procedure
+    real_fit = evaluate.fit_procedure
 
     def fit(settings, features, labels):
         seen["model"].append(frozenset(features.index))
@@ -81,8 +80,8 @@ def test_model_and_baseline_are_fitted_and_scored_on_the_same_folds(
         seen["baseline"].append(frozenset(train.index))
         return prior_baseline(train, seed, folds)
 
-    monkeypatch.setattr(heart_nested_cv, "fit_procedure", fit)
-    monkeypatch.setattr(heart_nested_cv, "fit_baseline", baseline)
+    monkeypatch.setattr(evaluate, "fit_procedure", fit)
+    monkeypatch.setattr(evaluate, "fit_baseline", baseline)
     results = cross_validate_procedure(patients, QUICK, repeats=2, folds=3)
     assert seen["model"] == seen["baseline"] and len(results) == 6
     for trained_on, result in zip(seen["model"], results):
@@ -96,7 +95,7 @@ def test_nested_tuning_never_sees_the_outer_test_rows(patients: pd.DataFrame,
     """Every candidate the search scores is cross-validated on outer training rows only."""
     current: dict[str, frozenset] = {}
     scored: list[bool] = []
-    real_fit, real_score = heart_nested_cv.fit_procedure, search.cv_score
+    real_fit, real_score = evaluate.fit_procedure, search.cv_score
 
     def fit(settings, features, labels):
         current["train"] = frozenset(features.index)
@@ -106,7 +105,7 @@ def test_nested_tuning_never_sees_the_outer_test_rows(patients: pd.DataFrame,
         scored.append(set(features.index) <= current["train"])
         return real_score(features, labels, family, params, settings)
 
-    monkeypatch.setattr(heart_nested_cv, "fit_procedure", fit)
+    monkeypatch.setattr(evaluate, "fit_procedure", fit)
     monkeypatch.setattr(search, "cv_score", score)
     tuned = ProcedureSettings(model="logistic_regression", tuning=True, search="list", folds=3,
                               seed=0, n_jobs=1)
@@ -148,7 +147,7 @@ def test_corrected_interval_stays_inside_the_metric_range(scores: list[float],
 
 def test_evaluate_json_has_exactly_the_documented_shape(patients_csv: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
-    """{repeats, folds, model, baseline, difference, chosen}; five metrics each."""
+    """{repeats, folds, model, baseline, difference, chosen}; every metric of METRICS each."""
     code = main(["evaluate", "--data-path", str(patients_csv), "--repeats", "1", "--folds", "3",
                  "--model", "logistic_regression", "--cv", "3", "--format", "json",
                  "--log-level", "WARNING"])
@@ -158,7 +157,7 @@ def test_evaluate_json_has_exactly_the_documented_shape(patients_csv: Path,
     assert (summary["repeats"], summary["folds"]) == (1, 3)
     assert summary["chosen"] == {"logistic_regression": 3}
     for side in ("model", "baseline", "difference"):
-        assert set(summary[side]) == {"accuracy", "roc_auc", "brier", "recall", "precision"}
+        assert list(summary[side]) == list(METRICS)
         for entry in summary[side].values():
             assert set(entry) == {"mean", "ci95"}
             assert entry["ci95"][0] <= entry["mean"] <= entry["ci95"][1]

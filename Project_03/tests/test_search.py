@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heart_search_space import (FAMILIES, SPACES, STRATEGIES, Choice, FloatRange, IntRange,
+from heart.config import SearchSettings
+from heart.pipeline import build_pipeline, model_frame
+from heart.search import run_search
+from heart.search_space import (FAMILIES, SPACES, STRATEGIES, Choice, FloatRange, IntRange,
                                 contains, describe, grid_points, grid_size, list_candidates)
-from modeling import build_pipeline, model_frame
-from search import SearchSettings, run_search
 
 FAST = SearchSettings(folds=3, seed=0, n_trials=6, n_jobs=1)
 

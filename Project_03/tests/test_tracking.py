@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
+from heart_reliability_kit import CliProcess
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pytest_httpserver import HTTPServer
 
-import training
+from heart import train
+from heart.errors import TrackingError
+from heart.tracking import (artifact_location, check_storage, check_tracking, log_run,
+                            provenance)
 from heart_disease import main
-from tracking import (TrackingError, artifact_location, check_storage, check_tracking, log_run,
-                      provenance)
 
 
 def test_log_run_records_params_metrics_provenance_and_artifacts(tmp_path: Path) -> None:
@@ -125,7 +128,7 @@ def test_a_bad_tracking_uri_stops_train_before_the_data_is_read(
     def never(*_args, **_kwargs):
         raise AssertionError("data loaded before the tracking store was checked")
 
-    monkeypatch.setattr(training, "load_data", never)
+    monkeypatch.setattr(train, "load_data", never)
     code = main(["train", "--data-path", str(patients_csv), "--output-dir", str(tmp_path / "out"),
                  "--tracking-uri", "ftp://nowhere/x"])
     err = capsys.readouterr().err
@@ -149,3 +152,30 @@ def test_tracking_failing_after_training_keeps_the_artifacts(
     assert code == 1 and err.count("error:") == 1
     assert f"the model is saved in {output}" in err and "database is locked" in err
     assert (output / "model.onnx").is_file() and (output / "model.joblib").is_file()
+
+
+def test_mlflow_metrics_carry_real_timestamps(tmp_path: Path) -> None:
+    """Metrics are logged with the time they were logged, not 0 (1970)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metrics.json").write_text("{}", encoding="utf-8")
+    before = time.time() * 1000
+    run_id = log_run(uri, "timestamps", params={}, metrics={"test_accuracy": 0.9},
+                     tags={}, artifacts=[tmp_path / "out" / "metrics.json"])
+    history = MlflowClient(uri).get_metric_history(run_id, "test_accuracy")
+    assert len(history) == 1 and before - 1000 <= history[0].timestamp <= time.time() * 1000
+
+
+@pytest.mark.slow
+def test_three_trainings_on_one_fresh_tracking_store_all_succeed(
+        patients_csv: Path, tmp_path: Path) -> None:
+    """Regression: two of three crashed in MLflow's schema migration on a new SQLite store."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    runs = [CliProcess("train", "--data-path", patients_csv, "--model", "logistic_regression",
+                       "--log-level", "WARNING", "--tracking-uri", uri,
+                       "--output-dir", tmp_path / f"out{i}") for i in range(3)]
+    assert [run.wait() for run in runs] == [0, 0, 0], [run.stderr for run in runs]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("heart-disease")
+    assert experiment is not None
+    assert len(client.search_runs([experiment.experiment_id])) == 3

@@ -27,11 +27,13 @@ from urllib.parse import urlparse
 
 import optuna
 import requests
-from filelock import FileLock, Timeout
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
+
+from heart.errors import TrackingError
+from heart.files import file_lock
 
 PACKAGES = ("scikit-learn", "pandas", "numpy", "optuna", "skl2onnx", "onnxruntime", "mlflow-skinny")
 SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
@@ -39,10 +41,6 @@ STORE_ERRORS = (MlflowException, SQLAlchemyError, requests.RequestException, OSE
                 ValueError)
 FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 LOCK_TIMEOUT = 120
-
-
-class TrackingError(Exception):
-    """The MLflow store or the Optuna storage cannot be used."""
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -59,12 +57,8 @@ def store_lock(url: str) -> Iterator[None]:
     if path is None:
         yield
         return
-    try:
-        with FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT):
-            yield
-    except Timeout as exc:
-        raise TrackingError(f"{path} stayed locked for {LOCK_TIMEOUT} s by another "
-                            "process") from exc
+    with file_lock(path.with_name(path.name + ".lock"), LOCK_TIMEOUT):
+        yield
 
 
 def _check_sqlite_file(url: str, flag: str) -> None:

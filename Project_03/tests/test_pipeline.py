@@ -1,4 +1,4 @@
-"""The pipeline's reading of missing values: a marker no valid value can take, and flags."""
+"""The pipeline: its reading of missing values (a marker no valid value can take, and flags)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_checks import PHYSIOLOGICAL_RANGES
-from heart_data import NUMERIC
-from modeling import MISSING, build_pipeline, imputed_and_flagged
+from heart.checks import PHYSIOLOGICAL_RANGES
+from heart.data import NUMERIC
+from heart.pipeline import MISSING, build_pipeline, imputed_and_flagged
 
 
 def test_the_missing_marker_is_below_every_valid_value() -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +17,16 @@ from urllib.parse import urlparse
 
 import pandas as pd
 import requests
-from filelock import FileLock, Timeout
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
+from heart.config import DataSource
+from heart.errors import DataSourceError
+from heart.files import commit, file_lock, new_partial, remove_partials
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATA_URL = "https://archive.ics.uci.edu/static/public/45/heart+disease.zip"
 TARGET = "HeartDisease"
 NUMERIC = ["Age", "RestingBP", "Cholesterol", "FastingBS", "MaxHR", "Oldpeak"]
 CATEGORICAL = ["Sex", "ChestPainType", "RestingECG", "ExerciseAngina", "ST_Slope"]
@@ -47,10 +47,6 @@ TIMEOUT = (10, 60)
 LOCK_TIMEOUT = 600  # one download of a few hundred kB, even on a slow link
 
 
-class DataSourceError(Exception):
-    """The data could not be fetched, or is not in a format this project reads."""
-
-
 def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:
     """A session that retries connection errors and 429/5xx responses with backoff."""
     retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
@@ -59,13 +55,6 @@ def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     return session
-
-
-def _remove_leftovers(target: Path) -> None:
-    """Delete temporary files of downloads that were killed; call it holding the download lock."""
-    for leftover in target.parent.glob(f"{target.name}.*.part"):
-        leftover.unlink(missing_ok=True)
-        logger.info("Removed %s, left by a download that was stopped", leftover)
 
 
 def _download(url: str, part: Path, session: requests.Session) -> None:
@@ -78,16 +67,14 @@ def _download(url: str, part: Path, session: requests.Session) -> None:
             for chunk in response.iter_content(1 << 16):
                 handle.write(chunk)
                 progress.update(len(chunk))
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 def fetch(url: str, target: Path, verify: Callable[[Path], None],
           session: requests.Session | None = None) -> Path:
     """Download ``url`` to ``target`` unless a verified copy is cached; return ``target``.
 
-    The download goes to a uniquely named temporary file under a lock (so two runs never share
-    one), and only a file that passes ``verify`` is renamed into the cache. A cached file that
+    The download goes to a temporary file of its own under the cache's lock (so two runs never
+    share one), and only a file that passes ``verify`` is renamed into the cache. A cached file that
     fails ``verify`` (a captive portal's HTML page cached by an older version) is downloaded again.
 
     Raises:
@@ -97,8 +84,8 @@ def fetch(url: str, target: Path, verify: Callable[[Path], None],
         raise DataSourceError(f"the data cache {target.parent} is a file, not a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(target.with_name(target.name + ".lock"), timeout=LOCK_TIMEOUT):
-            _remove_leftovers(target)
+        with file_lock(target.with_name(target.name + ".lock"), LOCK_TIMEOUT):
+            remove_partials(target.parent)
             if target.is_file():
                 try:
                     verify(target)
@@ -107,18 +94,13 @@ def fetch(url: str, target: Path, verify: Callable[[Path], None],
                 except DataSourceError as exc:
                     logger.warning("Cached %s is unusable (%s); downloading it again", target, exc)
                     target.unlink()
-            handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".part",
-                                            dir=target.parent)
-            os.close(handle)
-            part = Path(name)
+            part = new_partial(target)
             try:
                 _download(url, part, session or make_session())
                 verify(part)
-                part.replace(target)
+                commit(part, target)
             finally:
                 part.unlink(missing_ok=True)
-    except Timeout as exc:
-        raise DataSourceError(f"another process held {target}.lock for {LOCK_TIMEOUT} s") from exc
     except requests.RequestException as exc:
         raise DataSourceError(f"could not download {url}: {exc}; pass a local CSV with "
                               "--data-path or set HEART_DATA_URL to a mirror") from exc
@@ -241,19 +223,18 @@ def read_csv_source(source: str) -> tuple[pd.DataFrame, str]:
     return frame[COLUMNS], hashlib.sha256(payload).hexdigest()
 
 
-def load_data(data_path: str | None, data_url: str, cache_dir: Path,
-              data_sha256: str | None = None) -> tuple[pd.DataFrame, str]:
+def load_data(source: DataSource) -> tuple[pd.DataFrame, str]:
     """Return the raw data and a SHA-256 of the bytes it came from.
 
-    Without ``data_path`` the UCI archive is downloaded from ``data_url`` into ``cache_dir``
-    (verified, and checked against ``data_sha256`` when one is given).
+    Without ``source.path`` the UCI archive is downloaded from ``source.url`` into
+    ``source.cache_dir`` (verified, and checked against ``source.sha256`` when one is given).
     """
-    if data_path:
-        frame, digest = read_csv_source(data_path)
+    if source.path:
+        frame, digest = read_csv_source(source.path)
     else:
-        name = Path(urlparse(data_url).path).name or "heart-disease.zip"
-        archive = fetch(data_url, cache_dir / name,
-                        verify=lambda path: verify_uci_archive(path, data_sha256))
+        name = Path(urlparse(source.url).path).name or "heart-disease.zip"
+        archive = fetch(source.url, source.cache_dir / name,
+                        verify=lambda path: verify_uci_archive(path, source.sha256))
         frame = read_uci_archive(archive)
         with open(archive, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()

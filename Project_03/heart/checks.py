@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heart_data import CATEGORICAL, COLUMNS, NUMERIC, TARGET
+from heart.data import CATEGORICAL, COLUMNS, NUMERIC, TARGET
+from heart.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +37,6 @@ PHYSIOLOGICAL_RANGES = {
 IMPOSSIBLE_ZEROS = ("RestingBP", "Cholesterol")
 MIN_ROWS = 100
 MINORITY_WARNING = 0.2
-
-
-class DataValidationError(ValueError):
-    """The data cannot be trained on."""
 
 
 def _non_numeric(frame: pd.DataFrame, column: str) -> pd.Series:

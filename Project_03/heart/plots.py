@@ -10,11 +10,13 @@ from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, confusion_matrix, roc_curve
 
+from heart.files import atomic_write
 
-def _save(figure: Figure, path: Path) -> Path:
-    tmp = path.with_name(path.name + ".part")
-    figure.savefig(tmp, dpi=110, format="png")
-    tmp.replace(path)
+
+def save(figure: Figure, path: Path) -> Path:
+    """Write ``figure`` as a PNG file, atomically."""
+    with atomic_write(path) as stream:
+        figure.savefig(stream, dpi=110, format="png")
     return path
 
 
@@ -34,7 +36,7 @@ def plot_confusion_matrix(truth: np.ndarray, probability: np.ndarray, path: Path
     axis.set_ylabel("actual")
     axis.set_title(f"Confusion matrix (test set, threshold {threshold:.2f})")
     figure.tight_layout()
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def plot_roc(truth: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> Path:
@@ -50,7 +52,7 @@ def plot_roc(truth: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> Pa
     axis.set_title("ROC curve (test set)")
     axis.legend(loc="lower right")
     figure.tight_layout()
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def plot_importance(importance: dict[str, Any], path: Path) -> Path:
@@ -64,7 +66,7 @@ def plot_importance(importance: dict[str, Any], path: Path) -> Path:
     axis.set_xlabel("drop in ROC AUC when shuffled")
     axis.set_title("Permutation importance (test set)")
     figure.tight_layout()
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def plot_reliability(truth: np.ndarray, probability: np.ndarray, path: Path,
@@ -81,22 +83,4 @@ def plot_reliability(truth: np.ndarray, probability: np.ndarray, path: Path,
     axis.set_title("Reliability diagram (test set)")
     axis.legend(loc="upper left")
     figure.tight_layout()
-    return _save(figure, path)
-
-
-def plot_search_curves(curves: dict[str, list[list[float]]], path: Path, title: str) -> Path:
-    """Best CV score after each trial: per strategy, the mean over seeds and its min-max band."""
-    figure = Figure(figsize=(5.6, 4.2))
-    axis = figure.add_subplot()
-    for name, runs in curves.items():
-        length = min(len(run) for run in runs)
-        values = np.array([run[:length] for run in runs])
-        trials = np.arange(1, length + 1)
-        axis.plot(trials, values.mean(axis=0), marker="." if length < 10 else None, label=name)
-        axis.fill_between(trials, values.min(axis=0), values.max(axis=0), alpha=0.15)
-    axis.set_xlabel("trials")
-    axis.set_ylabel("best CV ROC AUC so far")
-    axis.set_title(title)
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    return _save(figure, path)
+    return save(figure, path)

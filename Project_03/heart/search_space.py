@@ -19,10 +19,6 @@ from typing import Any, Protocol
 FAMILIES = ("knn", "logistic_regression", "random_forest", "gradient_boosting",
             "hist_gradient_boosting", "soft_vote")
 STRATEGIES = ("grid", "random", "bayesian", "list")
-# Not "auto": on some 730 training rows the families' CV scores differ by less than their noise,
-# and nested cross-validation (RESULTS.md) scores "always the soft vote" above "the family that
-# won the inner CV", which picked another family in about a third of the outer folds.
-DEFAULT_MODEL = "soft_vote"
 
 
 class Trial(Protocol):

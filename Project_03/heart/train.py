@@ -1,7 +1,7 @@
 """Train, evaluate, export and track one heart-disease model, end to end.
 
 Settings, the output folder and the tracking store are checked before any training starts.
-Artifacts are written to a staging folder and moved into ``output_dir`` (see heart_artifacts) only
+Artifacts are written to a staging folder and moved into ``output_dir`` (see artifacts.py) only
 when every step (including the ONNX parity check) has passed, so a failed or interrupted run never
 leaves a half-written artifact, and no file the project did not write is ever touched.
 """
@@ -19,56 +19,26 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from data_checks import check_data
-from evaluation import (bootstrap_intervals, fairness_report, feature_importance, flip_rate,
-                        slice_report)
-from export import check_parity, export_joblib, export_onnx, serving_schema
-from heart_artifacts import check_output_dir, publish, staging_dir
-from heart_data import TARGET, load_data
-from heart_fit import FittedModel, ProcedureSettings, fit_procedure
-from heart_limits import check_split
-from heart_search_space import DEFAULT_MODEL
-from heart_model_card import model_card
-from modeling import classic_features, classification_metrics, fit_baseline, model_frame
-from plots import plot_confusion_matrix, plot_importance, plot_reliability, plot_roc
-from tracking import (TrackingError, check_storage, check_tracking, log_run, peak_memory_mb,
-                      provenance)
+from heart.artifacts import check_output_dir, publish, staging_dir
+from heart.baseline import classic_features, fit_baseline
+from heart.checks import check_data
+from heart.config import TrainConfig
+from heart.data import TARGET, load_data
+from heart.diagnostics import fairness_report, feature_importance, flip_rate, slice_report
+from heart.errors import TrackingError
+from heart.export import check_parity, export_joblib, export_onnx, serving_schema
+from heart.limits import check_split
+from heart.metrics import bootstrap_intervals, classification_metrics
+from heart.model_card import model_card
+from heart.pipeline import model_frame
+from heart.plots import plot_confusion_matrix, plot_importance, plot_reliability, plot_roc
+from heart.procedure import FittedModel, fit_procedure
+from heart.tracking import check_storage, check_tracking, log_run, peak_memory_mb, provenance
 
 logger = logging.getLogger(__name__)
 
 ARTIFACTS = ("model.joblib", "model.onnx", "metrics.json", "data_report.json", "model_card.md",
              "confusion_matrix.png", "roc_curve.png", "feature_importance.png", "reliability.png")
-
-
-@dataclass(frozen=True)
-class TrainConfig:  # pylint: disable=too-many-instance-attributes  # mirrors the CLI's flags
-    """Every setting of a training run."""
-
-    data_path: str | None
-    data_url: str
-    cache_dir: Path
-    output_dir: Path
-    tracking_uri: str
-    experiment: str = "heart-disease"
-    test_size: float = 0.2
-    tuning: bool = False
-    search: str = "bayesian"
-    n_trials: int = 30
-    model: str = DEFAULT_MODEL
-    cv: int = 5
-    seed: int = 42
-    storage: str | None = None
-    n_jobs: int = -1
-    track: bool = True
-    data_sha256: str | None = None
-    min_recall: float | None = None
-
-    def procedure(self) -> ProcedureSettings:
-        """The settings of the training procedure (shared with ``evaluate``)."""
-        return ProcedureSettings(model=self.model, tuning=self.tuning, search=self.search,
-                                 n_trials=self.n_trials, folds=self.cv, seed=self.seed,
-                                 storage=self.storage, n_jobs=self.n_jobs,
-                                 min_recall=self.min_recall)
 
 
 @dataclass
@@ -120,6 +90,7 @@ def summarize(fitted: FittedModel, measured: dict[str, Any], labels: pd.Series,
               config: TrainConfig) -> TrainResult:
     """The training summary: choice, CV estimate, held-out figures, threshold, calibration."""
     selection = fitted.selection
+    procedure = config.procedure
     out_of_fold = classification_metrics(labels.to_numpy(), fitted.out_of_fold, fitted.threshold)
     return TrainResult(
         model=fitted.family,
@@ -127,14 +98,25 @@ def summarize(fitted: FittedModel, measured: dict[str, Any], labels: pd.Series,
                                     .get_params(deep=False).items()
                                     if isinstance(v, (int, float, str, bool, type(None)))},
         search=None if selection.search is None else selection.search.summary(),
-        cv={"mean": selection.cv_mean, "std": selection.cv_std, "folds": config.cv,
+        cv={"mean": selection.cv_mean, "std": selection.cv_std, "folds": procedure.folds,
             "out_of_fold": out_of_fold, "family_comparison": selection.comparison},
         test=measured["test"], test_ci95=measured["test_ci95"], baseline=measured["baseline"],
-        threshold={"value": fitted.threshold, "min_recall": config.min_recall,
+        threshold={"value": fitted.threshold, "min_recall": procedure.min_recall,
                    "cv_recall": out_of_fold["recall"]},
         calibration=fitted.calibration, slices=measured["slices"],
         artifacts={name: str(config.output_dir / name) for name in ARTIFACTS},
     )
+
+
+def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested settings as one level of text: ``{"procedure.seed": "42", ...}``."""
+    flat: dict[str, str] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = str(value)
+    return flat
 
 
 def _json_text(payload: Any) -> str:
@@ -169,12 +151,13 @@ def _track(config: TrainConfig, result: TrainResult, extra: dict[str, Any],
     metrics |= {"cv_roc_auc": result.cv["mean"], "threshold": result.threshold["value"],
                 "onnx_max_abs_difference": extra["onnx_max_abs_difference"],
                 "wall_seconds": extra["wall_seconds"], "peak_memory_mb": peak_memory_mb()}
-    params = {"model": result.model, "seed": config.seed, "test_size": config.test_size,
-              "search": config.search if config.tuning else "none", "cv": config.cv,
-              "min_recall": config.min_recall, "calibrated": result.calibration["calibrated"],
+    procedure = config.procedure
+    params = {"model": result.model, "seed": procedure.seed, "test_size": config.test_size,
+              "search": procedure.search if procedure.tuning else "none", "cv": procedure.folds,
+              "min_recall": procedure.min_recall, "calibrated": result.calibration["calibrated"],
               **{f"model.{k}": v for k, v in result.params.items()}}
     tags = {**provenance(Path(__file__).resolve().parent), "data_sha256": extra["data_sha256"],
-            "run_name": f"{result.model}-seed{config.seed}"}
+            "run_name": f"{result.model}-seed{procedure.seed}"}
     return log_run(config.tracking_uri, config.experiment, params=params, metrics=metrics,
                    tags=tags, artifacts=files)
 
@@ -194,34 +177,35 @@ def preflight(config: TrainConfig) -> None:
     check_output_dir(config.output_dir, ARTIFACTS)
     if config.track:
         check_tracking(config.tracking_uri, config.experiment)
-    if config.tuning and config.storage:  # every strategy runs its study in the storage
-        check_storage(config.storage)
+    storage = config.procedure.storage
+    if config.procedure.tuning and storage:  # every strategy runs its study in the storage
+        check_storage(storage)
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train_model(config: TrainConfig) -> TrainResult:
     """Run the whole training; return its result (``summary()`` is ``train --format json``)."""
     started = time.perf_counter()
     preflight(config)
-    raw, checksum = load_data(config.data_path, config.data_url, config.cache_dir,
-                              config.data_sha256)
+    procedure = config.procedure
+    raw, checksum = load_data(config.data)
     clean, data_report = check_data(raw)
-    check_split(clean[TARGET], config.test_size, config.cv)
+    check_split(clean[TARGET], config.test_size, procedure.folds)
     train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
-                                             stratify=clean[TARGET], random_state=config.seed)
+                                             stratify=clean[TARGET], random_state=procedure.seed)
     with threadpool_limits(limits=1):  # small data: parallel folds, not threads in one fit
-        fitted = fit_procedure(config.procedure(), model_frame(train_rows), train_rows[TARGET])
-        baseline = fit_baseline(train_rows, config.seed, config.cv)
-        measured = measure(fitted, test_rows, baseline, config.seed)
+        fitted = fit_procedure(procedure, model_frame(train_rows), train_rows[TARGET])
+        baseline = fit_baseline(train_rows, procedure.seed, procedure.folds)
+        measured = measure(fitted, test_rows, baseline, procedure.seed)
     result = summarize(fitted, measured, train_rows[TARGET], config)
     with staging_dir(config.output_dir) as staging:
         extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness")}
         extra |= {"onnx_max_abs_difference": write_artifacts(staging, fitted, measured),
                   "baseline_params": baseline.best_params_,
                   "data_sha256": checksum,
-                  "data": {"source": config.data_path or config.data_url, "rows": len(clean),
+                  "data": {"source": config.data.path or config.data.url, "rows": len(clean),
                            "sha256": checksum, "class_balance": data_report["class_balance"]},
                   "rows": {"train": len(train_rows), "test": len(test_rows)},
-                  "config": {k: str(v) for k, v in asdict(config).items()},
+                  "config": _flat(asdict(config)),
                   "search_trials": (None if fitted.selection.search is None
                                     else fitted.selection.search.trials),
                   "wall_seconds": time.perf_counter() - started}

@@ -1,4 +1,5 @@
-"""Tests of the model itself: performance on slices, fairness gaps, importance, robustness."""
+"""What ``train`` measures of the model beyond its metrics: slices, fairness gaps, importance and
+robustness, on the held-out split (the "tests of the model itself" recorded in ``metrics.json``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from heart_data import CATEGORICAL, NUMERIC, TARGET
-from modeling import classification_metrics, model_frame
+from heart.data import CATEGORICAL, NUMERIC, TARGET
+from heart.metrics import classification_metrics
+from heart.pipeline import model_frame
 
 SLICE_GAP = 0.10  # a slice this far below the overall accuracy is flagged
 MIN_SLICE_ROWS = 10
@@ -100,40 +101,3 @@ def flip_rate(pipeline: Pipeline, frame: pd.DataFrame, seed: int, noise: float =
         noisy[NUMERIC] = features[NUMERIC] + jitter
         flips.append(np.mean((pipeline.predict_proba(noisy)[:, 1] >= threshold) != base))
     return float(np.mean(flips))
-
-
-def fast_metrics(truth: np.ndarray, probability: np.ndarray,
-                 threshold: float) -> dict[str, float]:
-    """``classification_metrics`` in plain numpy (same figures), for thousands of resamples."""
-    predicted = probability >= threshold
-    positive = truth == 1
-    true_pos = float(np.sum(predicted & positive))
-    false_pos = float(np.sum(predicted & ~positive))
-    false_neg = float(np.sum(~predicted & positive))
-    ranks = rankdata(probability)
-    n_pos, n_neg = float(positive.sum()), float((~positive).sum())
-    return {
-        "accuracy": float(np.mean(predicted == positive)),
-        "precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0,
-        "recall": true_pos / (true_pos + false_neg) if true_pos + false_neg else 0.0,
-        "f1": (2 * true_pos / (2 * true_pos + false_pos + false_neg)
-               if true_pos + false_pos + false_neg else 0.0),
-        "roc_auc": ((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-                    if n_pos and n_neg else float("nan")),
-        "brier": float(np.mean((probability - truth) ** 2)),
-    }
-
-
-def bootstrap_intervals(truth: np.ndarray, probability: np.ndarray, threshold: float, seed: int,
-                        resamples: int = 1000) -> dict[str, list[float]]:
-    """95% percentile-bootstrap interval of each metric on one held-out split (rows resampled)."""
-    rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {}
-    for _ in range(resamples):
-        rows = rng.integers(0, len(truth), len(truth))
-        if len(np.unique(truth[rows])) < 2:
-            continue
-        for name, value in fast_metrics(truth[rows], probability[rows], threshold).items():
-            samples.setdefault(name, []).append(value)
-    return {name: [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
-            for name, values in samples.items()}

@@ -1,5 +1,5 @@
 """The training procedure, from training rows to a fitted model: the one ``train`` runs and the one
-``evaluate`` repeats inside every outer fold.
+``evaluate`` repeats inside every outer fold (its settings: ``config.ProcedureSettings``).
 
 1. Choose the family (``auto``: the best cross-validated ROC AUC) and, with tuning, its
    hyperparameters; every choice is made on cross-validation folds of the training rows only.
@@ -25,33 +25,14 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from heart_search_space import DEFAULT_MODEL, FAMILIES
-from modeling import build_pipeline, cv_splitter
-from search import SCORING, SearchResult, SearchSettings, run_search
+from heart.config import ProcedureSettings
+from heart.pipeline import build_pipeline, cv_splitter
+from heart.search import SCORING, SearchResult, run_search
+from heart.search_space import FAMILIES
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.5
-
-
-@dataclass(frozen=True)
-class ProcedureSettings:  # pylint: disable=too-many-instance-attributes  # mirrors the CLI's flags
-    """Every choice the training procedure makes, and how hard it searches."""
-
-    model: str = DEFAULT_MODEL
-    tuning: bool = False
-    search: str = "bayesian"
-    n_trials: int = 30
-    folds: int = 5
-    seed: int = 42
-    storage: str | None = None
-    n_jobs: int = -1
-    min_recall: float | None = None
-
-    def search_settings(self) -> SearchSettings:
-        """The settings the hyperparameter search takes."""
-        return SearchSettings(folds=self.folds, seed=self.seed, n_trials=self.n_trials,
-                              storage=self.storage, n_jobs=self.n_jobs)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """How good is the training procedure? Repeated stratified k-fold cross-validation of all of it.
 
-Inside every outer fold the whole procedure of ``heart_fit`` runs on the outer training rows only
+Inside every outer fold the whole procedure of ``procedure.py`` runs on the outer training rows only
 (family choice, tuning, calibration, threshold: nested), and the classic baseline is fitted on the
 same rows; both are scored on the same outer test rows, so the comparison is paired.
 
@@ -17,7 +17,6 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,15 +26,17 @@ from scipy import stats
 from sklearn.model_selection import RepeatedStratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from data_checks import check_data
-from heart_data import TARGET, load_data
-from heart_fit import ProcedureSettings, fit_procedure
-from heart_limits import MIN_FOLD_PER_CLASS, SettingsError
-from modeling import classic_features, classification_metrics, fit_baseline, model_frame
+from heart.baseline import classic_features, fit_baseline
+from heart.checks import check_data
+from heart.config import EvaluateConfig, ProcedureSettings
+from heart.data import TARGET, load_data
+from heart.limits import check_folds
+from heart.metrics import METRICS, classification_metrics
+from heart.pipeline import model_frame
+from heart.procedure import fit_procedure
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("accuracy", "roc_auc", "brier", "recall", "precision")
 CONFIDENCE = 0.95
 
 
@@ -122,44 +123,11 @@ def summarize(results: list[FoldResult], repeats: int, folds: int) -> dict[str, 
     }
 
 
-def check_folds(labels: pd.Series, folds: int, inner_folds: int) -> None:
-    """Raise SettingsError unless every outer fold leaves enough rows of each class."""
-    counts = labels.value_counts()
-    smallest = int(counts.min()) if len(counts) == 2 else 0
-    in_training = smallest - math.ceil(smallest / folds)
-    if smallest < folds or in_training < MIN_FOLD_PER_CLASS * inner_folds:
-        raise SettingsError(
-            f"--folds {folds} and --cv {inner_folds} on {len(labels)} rows ({smallest} in the "
-            f"smaller class) leave about {in_training} rows of that class for training in each "
-            f"outer fold; {MIN_FOLD_PER_CLASS * inner_folds} are needed: lower --folds or --cv")
-
-
-def evaluate(data_path: str | None, data_url: str, cache_dir: Path, settings: ProcedureSettings,
-             *, repeats: int = 10, folds: int = 5, n_jobs: int = -1) -> dict[str, Any]:
+def evaluate_procedure(config: EvaluateConfig) -> dict[str, Any]:
     """Load and check the data, cross-validate the procedure; return the JSON summary."""
-    raw, _ = load_data(data_path, data_url, cache_dir)
+    raw, _ = load_data(config.data)
     rows, _ = check_data(raw)
-    check_folds(rows[TARGET], folds, settings.folds)
-    results = cross_validate_procedure(rows, settings, repeats, folds, n_jobs)
-    return summarize(results, repeats, folds)
-
-
-def render(summary: dict[str, Any]) -> str:
-    """``evaluate``'s table for people."""
-    def cell(entry: dict[str, Any]) -> str:
-        low, high = entry["ci95"]
-        return f"{entry['mean']:.3f} [{low:.3f}, {high:.3f}]"
-
-    names = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "brier": "Brier score (lower=better)",
-             "recall": "recall", "precision": "precision"}
-    lines = [f"{summary['repeats']} x {summary['folds']}-fold cross-validation of the whole "
-             "training procedure (nested); mean [95% interval]", "",
-             f"{'metric':<28}{'model':<24}{'baseline (classic KNN)':<24}model - baseline"]
-    for metric, name in names.items():
-        lines.append(f"{name:<28}{cell(summary['model'][metric]):<24}"
-                     f"{cell(summary['baseline'][metric]):<24}"
-                     f"{cell(summary['difference'][metric])}")
-    chosen = ", ".join(f"{family} {count}" for family, count in summary["chosen"].items())
-    lines += ["", f"Family chosen per fold: {chosen}",
-              "Intervals: Nadeau-Bengio corrected resampled t-test (paired on the same folds)."]
-    return "\n".join(lines)
+    check_folds(rows[TARGET], config.folds, config.procedure.folds)
+    results = cross_validate_procedure(rows, config.procedure, config.repeats, config.folds,
+                                       config.n_jobs)
+    return summarize(results, config.repeats, config.folds)

@@ -3,7 +3,7 @@
 A terminal's Ctrl-C sends SIGINT to the whole foreground process group, the search's worker
 processes included. A worker that is still starting (importing joblib, numpy, scikit-learn) would
 print a ``KeyboardInterrupt`` traceback of its own, although the command itself stops cleanly
-(:mod:`heart_signals`) and ends its workers. :func:`quiet_workers` makes every loky worker start
+(:mod:`heart.signals`) and ends its workers. :func:`quiet_workers` makes every loky worker start
 with SIGINT blocked: the signal mask is inherited through ``fork`` and ``exec``, so the worker never
 sees Ctrl-C, and the command, which does, shuts it down. In the command itself SIGINT is blocked
 only for the microseconds a worker is being started (the calling thread), and a Ctrl-C that
@@ -22,7 +22,7 @@ from typing import Any
 from joblib import parallel_config
 from joblib._parallel_backends import LokyBackend
 
-from heart_signals import deferred_signals
+from heart.signals import deferred_signals
 
 SIGINT_ONLY = {signal.SIGINT}
 
@@ -32,7 +32,7 @@ def sigint_blocked() -> Iterator[None]:
     """Block SIGINT in the calling thread (and the processes and threads it starts) meanwhile.
 
     The command's own handler may still run here (the kernel hands the signal to another of its
-    threads), so :func:`heart_signals.deferred_signals` holds it back until loky has finished
+    threads), so :func:`heart.signals.deferred_signals` holds it back until loky has finished
     starting its workers and threads: interrupted half-way, loky's executor is left in a state
     whose clean-up prints a traceback.
     """

@@ -1,6 +1,6 @@
 """Hyperparameter search: grid, random, Bayesian (Optuna TPE) and list, with every trial recorded.
 
-Every strategy searches the one space a family declares in ``heart_search_space``: grid search
+Every strategy searches the one space a family declares in ``search_space``: grid search
 evaluates its fixed discretisation (Optuna's ``GridSampler``, in a seeded order), random search
 samples its bounds uniformly (log-uniformly for log ranges) with ``RandomSampler``, Bayesian search
 samples the same bounds with ``TPESampler``, and list search evaluates the given points. All score
@@ -21,25 +21,15 @@ import optuna
 import pandas as pd
 from sklearn.model_selection import cross_val_score
 
-from heart_search_space import (STRATEGIES, describe, grid_points, grid_size, list_candidates,
+from heart.config import SearchSettings
+from heart.pipeline import build_pipeline, cv_splitter
+from heart.search_space import (STRATEGIES, describe, grid_points, grid_size, list_candidates,
                                 suggest)
-from modeling import build_pipeline, cv_splitter
 
 logger = logging.getLogger(__name__)
 
 SCORING = "roc_auc"
 Scorer = Callable[[dict[str, Any]], tuple[float, float]]
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How a search runs: folds, seed, budget, shared Optuna storage, parallel jobs."""
-
-    folds: int = 5
-    seed: int = 42
-    n_trials: int = 30
-    storage: str | None = None
-    n_jobs: int = -1
 
 
 @dataclass

@@ -1,10 +1,13 @@
-"""Ctrl-C (SIGINT) and SIGTERM: stop promptly with the shell's exit code, never mid-swap.
+"""Ctrl-C (SIGINT) and SIGTERM end a run the same clean way, wherever it is, but never mid-swap.
 
-Python turns SIGINT into KeyboardInterrupt but lets SIGTERM kill the process on the spot, skipping
-every ``finally`` (staging folders and temporary files stay behind). :func:`handle_signals` makes
-both raise :class:`Interrupted`, so clean-up code runs and the CLI exits 130 or 143. Inside
-:func:`deferred_signals` (moving finished artifacts into place) a signal is held back and raised
-as soon as the block ends, so a folder is never left half old, half new.
+Python turns SIGINT into ``KeyboardInterrupt`` but lets SIGTERM kill the process on the spot,
+skipping every ``finally`` (staging folders and temporary files stay behind). Inside
+:func:`handle_signals` both raise :class:`Interrupted`, which unwinds through every ``finally`` on
+the way; ``cli.run`` then prints one line and exits 130 (Ctrl-C) or 143 (SIGTERM). Once a signal
+has arrived, repeats are ignored: a second Ctrl-C must not cut the clean-up short.
+
+Inside :func:`deferred_signals` (moving finished artifacts into place) a signal is held back and
+raised as soon as the block ends, so a folder is never left half old, half new.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from types import FrameType
 from typing import NoReturn
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+EXIT_SIGINT = 128 + signal.SIGINT  # 130, what a shell reports for a Ctrl-C'd program
 
 
 class Interrupted(KeyboardInterrupt):
@@ -56,7 +60,13 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
 
 @contextmanager
 def handle_signals() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into :class:`Interrupted` while the block runs (main thread only)."""
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` while the block runs.
+
+    SIGINT is set explicitly because a program started in the background by a shell script
+    inherits "ignore SIGINT". The previous handlers come back afterwards (tests call ``main()``
+    in-process), unless a signal arrived: then the process is on its way out and keeps ignoring
+    repeats. Outside the main thread, where Python cannot set handlers, this does nothing.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -64,8 +74,9 @@ def handle_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if all(signal.getsignal(signum) is _raise_interrupted for signum in HANDLED):
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """Export a trained pipeline: ONNX (with its serving schema inside) and joblib, and check parity.
 
 The schema (columns, allowed categories, plausible ranges, decision threshold, producer) is
-stored in the ONNX file's metadata and in the joblib bundle, so ``heart_serving`` validates patients
+stored in the ONNX file's metadata and in the joblib bundle, so ``serving`` validates patients
 without scikit-learn or pandas and refuses a model file that ``train`` did not write.
 """
 
@@ -22,16 +22,14 @@ from skl2onnx.common import tree_ensemble
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from data_checks import ALLOWED_CATEGORIES, IMPOSSIBLE_ZEROS, PHYSIOLOGICAL_RANGES
-from heart_data import CATEGORICAL, NUMERIC
-from heart_serving import PRODUCER, SCHEMA_KEY, OnnxModel
+from heart.checks import ALLOWED_CATEGORIES, IMPOSSIBLE_ZEROS, PHYSIOLOGICAL_RANGES
+from heart.data import CATEGORICAL, NUMERIC
+from heart.errors import ExportError
+from heart.files import atomic_write
+from heart.serving import PRODUCER, SCHEMA_KEY, OnnxModel
 
 PARITY_TOLERANCE = 1e-5
 SCHEMA_VERSION = 1
-
-
-class ExportError(RuntimeError):
-    """The ONNX model does not reproduce scikit-learn's probabilities."""
 
 
 def serving_schema(family: str, threshold: float) -> dict[str, Any]:
@@ -73,17 +71,15 @@ def export_onnx(pipeline: Pipeline, path: Path, schema: dict[str, Any]) -> Path:
     entry = onnx_model.metadata_props.add()
     entry.key, entry.value = SCHEMA_KEY, json.dumps(schema)
     onnx_model.producer_name = PRODUCER
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(onnx_model.SerializeToString())
-    tmp.replace(path)
+    with atomic_write(path) as stream:
+        stream.write(onnx_model.SerializeToString())
     return path
 
 
 def export_joblib(pipeline: Pipeline, path: Path, schema: dict[str, Any]) -> Path:
     """Write the fitted pipeline and its schema as one joblib bundle."""
-    tmp = path.with_name(path.name + ".part")
-    joblib.dump({"producer": PRODUCER, "schema": schema, "pipeline": pipeline}, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as stream:
+        joblib.dump({"producer": PRODUCER, "schema": schema, "pipeline": pipeline}, stream)
     return path
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-METRIC_NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "brier": "Brier score",
-                "recall": "recall (sensitivity)", "precision": "precision"}
+from heart.metrics import METRICS
 
 
 def _figure(value: float | None) -> str:
@@ -20,7 +19,7 @@ def _estimates(metrics: dict[str, Any]) -> list[str]:
     lines = [f"| metric | held-out split ({metrics['rows']['test']} patients) [95% bootstrap "
              f"interval] | {metrics['cv']['folds']}-fold CV on the training rows | baseline "
              "(classic KNN), same split |", "|---|---|---|---|"]
-    for key, name in METRIC_NAMES.items():
+    for key, name in METRICS.items():
         low, high = metrics["test_ci95"][key]
         lines.append(f"| {name} | {_figure(metrics['test'][key])} [{_figure(low)}, "
                      f"{_figure(high)}] | {_figure(metrics['cv']['out_of_fold'][key])} | "
@@ -60,7 +59,7 @@ def model_card(metrics: dict[str, Any]) -> str:
         f"# Model card: heart-disease classifier ({metrics['model']})", "",
         "## Model details", "",
         f"- Family: `{metrics['model']}`; parameters: `{metrics['params']}`",
-        f"- Trained by `heart_disease.py train` (seed {metrics['config']['seed']}); "
+        f"- Trained by `heart_disease.py train` (seed {metrics['config']['procedure.seed']}); "
         f"data SHA-256 `{data['sha256']}`",
         "", "## Intended use", "",
         "- Teaching: how a clinical risk classifier is trained, measured, documented and served.",

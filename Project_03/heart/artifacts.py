@@ -21,17 +21,16 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-from heart_signals import deferred_signals
+from heart.errors import ArtifactError, HeartError, LockTimeout
+from heart.files import atomic_write, file_lock, remove_partials
+from heart.signals import deferred_signals
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +40,6 @@ STAGING_PREFIX = ".heart-staging-"
 OWNER_LOCK = ".owner.lock"
 WRITTEN_BY = "heart_disease.py train"
 LOCK_TIMEOUT = 120
-
-
-class ArtifactError(Exception):
-    """The output folder cannot take this run's artifacts without harming other files."""
 
 
 def read_manifest(output_dir: Path) -> dict[str, Any] | None:
@@ -85,38 +80,21 @@ def check_output_dir(output_dir: Path, names: Iterable[str]) -> None:
                             "--output-dir")
 
 
-def _folder_lock(output_dir: Path) -> FileLock:
-    return FileLock(output_dir / LOCK, timeout=LOCK_TIMEOUT)
-
-
-@contextmanager
-def _locked(output_dir: Path) -> Iterator[None]:
-    try:
-        with _folder_lock(output_dir):
-            yield
-    except Timeout as exc:
-        raise ArtifactError(f"another training held {output_dir / LOCK} for {LOCK_TIMEOUT} s; "
-                            "try again when it has finished") from exc
-
-
 def remove_stale_staging(output_dir: Path) -> list[Path]:
     """Remove what killed runs left: staging folders whose owner lock is free, temporary files.
 
     Call it holding the folder lock: temporary files are only written under that lock.
     """
-    removed = []
-    for leftover in sorted(output_dir.glob(".heart-manifest-*")):
-        leftover.unlink(missing_ok=True)
-        removed.append(leftover)
+    removed = remove_partials(output_dir)
     for folder in sorted(output_dir.glob(f"{STAGING_PREFIX}*")):
         if not folder.is_dir():
             continue
         try:
-            with FileLock(folder / OWNER_LOCK, timeout=0):
+            with file_lock(folder / OWNER_LOCK, timeout=0):
                 shutil.rmtree(folder, ignore_errors=True)
-        except Timeout:
+        except LockTimeout:
             continue  # its run is alive
-        except OSError:
+        except HeartError:
             continue  # removed meanwhile by another run's clean-up
         removed.append(folder)
         logger.info("Removed %s, left by a run that was stopped", folder)
@@ -125,26 +103,32 @@ def remove_stale_staging(output_dir: Path) -> list[Path]:
 
 @contextmanager
 def staging_dir(output_dir: Path) -> Iterator[Path]:
-    """A private folder inside ``output_dir`` for one run's files; removed when the run ends."""
+    """A private folder inside ``output_dir`` for one run's files; removed when the run ends.
+
+    The run holds the folder's owner lock while it lives: a staging folder whose lock is free
+    belongs to a dead run.
+    """
     created = not output_dir.exists()
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(output_dir):
-            remove_stale_staging(output_dir)
-            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output_dir))
-            owner = FileLock(staging / OWNER_LOCK, timeout=0)
-            owner.acquire()
-    except OSError as exc:
-        raise ArtifactError(f"cannot write to {output_dir}: {exc.strerror or exc}") from exc
-    try:
-        yield staging
+        with ExitStack() as owner:
+            try:
+                output_dir.mkdir(parents=True, exist_ok=True)
+                with file_lock(output_dir / LOCK, LOCK_TIMEOUT):
+                    remove_stale_staging(output_dir)
+                    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output_dir))
+                    owner.enter_context(file_lock(staging / OWNER_LOCK, timeout=0))
+            except OSError as exc:
+                raise ArtifactError(f"cannot write to {output_dir}: "
+                                    f"{exc.strerror or exc}") from exc
+            try:
+                yield staging
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        owner.release()
         if created and read_manifest(output_dir) is None:
-            (output_dir / LOCK).unlink(missing_ok=True)
-            with suppress(OSError):
-                output_dir.rmdir()  # only if empty: a failed first run leaves no empty folder
+            with suppress(OSError):  # only if empty: a failed first run leaves no empty folder
+                (output_dir / LOCK).unlink(missing_ok=True)
+                output_dir.rmdir()
 
 
 def sha256(path: Path) -> str:
@@ -158,26 +142,13 @@ def _sync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _replace_text(path: Path, text: str, prefix: str) -> None:
-    """Write ``text`` to a unique temporary file beside ``path``, then rename it over ``path``."""
-    temporary = path.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with open(temporary, "x", encoding="utf-8") as out:  # "x": the umask's permissions
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _write_manifest(output_dir: Path, files: dict[str, str],
                     pending: dict[str, str] | None = None) -> dict[str, Any]:
     manifest: dict[str, Any] = {"written_by": WRITTEN_BY, "files": files}
     if pending:
         manifest["pending"] = pending
-    _replace_text(output_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                  ".heart-manifest-")
+    with atomic_write(output_dir / MANIFEST) as stream:
+        stream.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return manifest
 
 
@@ -192,7 +163,7 @@ def publish(staging: Path, output_dir: Path) -> dict[str, Any]:
         _sync(staging / name)
         files[name] = sha256(staging / name)
     try:
-        with _locked(output_dir), deferred_signals():
+        with file_lock(output_dir / LOCK, LOCK_TIMEOUT), deferred_signals():
             foreign = foreign_files(output_dir, names)
             if foreign:
                 raise ArtifactError(f"{output_dir} now holds {', '.join(foreign)}, not written "

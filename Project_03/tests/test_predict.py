@@ -1,5 +1,5 @@
-"""Serving: lean imports, the schema saved with the model, files that are not our model, and
-ONNX/joblib agreement for every family."""
+"""The predict command and serving: lean imports, the schema saved with the model, patients'
+validation, files that are not our model, and ONNX/joblib agreement for every family."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.linear_model import LogisticRegression
 
-from export import check_parity, export_joblib, export_onnx, serving_schema
+from heart.errors import PatientValidationError
+from heart.export import check_parity, export_joblib, export_onnx, serving_schema
+from heart.patients import read_patients, validate
+from heart.pipeline import build_pipeline, model_frame
+from heart.search_space import FAMILIES
+from heart.serving import load_model, predict
 from heart_disease import main
-from heart_search_space import FAMILIES
-from heart_serving import PatientValidationError, load_model, predict, read_patients, validate
-from modeling import build_pipeline, model_frame
 
 PROJECT = Path(__file__).resolve().parents[1]
 HEAVY = ("sklearn", "pandas", "optuna", "mlflow", "skl2onnx", "scipy", "matplotlib")
@@ -200,3 +202,54 @@ def test_a_folder_or_a_repeated_column_is_named_as_such(tmp_path: Path) -> None:
     path.write_text(f"{header}\n{row}\n", encoding="utf-8")
     with pytest.raises(PatientValidationError, match="column Age appears more than once"):
         read_patients(path)
+
+
+def test_predict_json(train_json, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """One object per patient with probability and label, from a JSON file."""
+    _, output = train_json
+    patients = tmp_path / "patients.json"
+    patients.write_text(json.dumps([
+        {"Age": 42, "Sex": "F", "ChestPainType": "ATA", "RestingBP": 120, "Cholesterol": 215,
+         "FastingBS": 0, "RestingECG": "Normal", "MaxHR": 170, "ExerciseAngina": "N",
+         "Oldpeak": 0.0, "ST_Slope": "Up"},
+        {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": None,
+         "FastingBS": 1, "RestingECG": "ST", "MaxHR": 108, "ExerciseAngina": "Y",
+         "Oldpeak": 2.0, "ST_Slope": "Flat"}]), encoding="utf-8")
+    code = main(["predict", "--model", str(output / "model.onnx"), "--input", str(patients),
+                 "--format", "json", "--log-level", "WARNING"])
+    scores = json.loads(capsys.readouterr().out)
+    assert code == 0 and [s["label"] for s in scores] == [0, 1]
+    assert scores[0]["probability"] < scores[1]["probability"]
+
+
+def test_predict_without_a_model_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A missing model file says to train first."""
+    (tmp_path / "p.csv").write_text("Age\n1\n", encoding="utf-8")
+    code = main(["predict", "--model", str(tmp_path / "model.onnx"), "--input",
+                 str(tmp_path / "p.csv")])
+    assert code == 1 and "run 'train' first" in capsys.readouterr().err
+
+
+def test_predict_with_an_unknown_model_format_exits_1(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """Only .onnx and .joblib models load; anything else is named in one error line."""
+    (tmp_path / "model.pkl").write_bytes(b"x")
+    (tmp_path / "p.csv").write_text("Age\n1\n", encoding="utf-8")
+    code = main(["predict", "--model", str(tmp_path / "model.pkl"), "--input",
+                 str(tmp_path / "p.csv")])
+    assert code == 1
+    assert "error: model must be a .onnx or .joblib file, got model.pkl" in capsys.readouterr().err
+
+
+def test_a_closed_output_pipe_exits_141_without_a_message(exported: Path, tmp_path: Path) -> None:
+    """`predict ... | head` where head has gone: exit 141 like any Unix tool, no traceback."""
+    patients = tmp_path / "p.json"
+    patients.write_text(json.dumps([PATIENT] * 2000), encoding="utf-8")
+    with subprocess.Popen([sys.executable, str(PROJECT / "heart_disease.py"), "predict",
+                           "--model", str(exported / "model.onnx"), "--input", str(patients),
+                           "--log-level", "ERROR"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader goes away before the first line
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 141 and err == ""

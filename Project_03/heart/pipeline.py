@@ -24,19 +24,16 @@ from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingCl
                               RandomForestClassifier, VotingClassifier)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (accuracy_score, brier_score_loss, f1_score, precision_score,
-                             recall_score, roc_auc_score)
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import Binarizer, MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import Binarizer, OneHotEncoder, StandardScaler
 
-from heart_data import CATEGORICAL, NUMERIC, TARGET
-from heart_search_space import FAMILIES
+from heart.data import CATEGORICAL, NUMERIC
+from heart.search_space import FAMILIES
 
 SCALED_FAMILIES = ("knn", "logistic_regression")
-MISSING = -100.0  # below every valid range of data_checks (Oldpeak goes down to -5)
-BASELINE_FEATURES = ["Oldpeak", "Sex_M", "ExerciseAngina_Y", "ST_Slope_Flat", "ST_Slope_Up"]
+MISSING = -100.0  # below every valid range of checks.py (Oldpeak goes down to -5)
 
 
 def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -112,38 +109,3 @@ def build_pipeline(family: str, seed: int, params: dict[str, Any] | None = None)
 def cv_splitter(folds: int, seed: int) -> StratifiedKFold:
     """The cross-validation folds every search strategy shares."""
     return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-
-
-def classic_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """The five dummy features of the classic walkthrough."""
-    return pd.DataFrame({
-        "Oldpeak": pd.to_numeric(frame["Oldpeak"], errors="coerce").fillna(0.0),
-        "Sex_M": (frame["Sex"] == "M").astype(float),
-        "ExerciseAngina_Y": (frame["ExerciseAngina"] == "Y").astype(float),
-        "ST_Slope_Flat": (frame["ST_Slope"] == "Flat").astype(float),
-        "ST_Slope_Up": (frame["ST_Slope"] == "Up").astype(float),
-    }, index=frame.index)
-
-
-def fit_baseline(train: pd.DataFrame, seed: int, folds: int = 5) -> GridSearchCV:
-    """The classic recipe: min-max scaled KNN on five features, k tuned by grid search."""
-    pipeline = Pipeline([("scale", MinMaxScaler()), ("knn", KNeighborsClassifier())])
-    grid = {"knn__n_neighbors": list(range(1, 20)), "knn__weights": ["uniform", "distance"],
-            "knn__metric": ["minkowski", "manhattan"]}
-    search = GridSearchCV(pipeline, grid, scoring="accuracy", cv=cv_splitter(folds, seed))
-    return search.fit(classic_features(train), train[TARGET])
-
-
-def classification_metrics(truth: np.ndarray, probability: np.ndarray,
-                           threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (at ``threshold``), ROC AUC and Brier score."""
-    predicted = (probability >= threshold).astype(int)
-    return {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "precision": float(precision_score(truth, predicted, zero_division=0)),
-        "recall": float(recall_score(truth, predicted, zero_division=0)),
-        "f1": float(f1_score(truth, predicted, zero_division=0)),
-        "roc_auc": (float(roc_auc_score(truth, probability)) if len(set(truth)) > 1
-                    else float("nan")),
-        "brier": float(brier_score_loss(truth, probability, labels=[0, 1])),
-    }

@@ -1,0 +1,181 @@
+"""The command line's plumbing: the parser with one subparser per command, and the boundary.
+
+The entry script (``heart_disease.py``) holds the commands (the story); this module parses the
+arguments, turns them into the config dataclasses of :mod:`heart.config` (whose fields hold every
+default), configures logging once, and runs the chosen command inside :func:`run`, the one place
+where errors become exit codes. It imports nothing heavy: ``predict`` must start fast.
+
+To add a command: write ``_add_NAME(commands, common)`` beside the others, call it in
+:func:`build_parser`, and add the command function to ``COMMANDS`` in the entry script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dotenv import load_dotenv
+
+from heart.arguments import ArgumentParser, float_range, int_range, non_empty, non_empty_path
+from heart.config import DataSource, EvaluateConfig, ProcedureSettings, TrainConfig
+from heart.errors import HeartError
+from heart.limits import MAX_CV, MAX_REPEATS, MAX_SEED, MAX_TRIALS
+from heart.search_space import FAMILIES, STRATEGIES
+from heart.signals import EXIT_SIGINT, Interrupted, handle_signals
+
+logger = logging.getLogger(__name__)
+
+EXIT_ERROR = 1
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DESCRIPTION = ("Train a heart-disease classifier (data checks, search, calibration, ONNX export, "
+               "MLflow tracking), evaluate the whole training procedure by nested "
+               "cross-validation, and score patients with a trained model.")
+Command = Callable[..., int]
+Subparsers = Any  # what add_subparsers returns; argparse keeps its class private
+
+
+def build_parser() -> ArgumentParser:
+    """Return the parser: one subparser per command, each with ``--log-level`` and ``--format``."""
+    common = ArgumentParser(add_help=False)
+    common.add_argument("--format", choices=("table", "json"), default="table",
+                        help="results for people (table) or programs (json), on stdout")
+    common.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
+                        help="log detail on stderr; DEBUG also shows the traceback of an error")
+    parser = ArgumentParser(description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands, common)
+    _add_evaluate(commands, common)
+    _add_predict(commands, common)
+    return parser
+
+
+def _add_procedure_flags(command: argparse.ArgumentParser) -> None:
+    """Flags of the data and the training procedure, shared by train and evaluate."""
+    command.add_argument("--data-path", type=non_empty,
+                         help="CSV in the 918-row schema, local or http(s); "
+                         "if omitted, the UCI archive from $HEART_DATA_URL")
+    command.add_argument("--cache-dir", type=non_empty_path, default=DataSource.cache_dir,
+                         help="folder for the downloaded UCI archive")
+    command.add_argument("--model", choices=("auto", *FAMILIES), default=ProcedureSettings.model,
+                         help="model family; auto picks the best by cross-validation (nested "
+                         "cross-validation found that choice noisier than the soft vote: "
+                         "RESULTS.md)")
+    command.add_argument("--tuning", action="store_true", help="search hyperparameters")
+    command.add_argument("--search", choices=STRATEGIES, default=ProcedureSettings.search,
+                         help="grid, random, bayesian (Optuna TPE) or list; all search the "
+                         "family's one space")
+    command.add_argument("--n-trials", type=int_range(1, MAX_TRIALS),
+                         default=ProcedureSettings.n_trials,
+                         help=f"trials for random and bayesian search, 1 to {MAX_TRIALS}")
+    command.add_argument("--cv", type=int_range(2, MAX_CV), default=ProcedureSettings.folds,
+                         help=f"cross-validation folds for model choice and tuning, 2 to {MAX_CV}")
+    command.add_argument("--seed", type=int_range(0, MAX_SEED), default=ProcedureSettings.seed,
+                         help=f"random seed, 0 to {MAX_SEED}")
+    command.add_argument("--min-recall", type=float_range(0, 1, include_low=False),
+                         default=ProcedureSettings.min_recall,
+                         help="pick the highest threshold whose CV recall is at least this, in "
+                         "(0, 1] (default: threshold 0.5)")
+
+
+def _add_train(commands: Subparsers, common: ArgumentParser) -> None:
+    train = commands.add_parser("train", parents=[common],
+                                help="check data, train, evaluate, export, track")
+    _add_procedure_flags(train)
+    train.add_argument("--test-size", type=float_range(0, 1, include_low=False,
+                                                       include_high=False),
+                       default=TrainConfig.test_size,
+                       help="share of patients held out for the test set, in (0, 1); it must "
+                       "leave enough patients of each class for the split and the folds")
+    train.add_argument("--output-dir", type=non_empty_path, default=TrainConfig.output_dir,
+                       help="folder for the artifacts; other files in it are left alone")
+    train.add_argument("--tracking-uri", type=non_empty,
+                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                       f"or {TrainConfig.tracking_uri})")
+    train.add_argument("--experiment", type=non_empty, default=TrainConfig.experiment,
+                       help="MLflow experiment name")
+    train.add_argument("--storage", type=non_empty,
+                       help="Optuna storage URL shared by several search workers")
+    train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+
+
+def _add_evaluate(commands: Subparsers, common: ArgumentParser) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common],
+        help="repeated cross-validation of the whole training procedure, against the baseline")
+    _add_procedure_flags(evaluate)
+    evaluate.add_argument("--repeats", type=int_range(1, MAX_REPEATS),
+                          default=EvaluateConfig.repeats,
+                          help=f"repetitions of the outer cross-validation, 1 to {MAX_REPEATS}")
+    evaluate.add_argument("--folds", type=int_range(2, MAX_CV), default=EvaluateConfig.folds,
+                          help=f"outer folds, 2 to {MAX_CV}")
+
+
+def _add_predict(commands: Subparsers, common: ArgumentParser) -> None:
+    predict = commands.add_parser("predict", parents=[common],
+                                  help="score patients with a trained model")
+    predict.add_argument("--model", type=non_empty_path, required=True,
+                         help="model.onnx or model.joblib written by train")
+    predict.add_argument("--input", type=non_empty_path, required=True,
+                         help="patients .csv or .json")
+
+
+def _data_source(args: argparse.Namespace) -> DataSource:
+    """The data flags, with $HEART_DATA_URL and $HEART_DATA_SHA256 (from ``.env`` too)."""
+    load_dotenv()
+    return DataSource(path=args.data_path, url=os.environ.get("HEART_DATA_URL") or DataSource.url,
+                      sha256=os.environ.get("HEART_DATA_SHA256") or None,
+                      cache_dir=args.cache_dir)
+
+
+def _procedure(args: argparse.Namespace, storage: str | None = None) -> ProcedureSettings:
+    return ProcedureSettings(model=args.model, tuning=args.tuning, search=args.search,
+                             n_trials=args.n_trials, folds=args.cv, seed=args.seed,
+                             storage=storage, min_recall=args.min_recall)
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """``train``'s flags (and environment) as its config."""
+    data = _data_source(args)
+    return TrainConfig(
+        data=data, procedure=_procedure(args, args.storage), test_size=args.test_size,
+        output_dir=args.output_dir, experiment=args.experiment, track=not args.no_tracking,
+        tracking_uri=(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                      or TrainConfig.tracking_uri))
+
+
+def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:
+    """``evaluate``'s flags (and environment) as its config."""
+    return EvaluateConfig(data=_data_source(args), procedure=_procedure(args),
+                          repeats=args.repeats, folds=args.folds)
+
+
+def run(commands: Mapping[str, Command], argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, then run ``commands[args.command](args)``; return the exit code.
+
+    Expected errors (``HeartError``, ``OSError``) become one ``error:`` line and exit 1; Ctrl-C
+    130, SIGTERM 143, a closed output pipe 141; anything else is a bug and keeps its traceback.
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        with handle_signals():
+            code = commands[args.command](args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at exit
+            return code
+    except KeyboardInterrupt as exc:
+        print(f"error: interrupted ({str(exc) or 'SIGINT'})", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, Interrupted) else EXIT_SIGINT
+    except BrokenPipeError:  # the reader went away (`| head`): nobody to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except (HeartError, OSError) as exc:
+        if args.log_level == "DEBUG":
+            logger.exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
