@@ -30,7 +30,8 @@ from fastapi.responses import JSONResponse, Response
 
 from heart.errors import PatientValidationError
 from heart.model_source import ServedModel
-from heart.patients import MISSING_TEXT, validate
+from heart.patients import MISSING_TEXT
+from heart.serving import score
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +94,10 @@ def refuse_incomplete(records: list[Any], schema: Mapping[str, Any]) -> None:
                 raise PatientValidationError(f"patient {number}: {column} is missing")
 
 
-def score(served: ServedModel, records: list[Any]) -> list[dict[str, Any]]:
-    """``predict --format json``'s answer for complete, valid patients."""
+def answer(served: ServedModel, records: list[Any]) -> list[dict[str, Any]]:
+    """``predict --format json``'s answer, for complete, valid patients only."""
     refuse_incomplete(records, served.model.schema)
-    probabilities = served.model.predict_proba(validate(records, served.model.schema))
-    threshold = float(served.model.schema["threshold"])
-    return [{"probability": round(float(p), 6), "label": int(p >= threshold)}
-            for p in probabilities]
+    return score(served.model, records)
 
 
 def patient_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,7 +171,7 @@ def create_app(served: ServedModel) -> FastAPI:
             return _problem(400, "the body must be a JSON list of patients, got "
                             f"{type(records).__name__}")
         try:
-            answers = score(served, records)
+            answers = answer(served, records)
         except PatientValidationError as exc:
             return _problem(422, str(exc))
         return Response(json.dumps(answers), media_type="application/json")
@@ -204,7 +202,7 @@ def address(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def serve(served: ServedModel, sock: socket.socket) -> None:
+def serve_forever(served: ServedModel, sock: socket.socket) -> None:
     """Answer on ``sock`` until SIGTERM or Ctrl-C; in-flight requests finish first (within
     ``DRAIN_SECONDS``).
 

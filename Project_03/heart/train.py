@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from heart.artifacts import check_output_dir, publish, staging_dir
+from heart.artifacts import check_output_dir, publish, sha256, staging_dir
 from heart.baseline import classic_features, fit_baseline
 from heart.checks import check_data
 from heart.config import TrainConfig
@@ -57,6 +59,7 @@ class TrainResult:  # pylint: disable=too-many-instance-attributes  # the summar
     slices: dict[str, Any]
     artifacts: dict[str, str]
     run_id: str | None = None
+    registry: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The result as plain JSON-ready data."""
@@ -172,6 +175,37 @@ def _track_published(config: TrainConfig, result: TrainResult, extra: dict[str, 
         raise TrackingError(f"the model is saved in {config.output_dir}, but {exc}") from exc
 
 
+def _register(config: TrainConfig, result: TrainResult, measured: dict[str, Any],
+              manifest: dict[str, Any], checksum: str) -> dict[str, Any]:
+    """Register the published ONNX model and run the promotion gate on the held-out rows.
+
+    The file registered is a private copy whose SHA-256 matches this run's manifest, so a run
+    that publishes into the same folder meanwhile cannot slip its model into this version.
+    """
+    # pylint: disable-next=import-outside-toplevel  # MLflow's model flavours: train only
+    from heart.registry import HeldOut, register_and_gate
+
+    procedure = config.procedure
+    held_out = HeldOut(truth=measured["truth"], features=measured["features"],
+                       baseline=measured["baseline_probability"], seed=procedure.seed,
+                       split=f"data={checksum} test_size={config.test_size} "
+                       f"seed={procedure.seed}")
+    with tempfile.TemporaryDirectory(prefix="heart-register-") as folder:
+        onnx_path = Path(folder) / "model.onnx"
+        shutil.copyfile(config.output_dir / "model.onnx", onnx_path)
+        if sha256(onnx_path) != manifest["files"]["model.onnx"]:
+            raise TrackingError(f"the model is saved in {config.output_dir} and the run recorded "
+                                f"({result.run_id}), but another run replaced model.onnx before "
+                                "it was registered; it was not registered")
+        try:
+            outcome = register_and_gate(config.tracking_uri, str(result.run_id), onnx_path,
+                                        config.registered_model, held_out)
+        except TrackingError as exc:
+            raise TrackingError(f"the model is saved in {config.output_dir} and the run "
+                                f"recorded, but {exc}") from exc
+    return outcome.summary()
+
+
 def preflight(config: TrainConfig) -> None:
     """Fail in seconds, before any training, on an output folder or store that cannot be used."""
     check_output_dir(config.output_dir, ARTIFACTS)
@@ -209,13 +243,15 @@ def train_model(config: TrainConfig) -> TrainResult:
                   "search_trials": (None if fitted.selection.search is None
                                     else fitted.selection.search.trials),
                   "wall_seconds": time.perf_counter() - started}
-        metrics = {k: v for k, v in result.summary().items() if k != "run_id"} | extra
+        metrics = {k: v for k, v in result.summary().items()
+                   if k not in ("run_id", "registry")} | extra
         _write_json(staging / "data_report.json", data_report)
         _write_json(staging / "metrics.json", metrics)
         (staging / "model_card.md").write_text(model_card(metrics), encoding="utf-8")
         manifest = publish(staging, config.output_dir)
     if config.track:
         _track_published(config, result, extra, manifest)
+        result.registry = _register(config, result, measured, manifest, checksum)
     logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", result.model,
                 time.perf_counter() - started, result.test["accuracy"], result.test["roc_auc"])
     return result

@@ -8,6 +8,7 @@ import json
 import zipfile
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -118,3 +119,25 @@ def fixture_previous_output(tmp_path: Path) -> Path:
         publish(staging, output)
     (output / "notes.txt").write_text("mine", encoding="utf-8")
     return output
+
+
+@pytest.fixture(name="onnx_model", scope="session")
+def fixture_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small logistic regression on synthetic patients, exported as ``train`` exports it."""
+    # pylint: disable=import-outside-toplevel  # scikit-learn only for the tests that need it
+    from heart.export import export_onnx, serving_schema
+    from heart.pipeline import build_pipeline, model_frame
+
+    patients = synthetic_patients()
+    pipeline = build_pipeline("logistic_regression", 0).fit(model_frame(patients),
+                                                              patients["HeartDisease"])
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    export_onnx(pipeline, path, serving_schema("logistic_regression", 0.5))
+    return path
+
+
+@pytest.fixture(name="complete_patients")
+def fixture_complete_patients() -> list[dict[str, Any]]:
+    """50 synthetic patients with every field filled and in range, as JSON records."""
+    patients = synthetic_patients(50, seed=7).drop(columns="HeartDisease")
+    return json.loads(patients.to_json(orient="records"))
