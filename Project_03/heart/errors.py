@@ -49,3 +49,7 @@ class PatientValidationError(HeartError):
 
 class ModelFileError(HeartError):
     """A model file this project cannot load, or one that does not belong with its folder."""
+
+
+class ServeError(HeartError):
+    """The server cannot listen on the address asked for (taken, or not this machine's)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +29,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from heart.errors import PatientValidationError
+from heart.errors import PatientValidationError, ServeError
 from heart.model_source import ServedModel
 from heart.patients import MISSING_TEXT
 from heart.serving import score
@@ -186,14 +187,14 @@ def listen(host: str, port: int) -> socket.socket:
     listens, connections wait in its queue until uvicorn accepts them.
 
     Raises:
-        OSError: the address is taken or cannot be used.
+        ServeError: the address is taken or cannot be used.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: "
-                      f"{exc.strerror or exc}") from exc
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}") from exc
 
 
 def address(sock: socket.socket) -> str:

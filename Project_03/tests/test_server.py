@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from schemathesis.generation.modes import GenerationMode
 from heart.model_source import ServedModel, file_sha256, open_model
 from heart.server import MAX_BODY_BYTES, create_app
 from heart.serving import predict
+from heart_disease import main
 
 PROJECT = Path(__file__).resolve().parents[1]
 PATIENT = {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": 0,
@@ -196,35 +198,108 @@ def test_the_openapi_schema_finds_no_server_error(app: FastAPI, method: str, pat
 
 
 def free_port() -> int:
-    """A port nobody listens on right now."""
+    """A loopback port nobody listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def start_server(command: list[str]) -> tuple[subprocess.Popen[str], int]:
-    """Start ``command`` (a serve command on port 0); return it and the port it announces."""
-    process = subprocess.Popen(  # pylint: disable=consider-using-with  # the caller waits for it
-        command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    assert process.stderr is not None
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if "Serving" in line and "http://127.0.0.1:" in line:
-            return process, int(line.rsplit(":", 1)[1].split()[0])
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise AssertionError(f"the server did not start: {process.communicate()}")
+def start_server(model: Path, port: int) -> subprocess.Popen[str]:
+    """``heart_disease.py serve`` on ``port``; returns once it printed its URL (it listens)."""
+    process = subprocess.Popen(  # pylint: disable=consider-using-with  # the caller stops it
+        [sys.executable, "heart_disease.py", "serve", "--model", str(model), "--port", str(port)],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != f"http://127.0.0.1:{port}":
+        process.kill()
+        raise AssertionError(f"the server did not start: {line!r} {process.communicate()}")
+    return process
+
+
+def send(conn: socket.socket, method: str, path: str, body: bytes = b"") -> None:
+    """Write one HTTP/1.1 request (the connection is closed after the answer)."""
+    conn.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                 "Connection: close\r\n\r\n".encode() + body)
+
+
+def receive(conn: socket.socket) -> tuple[int, bytes]:
+    """Read the whole answer; (status, body)."""
+    reply = b""
+    while chunk := conn.recv(65536):
+        reply += chunk
+    head, _, content = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), content
 
 
 def request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-    """One HTTP/1.1 request on a fresh connection; (status, body)."""
+    """One request on a fresh connection; (status, body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
-                     "Connection: close\r\n\r\n".encode() + body)
-        reply = b""
-        while chunk := conn.recv(65536):
-            reply += chunk
-    head, _, content = reply.partition(b"\r\n\r\n")
-    return int(head.split()[1]), content
+        send(conn, method, path, body)
+        return receive(conn)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_the_server_process_drains_an_in_flight_request_and_exits(
+        onnx_model: Path, complete_patients: list[dict[str, Any]], signum: int,
+        code: int) -> None:
+    """The real process on a loopback port: answers, logs one access line per request, and on
+    SIGTERM (143) or Ctrl-C (130) finishes the request in flight before exiting within 5 s."""
+    port = free_port()
+    process = start_server(onnx_model, port)
+    try:
+        assert request(port, "GET", "/health")[0] == 200
+        status, body = request(port, "POST", "/predict", json.dumps(complete_patients).encode())
+        assert status == 200
+        assert json.loads(body) == predict(onnx_model, complete_patients)
+        assert request(port, "POST", "/predict", b"[{}]")[0] == 422
+        payload = json.dumps([PATIENT]).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: {len(payload)}"
+                         "\r\nConnection: close\r\n\r\n".encode() + payload[:10])  # a part
+            time.sleep(0.3)
+            process.send_signal(signum)
+            time.sleep(0.5)  # the server is shutting down, the request still in flight
+            conn.sendall(payload[10:])
+            status, body = receive(conn)
+        assert status == 200
+        assert json.loads(body) == predict(onnx_model, [PATIENT])
+        stopped = time.monotonic()
+        _, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - stopped < 5
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == code
+    assert stderr.count('"GET /health HTTP/1.1" 200') == 1
+    assert stderr.count('"POST /predict HTTP/1.1" 200') == 2
+    assert stderr.count('"POST /predict HTTP/1.1" 422') == 1
+    assert f"error: interrupted ({signal.Signals(signum).name})" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_port_in_use_is_one_error_line(onnx_model: Path) -> None:
+    """serve on a taken port: exit 1 with one line naming the address."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "heart_disease.py", "serve", "--model",
+                               str(onnx_model), "--port", str(port)], cwd=PROJECT,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+@pytest.mark.parametrize(("model", "words"), [
+    ("model.joblib", "serving needs the ONNX model"),
+    ("models:/heart-disease", "models:/NAME@ALIAS"),
+])
+def test_serve_refuses_a_model_it_cannot_serve(model: str, words: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    """A joblib file (it would load scikit-learn) or a malformed URI: one line, exit 1."""
+    assert main(["serve", "--model", str(tmp_path / model) if model.endswith("joblib") else model,
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 1
+    assert words in capsys.readouterr().err
