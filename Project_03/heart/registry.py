@@ -44,7 +44,6 @@ from heart.tracking import STORE_ERRORS, store_lock
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_NAME = "heart-disease"
 CHAMPION, CHALLENGER = "champion", "challenger"
 SHA_TAG = "onnx_sha256"
 SPLIT_TAG = "held_out_split"

@@ -23,8 +23,10 @@ from heart.export import export_onnx, serving_schema
 from heart.gate import AUC_MARGIN, decide, roc_auc
 from heart.model_source import file_sha256, open_model, parse_model_uri
 from heart.pipeline import build_pipeline, model_frame
-from heart.registry import CHALLENGER, CHAMPION, SHA_TAG, HeldOut, register_and_gate
+from heart.registry import (CHALLENGER, CHAMPION, EXAMPLE_PATIENT, SHA_TAG, HeldOut,
+                            register_and_gate)
 from heart.tracking import check_tracking, log_run
+from heart_disease import main
 
 PROJECT = Path(__file__).resolve().parents[1]
 NAME = "heart-disease"
@@ -305,3 +307,33 @@ def test_registry_uris_parse(text: str) -> None:
     """Both registry forms parse into name, alias, version."""
     name, alias, version = parse_model_uri(text)
     assert name and (alias is None) != (version is None)
+
+
+@pytest.mark.slow
+def test_train_twice_then_predict_and_serve_load_the_champion(
+        patients_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The documented flow: two trainings into one store make versions 1 and 2 with the gate's
+    aliases; predict with models:/NAME@champion answers as the champion's own file."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    results = []
+    for family in ("logistic_regression", "knn"):
+        assert main(["train", "--data-path", str(patients_csv), "--model", family,
+                     "--output-dir", str(tmp_path / family), "--tracking-uri", store,
+                     "--log-level", "WARNING", "--format", "json"]) == 0
+        results.append(json.loads(capsys.readouterr().out)["registry"])
+    assert [r["version"] for r in results] == [1, 2]
+    assert results[0]["alias"] == CHAMPION and results[0]["promoted"]
+    assert results[1]["alias"] in (CHAMPION, CHALLENGER)
+    assert results[1]["promoted"] == (results[1]["alias"] == CHAMPION)
+    champion = "knn" if results[1]["promoted"] else "logistic_regression"
+    patients = tmp_path / "patients.json"
+    patients.write_text(json.dumps([EXAMPLE_PATIENT]), encoding="utf-8")
+    answers = []
+    for model in (f"models:/{NAME}@champion", str(tmp_path / champion / "model.onnx")):
+        assert main(["predict", "--model", model, "--tracking-uri", store, "--input",
+                     str(patients), "--format", "json"]) == 0
+        answers.append(json.loads(capsys.readouterr().out))
+    assert answers[0] == answers[1]
+    assert main(["train", "--data-path", str(patients_csv), "--model", "knn", "--output-dir",
+                 str(tmp_path / "plain"), "--no-tracking", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["registry"] is None
