@@ -6,7 +6,6 @@ Examples:
     python heart_disease.py train --data-path ../../shared/data/heart/heart.csv --tuning
     python heart_disease.py evaluate --data-path ../../shared/data/heart/heart.csv --repeats 2
     python heart_disease.py predict --model artifacts/model.onnx --input examples/patients.csv
-    python heart_disease.py predict --model models:/heart-disease@champion --input examples/patients.csv
     python heart_disease.py serve --model models:/heart-disease@champion --port 8000
 
 Read next: heart/train.py (what train does, step by step), then heart/procedure.py,

@@ -1,4 +1,5 @@
-"""Every setting of ``train``, ``evaluate`` and ``serve``, each default stated once: argparse reads it here.
+"""Every setting of ``train``, ``evaluate`` and ``serve``, each default stated once: argparse reads
+it here.
 
 Plain dataclasses, importing nothing heavy, so the command line can show the defaults in
 ``--help`` without loading scikit-learn. Paths default to folders inside this project, all of

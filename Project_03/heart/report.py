@@ -41,9 +41,9 @@ def training(result: dict[str, Any], output_format: str) -> str:
         lines.append(f"MLflow run: {result['run_id']}")
     registry = result.get("registry")
     if registry:
+        verdict = "promoted" if registry["promoted"] else "not promoted"
         lines.append(f"Registry: {registry['model']} version {registry['version']} -> "
-                     f"{registry['alias']} ({'promoted' if registry['promoted'] else 'not promoted'}"
-                     f": {registry['reason']})")
+                     f"{registry['alias']} ({verdict}: {registry['reason']})")
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from heart.errors import ModelFileError
-from heart.patients import read_patients, validate
+from heart.patients import validate
 
 logger = logging.getLogger(__name__)
 
@@ -113,4 +113,3 @@ def score(model: OnnxModel | JoblibModel, records: list[dict[str, Any]]) -> list
 def predict(model_path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Probability and label for each patient, from the model file at ``model_path``."""
     return score(load_model(model_path), records)
-
