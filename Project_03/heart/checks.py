@@ -3,6 +3,8 @@
 Fatal problems (too few rows, a feature with no values at all, text in a numeric column, a label
 that is not 0/1, one class only) stop training. Everything else is repaired the conservative way,
 by marking the value missing so the pipeline's imputer handles it, and logged as a warning.
+Identical rows are kept once, before any split, so that a patient never sits in both the
+training and the test rows.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ PHYSIOLOGICAL_RANGES = {
 }
 IMPOSSIBLE_ZEROS = ("RestingBP", "Cholesterol")
 MIN_ROWS = 100
+OPTIONAL_SHARE = 0.05  # a field missing this often in training may be missing at serving time
 MINORITY_WARNING = 0.2
 
 
@@ -98,7 +101,7 @@ def _mask_values(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[pd.DataFr
 
 
 def _check_rows(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Labels, empty columns, duplicates, class balance and size: (fatal, warnings)."""
+    """Labels, empty columns, class balance and size: (fatal, warnings)."""
     fatal, warnings = [], []
     if not frame[TARGET].isin([0, 1]).all():
         found = sorted(frame[TARGET].dropna().unique().tolist())[:5]
@@ -107,9 +110,6 @@ def _check_rows(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[list[str],
     empty = [c for c in NUMERIC + CATEGORICAL if frame[c].isna().all()]
     if empty:
         fatal.append(f"column(s) {', '.join(empty)} have no values at all")
-    report["duplicates"] = int(frame.duplicated().sum())
-    if report["duplicates"]:
-        warnings.append(f"{report['duplicates']} duplicated row(s)")
     balance = frame[TARGET].value_counts()
     report["class_balance"] = {str(int(k)): int(v) for k, v in balance.items() if k in (0, 1)}
     if len(frame) < MIN_ROWS:
@@ -119,6 +119,18 @@ def _check_rows(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[list[str],
     elif not fatal and balance.min() / balance.sum() < MINORITY_WARNING:
         warnings.append(f"class imbalance: {report['class_balance']}")
     return fatal, warnings
+
+
+def _drop_duplicates(frame: pd.DataFrame,
+                     report: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """Keep one copy of each identical row: a patient counted twice could land on both sides of
+    a split (or of a fold) and make every held-out figure look better than it is."""
+    duplicated = frame.duplicated()
+    report["duplicates"] = int(duplicated.sum())
+    if not report["duplicates"]:
+        return frame, []
+    return frame[~duplicated], [f"{report['duplicates']} duplicated row(s) dropped, so that no "
+                                "patient is both trained on and tested on"]
 
 
 def check_data(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -137,6 +149,8 @@ def check_data(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     if unlabeled.any():
         warnings.append(f"{int(unlabeled.sum())} row(s) without a label dropped")
         frame = frame[~unlabeled]
+    frame, duplicate_warnings = _drop_duplicates(frame, report)
+    warnings += duplicate_warnings
     row_fatal, row_warnings = _check_rows(frame, report)
     fatal += row_fatal
     warnings += row_warnings
@@ -147,3 +161,9 @@ def check_data(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise DataValidationError("data checks failed: " + "; ".join(fatal))
     frame[TARGET] = frame[TARGET].astype(int)
     return frame.reset_index(drop=True), report
+
+
+def optional_columns(frame: pd.DataFrame) -> list[str]:
+    """The feature columns missing in at least ``OPTIONAL_SHARE`` of ``frame``'s rows (checked):
+    often enough for the model to have learned what "not measured" means there."""
+    return [c for c in NUMERIC + CATEGORICAL if frame[c].isna().mean() >= OPTIONAL_SHARE]

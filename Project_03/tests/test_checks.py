@@ -69,10 +69,13 @@ def test_fatal_problems_stop_training(patients: pd.DataFrame, change, message: s
         check_data(change(patients))
 
 
-def test_duplicates_are_counted(patients: pd.DataFrame) -> None:
-    """Duplicated rows are reported (and kept)."""
-    _, report = check_data(pd.concat([patients, patients.head(3)], ignore_index=True))
-    assert report["duplicates"] == 3
+def test_duplicates_are_dropped_before_any_split(patients: pd.DataFrame) -> None:
+    """Identical rows are reported and kept once: a patient written twice could otherwise be
+    trained on and tested on (heart.csv written twice raised held-out ROC AUC 0.93 -> 0.99)."""
+    clean, report = check_data(pd.concat([patients, patients.head(3)], ignore_index=True))
+    assert report["duplicates"] == 3 and len(clean) == len(patients)
+    assert not clean.duplicated().any()
+    assert any("3 duplicated row(s) dropped" in w for w in report["warnings"])
 
 
 @pytest.mark.realdata

@@ -12,7 +12,7 @@ from sklearn.dummy import DummyClassifier
 
 from heart import evaluate, search
 from heart.baseline import classic_features
-from heart.config import ProcedureSettings
+from heart.config import DataSource, EvaluateConfig, ProcedureSettings
 from heart.evaluate import corrected_interval, cross_validate_procedure, outer_splits, summarize
 from heart.metrics import METRICS
 from heart_disease import main
@@ -172,3 +172,17 @@ def test_too_many_folds_for_the_data_is_one_error_line(patients_csv: Path, folds
     err = capsys.readouterr().err
     assert code == 1 and err.startswith(f"error: --folds {folds} and --cv {cv}")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("quick_baseline")
+def test_data_written_twice_is_evaluated_as_written_once(patients: pd.DataFrame,
+                                                         tmp_path: Path) -> None:
+    """Regression: duplicated rows sat in an outer fold's training and test rows (leakage)."""
+    summaries = []
+    for copies in (1, 2):
+        path = tmp_path / f"patients{copies}.csv"
+        pd.concat([patients] * copies).to_csv(path, index=False)
+        summaries.append(evaluate.evaluate_procedure(EvaluateConfig(
+            data=DataSource(path=str(path)), repeats=1, folds=3, n_jobs=1,
+            procedure=ProcedureSettings(model="random_forest", folds=3, seed=0, n_jobs=1))))
+    assert summaries[0] == summaries[1]

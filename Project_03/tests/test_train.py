@@ -9,6 +9,7 @@ import math
 from contextlib import redirect_stderr
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -153,3 +154,19 @@ def test_train_with_any_arguments_succeeds_or_says_why(
         assert 0 < float(test_size) < 1 and not math.isnan(float(test_size))
     else:
         assert code in (1, 2) and len([ln for ln in text.splitlines() if "error:" in ln]) == 1
+
+
+def test_data_written_twice_gives_the_same_model_and_figures(
+        patients: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Regression: duplicated rows were split across the test set and the folds, so a file
+    written twice scored higher (leakage). Now it trains exactly as the file written once."""
+    results = []
+    for copies in (1, 2):
+        path = tmp_path / f"patients{copies}.csv"
+        pd.concat([patients] * copies).to_csv(path, index=False)
+        assert main(["train", "--data-path", str(path), "--model", "random_forest",
+                     "--no-tracking", "--log-level", "ERROR", "--format", "json",
+                     "--output-dir", str(tmp_path / f"out{copies}")]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    for key in ("test", "cv", "baseline", "threshold"):
+        assert results[0][key] == results[1][key], key
