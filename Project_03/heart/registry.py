@@ -40,7 +40,7 @@ from heart.errors import HeartError, ModelFileError, TrackingError
 from heart.gate import Decision, decide
 from heart.model_source import file_sha256, parse_model_uri
 from heart.serving import ORT_LOAD_ERRORS, OnnxModel
-from heart.tracking import STORE_ERRORS, store_lock
+from heart.tracking import FAIL_FAST, STORE_ERRORS, store_lock
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level="WARNING", stream=sys.stderr)
+    for key, value in FAIL_FAST.items():  # an unreachable server: fail now, not after retries
+        os.environ.setdefault(key, value)
     try:
         print(json.dumps(fetch(args.model_uri, args.tracking_uri, args.folder)))
     except (HeartError, *STORE_ERRORS) as exc:

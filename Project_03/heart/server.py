@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -189,12 +188,15 @@ def listen(host: str, port: int) -> socket.socket:
     Raises:
         ServeError: the address is taken or cannot be used.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
-        return socket.create_server((host, port), family=family, backlog=2048)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise ServeError(f"cannot listen on {host}:{port}: {reason}") from exc
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart without a wait
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:  # taken, not this machine's address, or a name that does not resolve
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 def address(sock: socket.socket) -> str:
