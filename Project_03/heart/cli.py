@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -99,13 +100,22 @@ def _add_train(commands: Subparsers, common: ArgumentParser) -> None:
                        f"or {TrainConfig.tracking_uri})")
     train.add_argument("--experiment", type=non_empty, default=TrainConfig.experiment,
                        help="MLflow experiment name")
-    train.add_argument("--registered-model", type=non_empty, metavar="NAME",
+    train.add_argument("--registered-model", type=model_name, metavar="NAME",
                        default=TrainConfig.registered_model,
                        help="register the model under NAME; the promotion gate gives the new "
                        "version the alias champion or challenger")
     train.add_argument("--storage", type=non_empty,
                        help="Optuna storage URL shared by several search workers")
     train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+
+
+def model_name(text: str) -> str:
+    """An argparse type: a registered model's name, usable in ``models:/NAME@ALIAS``."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+        raise argparse.ArgumentTypeError(
+            f"must be letters, digits, '.', '_' or '-' (it goes into models:/NAME@ALIAS), "
+            f"got {text!r}")
+    return text
 
 
 def _add_evaluate(commands: Subparsers, common: ArgumentParser) -> None:

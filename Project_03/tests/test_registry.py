@@ -337,3 +337,13 @@ def test_train_twice_then_predict_and_serve_load_the_champion(
     assert main(["train", "--data-path", str(patients_csv), "--model", "knn", "--output-dir",
                  str(tmp_path / "plain"), "--no-tracking", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["registry"] is None
+
+
+@pytest.mark.parametrize("name", ["a/b", "x@y", "has space", "-dash-first", ""])
+def test_a_registered_model_name_that_cannot_be_loaded_back_is_a_usage_error(
+        name: str, capsys: pytest.CaptureFixture) -> None:
+    """--registered-model must fit in models:/NAME@ALIAS: refused before any work, exit 2."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--registered-model", name])
+    assert stopped.value.code == 2
+    assert "--registered-model" in capsys.readouterr().err
