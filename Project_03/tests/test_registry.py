@@ -196,6 +196,7 @@ def test_the_registered_model_has_a_signature_and_an_input_example(
     assert "Cholesterol" in (folder / "input_example.json").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("uri", "version"), [(f"models:/{NAME}@champion", 1),
                                               (f"models:/{NAME}@challenger", 2),
                                               (f"models:/{NAME}/2", 2)])
@@ -208,6 +209,7 @@ def test_a_registry_uri_loads_that_version(store: dict[str, Any], uri: str,
     assert served.sha256 == file_sha256(expected)
 
 
+@pytest.mark.slow
 def test_loading_from_the_registry_keeps_the_serving_path_lean(store: dict[str, Any]) -> None:
     """MLflow (and its pandas) run in a child process; this one imports none of them."""
     code = ("import sys; from heart.model_source import open_model; "
@@ -242,6 +244,7 @@ def test_a_missing_store_is_an_error_and_is_not_created(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_tampered_registered_file_is_refused(tmp_path: Path) -> None:
     """The file downloaded must be the one registered (its SHA-256 is a version tag)."""
     train, held_out = split_patients()
@@ -276,6 +279,7 @@ print(json.dumps(register(Path({folder!r}), Path({model!r}), held_out)))
 """
 
 
+@pytest.mark.slow
 def test_two_trainings_at_once_never_both_claim_the_first_champion(tmp_path: Path) -> None:
     """Two processes register into one fresh store at once: one is the first model, the other
     is compared with it (the gate is serialized), and the champion alias names one version."""

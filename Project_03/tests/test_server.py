@@ -171,6 +171,7 @@ def test_serving_imports_no_scikit_learn_pandas_or_optuna(onnx_model: Path) -> N
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "path", "mode"), [
     ("GET", "/health", GenerationMode.POSITIVE),  # no parameters: nothing to get wrong
     ("POST", "/predict", GenerationMode.POSITIVE),
@@ -279,6 +280,7 @@ def test_the_server_process_drains_an_in_flight_request_and_exits(
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_one_error_line(onnx_model: Path) -> None:
     """serve on a taken port: exit 1 with one line naming the address."""
     with socket.socket() as taken:
