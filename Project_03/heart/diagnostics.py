@@ -11,11 +11,12 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
 from heart.data import CATEGORICAL, NUMERIC, TARGET
-from heart.metrics import classification_metrics
+from heart.metrics import classification_metrics, difference_interval, wilson_interval
 from heart.pipeline import model_frame
 
 SLICE_GAP = 0.10  # a slice this far below the overall accuracy is flagged
-MIN_SLICE_ROWS = 10
+MIN_SLICE_ROWS = 10  # a slice this small is reported, never flagged
+MIN_GROUP_ROWS = 5  # fewer rows (or positives, for recall) and a share is not reported at all
 AGE_BANDS = [(0, 45, "<45"), (45, 55, "45-54"), (55, 65, "55-64"), (65, 200, "65+")]
 MARGINAL_IMPORTANCE = 0.005
 
@@ -30,43 +31,61 @@ def slice_masks(frame: pd.DataFrame) -> dict[str, pd.Series]:
     return masks
 
 
+def _proportion(hits: np.ndarray) -> tuple[float | None, list[float] | None]:
+    """A share and its 95% Wilson interval; nothing for groups under ``MIN_GROUP_ROWS``."""
+    if len(hits) < MIN_GROUP_ROWS:
+        return None, None
+    return float(hits.mean()), wilson_interval(int(hits.sum()), len(hits))
+
+
 def slice_report(frame: pd.DataFrame, probability: np.ndarray, gap: float = SLICE_GAP,
                  threshold: float = 0.5) -> dict[str, dict[str, Any]]:
-    """Metrics per slice; ``flagged`` when accuracy is ``gap`` or more below the overall one."""
+    """Metrics per slice, each share with its 95% interval; ``flagged`` when accuracy is ``gap``
+    or more below the overall one (in slices of ``MIN_SLICE_ROWS`` or more). Groups smaller than
+    ``MIN_GROUP_ROWS`` get no figure: their rows are counted, not scored."""
     truth = frame[TARGET].to_numpy()
+    predicted = probability >= threshold
     overall = classification_metrics(truth, probability, threshold)["accuracy"]
     report = {}
     for name, mask in slice_masks(frame).items():
         rows = mask.to_numpy()
         if rows.sum() == 0:
             continue
-        metrics = classification_metrics(truth[rows], probability[rows], threshold)
+        accuracy, accuracy_ci = _proportion(predicted[rows] == (truth[rows] == 1))
+        recall, recall_ci = _proportion(predicted[rows & (truth == 1)])
+        roc_auc = (classification_metrics(truth[rows], probability[rows], threshold)["roc_auc"]
+                   if rows.sum() >= MIN_GROUP_ROWS else float("nan"))
         report[name] = {
-            "rows": int(rows.sum()),
-            "accuracy": metrics["accuracy"],
-            "recall": metrics["recall"],
-            "roc_auc": None if np.isnan(metrics["roc_auc"]) else metrics["roc_auc"],
-            "flagged": bool(rows.sum() >= MIN_SLICE_ROWS and metrics["accuracy"] <= overall - gap),
+            "rows": int(rows.sum()), "positives": int((rows & (truth == 1)).sum()),
+            "accuracy": accuracy, "accuracy_ci95": accuracy_ci,
+            "recall": recall, "recall_ci95": recall_ci,
+            "roc_auc": None if np.isnan(roc_auc) else roc_auc,
+            "flagged": bool(rows.sum() >= MIN_SLICE_ROWS and accuracy is not None
+                            and accuracy <= overall - gap),
         }
     return report
 
 
 def fairness_report(frame: pd.DataFrame, probability: np.ndarray,
                     threshold: float = 0.5) -> dict[str, Any]:
-    """Recall and selection-rate (share predicted positive) by sex, and the gaps M - F."""
-    truth, predicted = frame[TARGET].to_numpy(), (probability >= threshold).astype(int)
-    groups = {}
+    """Recall and selection rate (share predicted positive) by sex, and the gaps M - F, each with
+    its 95% interval (none for a group under ``MIN_GROUP_ROWS``)."""
+    truth, predicted = frame[TARGET].to_numpy(), probability >= threshold
+    groups, hits = {}, {}
     for sex in ("M", "F"):
         rows = (frame["Sex"] == sex).to_numpy()
-        positives = rows & (truth == 1)
-        groups[sex] = {
-            "rows": int(rows.sum()),
-            "selection_rate": float(predicted[rows].mean()) if rows.any() else None,
-            "recall": float(predicted[positives].mean()) if positives.any() else None,
-        }
-    def gap(key: str) -> float | None:
-        male, female = groups["M"][key], groups["F"][key]
-        return None if male is None or female is None else male - female
+        hits[sex] = {"selection_rate": predicted[rows], "recall": predicted[rows & (truth == 1)]}
+        groups[sex] = {"rows": int(rows.sum()), "positives": int((rows & (truth == 1)).sum())}
+        for key, values in hits[sex].items():
+            groups[sex][key], groups[sex][f"{key}_ci95"] = _proportion(values)
+
+    def gap(key: str) -> dict[str, Any]:
+        male, female = hits["M"][key], hits["F"][key]
+        if min(len(male), len(female)) < MIN_GROUP_ROWS:
+            return {"value": None, "ci95": None}
+        return {"value": float(male.mean() - female.mean()),
+                "ci95": difference_interval((int(male.sum()), len(male)),
+                                            (int(female.sum()), len(female)))}
     return {"by_sex": groups, "recall_gap": gap("recall"),
             "selection_rate_gap": gap("selection_rate")}
 

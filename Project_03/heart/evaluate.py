@@ -30,7 +30,7 @@ from heart.baseline import classic_features, fit_baseline
 from heart.checks import check_data
 from heart.config import EvaluateConfig, ProcedureSettings
 from heart.data import TARGET, load_data
-from heart.limits import check_folds
+from heart.limits import check_folds, check_size
 from heart.metrics import METRICS, classification_metrics
 from heart.pipeline import model_frame
 from heart.procedure import fit_procedure
@@ -127,6 +127,7 @@ def evaluate_procedure(config: EvaluateConfig) -> dict[str, Any]:
     """Load and check the data, cross-validate the procedure; return the JSON summary."""
     raw, _ = load_data(config.data)
     rows, _ = check_data(raw)
+    check_size(len(rows))
     check_folds(rows[TARGET], config.folds, config.procedure.folds)
     results = cross_validate_procedure(rows, config.procedure, config.repeats, config.folds,
                                        config.n_jobs)

@@ -8,7 +8,7 @@ without scikit-learn or pandas and refuses a model file that ``train`` did not w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,17 +26,20 @@ from heart.checks import ALLOWED_CATEGORIES, IMPOSSIBLE_ZEROS, PHYSIOLOGICAL_RAN
 from heart.data import CATEGORICAL, NUMERIC
 from heart.errors import ExportError
 from heart.files import atomic_write
-from heart.serving import PRODUCER, SCHEMA_KEY, OnnxModel
+from heart.serving import PRODUCER, SCHEMA_KEY, SCHEMA_VERSION, OnnxModel
 
 PARITY_TOLERANCE = 1e-5
-SCHEMA_VERSION = 1
 
 
-def serving_schema(family: str, threshold: float) -> dict[str, Any]:
-    """What serving needs to validate a patient and label a probability."""
+def serving_schema(family: str, threshold: float,
+                   optional: Sequence[str] = ()) -> dict[str, Any]:
+    """What serving needs to validate a patient and label a probability.
+
+    ``optional``: the fields a patient may leave missing (``checks.optional_columns``).
+    """
     return {
         "producer": PRODUCER, "schema_version": SCHEMA_VERSION, "family": family,
-        "threshold": threshold,
+        "threshold": threshold, "optional": list(optional),
         "numeric": {c: {"low": PHYSIOLOGICAL_RANGES[c][0], "high": PHYSIOLOGICAL_RANGES[c][1],
                         "zero_is_missing": c in IMPOSSIBLE_ZEROS} for c in NUMERIC},
         "categorical": {c: list(ALLOWED_CATEGORIES[c]) for c in CATEGORICAL},

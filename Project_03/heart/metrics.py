@@ -69,3 +69,23 @@ def bootstrap_intervals(truth: np.ndarray, probability: np.ndarray, threshold: f
             samples[name].append(value)
     return {name: [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
             for name, values in samples.items() if values}
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> list[float]:
+    """95% Wilson score interval of a proportion (sound for small groups, unlike p +- 2 SE)."""
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (
+        1 + z * z / trials)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)  # exact at the ends
+    return [float(low), float(high)]
+
+
+def difference_interval(first: tuple[int, int], second: tuple[int, int]) -> list[float]:
+    """95% interval of the difference of two proportions, (successes, trials) each (Newcombe's
+    hybrid score method, from the two Wilson intervals)."""
+    p1, p2 = first[0] / first[1], second[0] / second[1]
+    (low1, high1), (low2, high2) = wilson_interval(*first), wilson_interval(*second)
+    return [float(p1 - p2 - np.hypot(p1 - low1, high2 - p2)),
+            float(p1 - p2 + np.hypot(high1 - p1, p2 - low2))]

@@ -27,20 +27,34 @@ def _estimates(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _share(entry: dict[str, Any], key: str) -> str:
+    interval = entry.get(f"{key}_ci95")
+    if entry[key] is None:
+        return "n/a (too few)"
+    return _figure(entry[key]) + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
 def _slices(metrics: dict[str, Any]) -> list[str]:
-    lines = ["| slice | patients | accuracy | recall | ROC AUC | flagged |",
+    lines = ["Shares with their 95% Wilson interval; a group of fewer than 5 patients (5 with heart "
+             "disease, for recall) gets no figure.", "",
+             "| slice | patients | accuracy | recall | ROC AUC | flagged |",
              "|---|---|---|---|---|---|"]
     for name, entry in metrics["slices"].items():
-        lines.append(f"| {name} | {entry['rows']} | {_figure(entry['accuracy'])} | "
-                     f"{_figure(entry['recall'])} | {_figure(entry['roc_auc'])} | "
+        lines.append(f"| {name} | {entry['rows']} | {_share(entry, 'accuracy')} | "
+                     f"{_share(entry, 'recall')} | {_figure(entry['roc_auc'])} | "
                      f"{'yes' if entry['flagged'] else 'no'} |")
     fairness = metrics["fairness"]
     by_sex = fairness["by_sex"]
-    lines += ["", "| sex | patients | selection rate | recall |", "|---|---|---|---|"]
-    lines += [f"| {sex} | {entry['rows']} | {_figure(entry['selection_rate'])} | "
-              f"{_figure(entry['recall'])} |" for sex, entry in by_sex.items()]
-    lines += ["", f"Gaps (men - women): recall {_figure(fairness['recall_gap'])}, selection rate "
-              f"{_figure(fairness['selection_rate_gap'])}."]
+    lines += ["", "| sex | patients | with heart disease | selection rate | recall |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {sex} | {entry['rows']} | {entry['positives']} | "
+              f"{_share(entry, 'selection_rate')} | {_share(entry, 'recall')} |"
+              for sex, entry in by_sex.items()]
+    gaps = {key: fairness[f"{key}_gap"] for key in ("recall", "selection_rate")}
+    lines += ["", "Gaps (men - women), 95% interval: " + ", ".join(
+        f"{key.replace('_', ' ')} {_share(gap, 'value')}"
+        + ("" if gap["ci95"] is None else f" [{gap['ci95'][0]:.2f}, {gap['ci95'][1]:.2f}]")
+        for key, gap in gaps.items()) + "."]
     return lines
 
 

@@ -1,15 +1,19 @@
 """Patient records: read from CSV or JSON with the standard library, validated against the schema
 saved with the model.
 
-Validation: a missing column, text in a numeric field, infinity or an unknown category is a
-``PatientValidationError`` naming the column; ``true``/``false`` are accepted for 0/1 columns
-(FastingBS); a missing value is imputed by the model as in training; an impossible zero or an
-implausible number is treated as missing, as in training, with a warning.
+Each patient is validated on its own: every field of the schema is required and no other is
+accepted (a misspelt key is refused, not ignored); text in a numeric field, infinity, an unknown
+category or a number outside its plausible range (an Age of 250) is refused. A value may be
+missing (empty, null, an impossible zero such as a cholesterol of 0) only in the fields the
+training data often lacked (the schema's ``optional``): the model learned what "not measured"
+means there. ``true``/``false`` are accepted for 0/1 fields (FastingBS). All problems are
+reported at once in one ``PatientValidationError``, patient by patient.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
 import math
@@ -25,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MISSING_TEXT = {"", "na", "nan", "null", "none", "?"}
 BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}
+MAX_PROBLEMS = 5  # listed in the one error line; the rest are counted
 
 
 def read_patients(path: Path) -> list[dict[str, Any]]:
@@ -107,37 +112,58 @@ def _category(value: Any, column: str, allowed: list[str]) -> str:
     raise ValueError(f"{column} must be one of {allowed}, got {value!r}")
 
 
+def _field(record: Mapping[str, Any], column: str, schema: Mapping[str, Any]) -> Any:
+    """One field of one patient, parsed and checked; ValueError with the reason otherwise.
+
+    Missing (empty, null, an impossible zero) is allowed only in the schema's ``optional``
+    columns: those the training data often lacked, so the model learned what "not measured"
+    means there. Anywhere else a missing value would be imputed from other patients: refused.
+    """
+    if column in schema["categorical"]:
+        value = _category(record[column], column, schema["categorical"][column])
+        missing = value == ""
+    else:
+        rule = schema["numeric"][column]
+        value = _number(record[column], column, rule["low"] == 0 and rule["high"] == 1)
+        missing = math.isnan(value) or (rule["zero_is_missing"] and value == 0)
+        if not missing and not rule["low"] <= value <= rule["high"]:
+            raise ValueError(f"{column} {record[column]!r} is outside its plausible range "
+                             f"[{rule['low']}, {rule['high']}]")
+        if missing and value == 0:
+            logger.warning("%s: a zero is not a measurement; treated as missing", column)
+        value = math.nan if missing else value
+    if missing and column not in schema["optional"]:
+        raise ValueError(f"{column} is required (only {', '.join(schema['optional']) or 'no'} "
+                         "field(s) may be missing for this model)")
+    return value
+
+
+def _unknown(key: str, columns: list[str]) -> str:
+    close = difflib.get_close_matches(key, columns, n=1)
+    return f"unknown field {key!r}" + (f" (did you mean {close[0]}?)" if close else "")
+
+
 def validate(records: list[dict[str, Any]], schema: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Check patient records against ``schema``; return one array per model input column."""
-    numeric, categorical = schema["numeric"], schema["categorical"]
-    present = set().union(*records)
-    missing = [c for c in [*numeric, *categorical] if c not in present]
-    if missing:
-        raise PatientValidationError(f"missing column(s): {', '.join(missing)}")
-    columns: dict[str, list[Any]] = {c: [] for c in [*numeric, *categorical]}
-    problems: dict[str, str] = {}
-    for row, record in enumerate(records, start=1):
-        for column, rule in numeric.items():
+    """Check each patient on its own against ``schema``; return one array per model input column.
+
+    Every field of the schema is required in every record and no other is accepted (a misspelt
+    key is refused, not ignored). All problems are collected and reported in one error, patient
+    by patient.
+    """
+    columns = [*schema["numeric"], *schema["categorical"]]
+    values: dict[str, list[Any]] = {c: [] for c in columns}
+    problems: list[str] = []
+    for number, record in enumerate(records, start=1):
+        found = [f"missing field {c}" for c in columns if c not in record]
+        found += [_unknown(str(key), columns) for key in record if key not in values]
+        for column in (c for c in columns if c in record):
             try:
-                columns[column].append(_number(record.get(column), column,
-                                               rule["low"] == 0 and rule["high"] == 1))
+                values[column].append(_field(record, column, schema))
             except ValueError as exc:
-                problems.setdefault(column, f"{exc} (patient {row})")
-        for column, allowed in categorical.items():
-            try:
-                columns[column].append(_category(record.get(column), column, allowed))
-            except ValueError as exc:
-                problems.setdefault(column, f"{exc} (patient {row})")
+                found.append(str(exc))
+        problems += [f"patient {number}: {problem}" for problem in found]
     if problems:
-        raise PatientValidationError("; ".join(problems.values()))
-    arrays = {c: np.array(columns[c], dtype=np.float64) for c in numeric}
-    for column, rule in numeric.items():
-        values = arrays[column]
-        zeros = (values == 0) if rule["zero_is_missing"] else np.zeros(len(values), bool)
-        outside = ~np.isnan(values) & ~zeros & ((values < rule["low"]) | (values > rule["high"]))
-        for count, kind in ((zeros.sum(), "zero"), (outside.sum(), "out-of-range")):
-            if count:
-                logger.warning("%s: %d %s value(s) treated as missing", column, count, kind)
-        values[zeros | outside] = math.nan
-    arrays |= {c: np.array(columns[c], dtype=object) for c in categorical}
-    return arrays
+        more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
+        raise PatientValidationError("; ".join(problems[:MAX_PROBLEMS]) + more)
+    arrays = {c: np.array(values[c], dtype=np.float64) for c in schema["numeric"]}
+    return arrays | {c: np.array(values[c], dtype=object) for c in schema["categorical"]}

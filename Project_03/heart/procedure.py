@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
+# The sigmoid CalibratedClassifierCV fits; private, so the check scores exactly what is shipped.
+from sklearn.calibration import _SigmoidCalibration
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
@@ -98,27 +99,32 @@ def select_model(settings: ProcedureSettings, features: pd.DataFrame,
     return Selection(family, result.params, mean, std, probability, comparison, result)
 
 
-def _logit(probability: np.ndarray) -> np.ndarray:
-    clipped = np.clip(probability, 1e-6, 1 - 1e-6)
-    return np.log(clipped / (1 - clipped)).reshape(-1, 1)
-
-
 def calibration_check(labels: pd.Series, probability: np.ndarray, folds: int,
                       seed: int) -> dict[str, Any]:
     """Brier score of out-of-fold probabilities, raw and after Platt scaling fitted on the others.
 
-    Returns ``brier_uncalibrated``, ``brier_calibrated`` (both cross-validated), ``calibrated``
-    (whether scaling helps) and the Platt-scaled out-of-fold probabilities.
+    The scaling is the one ``CalibratedClassifierCV(method="sigmoid")`` ships (a sigmoid of the
+    probability, fitted as scikit-learn fits it), so the check judges the calibrator that would
+    be shipped. Returns ``brier_uncalibrated``, ``brier_calibrated`` (both cross-validated) and
+    ``calibrated`` (whether scaling helps).
     """
     truth = labels.to_numpy()
     scaled = np.empty_like(probability)
     for train, test in cv_splitter(folds, seed + 1).split(probability.reshape(-1, 1), truth):
-        platt = LogisticRegression().fit(_logit(probability[train]), truth[train])
-        scaled[test] = platt.predict_proba(_logit(probability[test]))[:, 1]
+        platt = _SigmoidCalibration().fit(probability[train], truth[train])
+        scaled[test] = platt.predict(probability[test])
     raw, calibrated = brier_score_loss(truth, probability), brier_score_loss(truth, scaled)
     return {"method": "sigmoid", "brier_uncalibrated": float(raw),
-            "brier_calibrated": float(calibrated), "calibrated": bool(calibrated < raw),
-            "out_of_fold": scaled}
+            "brier_calibrated": float(calibrated), "calibrated": bool(calibrated < raw)}
+
+
+def shipped_out_of_fold(pipeline: Pipeline, raw: np.ndarray) -> np.ndarray:
+    """The out-of-fold probabilities ``raw`` as the fitted ``pipeline`` maps them: through its
+    own calibrator when it has one (fitted, with ``ensemble=False``, on exactly these)."""
+    model = pipeline.steps[-1][1]
+    if isinstance(model, CalibratedClassifierCV):
+        return model.calibrated_classifiers_[0].calibrators[0].predict(raw)
+    return raw
 
 
 def choose_threshold(labels: pd.Series | np.ndarray, probability: np.ndarray,
@@ -137,14 +143,13 @@ def fit_procedure(settings: ProcedureSettings, features: pd.DataFrame,
     selection = select_model(settings, features, labels)
     calibration = calibration_check(labels, selection.out_of_fold, settings.folds, settings.seed)
     pipeline = build_pipeline(selection.family, settings.seed, selection.params)
-    probability = selection.out_of_fold
-    if calibration["calibrated"]:
+    if calibration["calibrated"]:  # Platt scaling on the same folds as the selection's
         estimator = pipeline.steps[-1][1]
         pipeline.steps[-1] = ("model", CalibratedClassifierCV(
             estimator, method="sigmoid", cv=cv_splitter(settings.folds, settings.seed),
             ensemble=False))
-        probability = calibration["out_of_fold"]
-    threshold = choose_threshold(labels, probability, settings.min_recall)
-    calibration.pop("out_of_fold")
     pipeline.fit(features, labels)
+    # The threshold is chosen on the probabilities the shipped model gives: its own calibrator.
+    probability = shipped_out_of_fold(pipeline, selection.out_of_fold)
+    threshold = choose_threshold(labels, probability, settings.min_recall)
     return FittedModel(pipeline, selection, threshold, probability, calibration)

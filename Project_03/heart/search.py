@@ -10,6 +10,7 @@ are always the best recorded trial's (the first one on a tie), so strategies com
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -64,7 +65,25 @@ def cv_score(features: pd.DataFrame, labels: pd.Series, family: str, params: dic
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def _study(strategy: str, family: str, settings: SearchSettings) -> tuple[optuna.Study, int]:
+def data_fingerprint(features: pd.DataFrame | None, labels: pd.Series | None) -> str:
+    """12 hex digits naming exactly these rows (values, order and labels): the rows a study
+    scores its trials on, so they reflect the data file, the test split and its seed."""
+    if features is None or labels is None:
+        return "none"
+    digest = hashlib.sha256(pd.util.hash_pandas_object(features, index=False).to_numpy())
+    digest.update(pd.util.hash_pandas_object(labels, index=False).to_numpy())
+    return digest.hexdigest()[:12]
+
+
+def study_name(family: str, strategy: str, settings: SearchSettings, data: str) -> str:
+    """The name of a shared study: trials are pooled only between runs that score the same
+    family and strategy on the same rows with the same folds and seed."""
+    return (f"heart-disease-{family}-{strategy}-seed{settings.seed}-cv{settings.folds}"
+            f"-data{data}")
+
+
+def _study(strategy: str, family: str, settings: SearchSettings,
+           data: str) -> tuple[optuna.Study, int]:
     """An Optuna study sampling ``family``'s space the ``strategy`` way, and its trial budget."""
     if strategy == "grid":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(
@@ -81,8 +100,7 @@ def _study(strategy: str, family: str, settings: SearchSettings) -> tuple[optuna
     shared = settings.storage is not None
     study = optuna.create_study(
         direction="maximize", sampler=sampler, storage=settings.storage, load_if_exists=shared,
-        study_name=f"heart-disease-{family}-{strategy}-seed{settings.seed}-cv{settings.folds}"
-        if shared else None)
+        study_name=study_name(family, strategy, settings, data) if shared else None)
     if strategy == "list":
         for candidate in list_candidates(family):
             study.enqueue_trial(candidate)
@@ -90,7 +108,8 @@ def _study(strategy: str, family: str, settings: SearchSettings) -> tuple[optuna
     return study, budget
 
 
-def run_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Series,
+def run_search(strategy: str, family: str, features: pd.DataFrame | None,
+               labels: pd.Series | None,
                settings: SearchSettings = SearchSettings(),
                score: Scorer | None = None) -> SearchResult:
     """Search ``family``'s hyperparameters with ``strategy``; return all trials and the best.
@@ -103,7 +122,7 @@ def run_search(strategy: str, family: str, features: pd.DataFrame, labels: pd.Se
     # in one line, so Optuna's own log stays quiet unless we are debugging.
     optuna.logging.set_verbosity(optuna.logging.WARNING if logger.isEnabledFor(logging.DEBUG)
                                  else optuna.logging.ERROR)
-    study, budget = _study(strategy, family, settings)
+    study, budget = _study(strategy, family, settings, data_fingerprint(features, labels))
     score = score or (lambda params: cv_score(features, labels, family, params, settings))
 
     def objective(trial: optuna.Trial) -> float:

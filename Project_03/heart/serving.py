@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from heart.artifacts import MANIFEST, read_manifest, sha256
 from heart.errors import ModelFileError
 from heart.patients import validate
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 PRODUCER = "heart_disease.py train"
 SCHEMA_KEY = "heart_disease_schema"
+SCHEMA_VERSION = 2
 # What ONNX Runtime raises for a file that is not a loadable model (pybind11 classes, looked up
 # by name because they are invisible to static analysis).
 ORT_LOAD_ERRORS = tuple(getattr(ort_state, name) for name in (
@@ -36,6 +38,55 @@ ORT_LOAD_ERRORS = tuple(getattr(ort_state, name) for name in (
 def not_ours(path: Path) -> ModelFileError:
     """The one error for a file that is not a model ``train`` wrote."""
     return ModelFileError(f"{path} is not a model written by {PRODUCER}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _schema_problem(schema: Any, inputs: set[str] | None) -> str | None:
+    """What is wrong with an embedded schema (edited, damaged, older), or None."""
+    if not isinstance(schema, dict) or schema.get("producer") != PRODUCER:
+        return "it has no schema written by train"
+    if schema.get("schema_version") != SCHEMA_VERSION:
+        return (f"its schema is version {schema.get('schema_version')!r}, this program reads "
+                f"{SCHEMA_VERSION}: train the model again")
+    return _fields_problem(schema, inputs)
+
+
+def _fields_problem(schema: dict[str, Any], inputs: set[str] | None) -> str | None:
+    """What is wrong with the fields, threshold and optional list of a schema, or None."""
+    numeric, categorical = schema.get("numeric"), schema.get("categorical")
+    if not (isinstance(numeric, dict) and isinstance(categorical, dict) and numeric
+            and all(isinstance(rule, dict) and _number(rule.get("low"))
+                    and _number(rule.get("high")) and rule["low"] <= rule["high"]
+                    and isinstance(rule.get("zero_is_missing"), bool)
+                    for rule in numeric.values())
+            and all(isinstance(allowed, list) and allowed
+                    and all(isinstance(a, str) for a in allowed)
+                    for allowed in categorical.values())):
+        return "its schema's numeric or categorical fields are damaged"
+    threshold, optional = schema.get("threshold"), schema.get("optional")
+    columns = set(numeric) | set(categorical)
+    problems = [(not (_number(threshold) and 0 <= threshold <= 1),
+                 f"its schema's threshold {threshold!r} is not a number in [0, 1]"),
+                (not (isinstance(optional, list) and set(optional) <= columns),
+                 "its schema's optional fields are damaged"),
+                (inputs is not None and inputs != columns,
+                 "its schema does not name the model's inputs")]
+    return next((message for failed, message in problems if failed), None)
+
+
+def checked_schema(schema: Any, path: Path, inputs: set[str] | None = None) -> dict[str, Any]:
+    """``schema`` if it has the shape this version writes (and names ``inputs``, when given).
+
+    Raises:
+        ModelFileError: one line saying what is wrong (an edited or damaged schema, an older one).
+    """
+    problem = _schema_problem(schema, inputs)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}")
+    return schema
 
 
 class OnnxModel:
@@ -49,10 +100,14 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=["CPUExecutionProvider"])
-            self.schema = json.loads(self.session.get_modelmeta().custom_metadata_map[SCHEMA_KEY])
+            schema = json.loads(self.session.get_modelmeta().custom_metadata_map[SCHEMA_KEY])
         except (*ORT_LOAD_ERRORS, KeyError, ValueError) as exc:
             raise not_ours(path) from exc
-        self.output = next(o.name for o in self.session.get_outputs() if "prob" in o.name)
+        self.schema = checked_schema(schema, path, {i.name for i in self.session.get_inputs()})
+        output = next((o.name for o in self.session.get_outputs() if "prob" in o.name), None)
+        if output is None:
+            raise not_ours(path)
+        self.output = output
 
     def predict_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
         """Probability of heart disease for each row of ``columns`` (column -> values)."""
@@ -76,7 +131,8 @@ class JoblibModel:
             raise not_ours(path) from exc
         if not isinstance(bundle, dict) or bundle.get("producer") != PRODUCER:
             raise not_ours(path)
-        self.pipeline, self.schema = bundle["pipeline"], bundle["schema"]
+        self.pipeline = bundle["pipeline"]
+        self.schema = checked_schema(bundle.get("schema"), path)
 
     def predict_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
         """Probability of heart disease for each row of ``columns`` (column -> values)."""
@@ -89,12 +145,38 @@ class JoblibModel:
         return self.pipeline.predict_proba(frame)[:, 1]
 
 
+def check_manifest(path: Path) -> None:
+    """Refuse a model file its folder's manifest does not vouch for.
+
+    ``train`` lists every artifact it moves into a folder, with its SHA-256, in the folder's
+    manifest, and marks the new ones "pending" until the last is in. A folder whose manifest
+    still lists pending files was being updated when a run stopped (``kill -9``, a power cut):
+    it may hold the new model beside the old metrics. A model file copied out alone, without a
+    manifest beside it, is not checked.
+
+    Raises:
+        ModelFileError: the folder is mid-update, or the file changed since train wrote it.
+    """
+    manifest = read_manifest(path.parent)
+    if manifest is None:
+        return
+    if manifest.get("pending"):
+        raise ModelFileError(f"{path.parent} is being updated by train, or a training stopped "
+                             "while updating it (its manifest lists pending files): wait for "
+                             "the running train, or train again")
+    if sha256(path) != (manifest.get("files") or {}).get(path.name):
+        raise ModelFileError(f"{path} is not the file train wrote into {path.parent} (its SHA-256 "
+                             f"differs from the folder's manifest {MANIFEST}): train again, or "
+                             "copy the model out of that folder to use it alone")
+
+
 def load_model(path: Path) -> OnnxModel | JoblibModel:
-    """The model at a ``.onnx`` or ``.joblib`` path."""
+    """The model at a ``.onnx`` or ``.joblib`` path, once its folder's manifest vouches for it."""
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist; run 'train' first")
     if path.is_dir():
         raise not_ours(path)
+    check_manifest(path)
     if path.suffix == ".onnx":
         return OnnxModel(path)
     if path.suffix == ".joblib":

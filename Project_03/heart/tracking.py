@@ -110,13 +110,30 @@ def check_tracking(tracking_uri: str, experiment: str) -> str:
                             f"{scheme or '(none)'!r}; use one of {', '.join(SCHEMES)} "
                             "(e.g. sqlite:///mlflow.db)")
     _check_sqlite_file(tracking_uri, "--tracking-uri")
+    _check_writable(tracking_uri)
     try:
         with store_lock(tracking_uri), _fail_fast():
-            return _experiment_id(MlflowClient(tracking_uri=tracking_uri), experiment,
-                                  tracking_uri)
+            client = MlflowClient(tracking_uri=tracking_uri)
+            experiment_id = _experiment_id(client, experiment, tracking_uri)
+            # A write now, not after minutes of training: a read-only store fails here.
+            client.set_experiment_tag(experiment_id, "heart.last_preflight",
+                                      str(int(time.time())))
+            return experiment_id
     except STORE_ERRORS as exc:
         raise TrackingError(f"cannot use the MLflow store {tracking_uri}: "
                             f"{_first_line(exc)}") from exc
+
+
+def _check_writable(tracking_uri: str) -> None:
+    """Refuse a local store (or its artifact folder) this process cannot write."""
+    path = _sqlite_path(tracking_uri)
+    if path is None:
+        return
+    artifacts = path.parent / "mlruns"
+    for target in (path, path.parent, artifacts):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise TrackingError(f"cannot use the MLflow store {tracking_uri}: {target} is "
+                                "read-only; choose another --tracking-uri or --no-tracking")
 
 
 def check_storage(storage: str) -> None:

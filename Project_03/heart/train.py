@@ -21,15 +21,15 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from heart.artifacts import check_output_dir, publish, sha256, staging_dir
+from heart.artifacts import OWNER_LOCK, check_output_dir, publish, staging_dir
 from heart.baseline import classic_features, fit_baseline
-from heart.checks import check_data
+from heart.checks import check_data, optional_columns
 from heart.config import TrainConfig
 from heart.data import TARGET, load_data
 from heart.diagnostics import fairness_report, feature_importance, flip_rate, slice_report
 from heart.errors import TrackingError
 from heart.export import check_parity, export_joblib, export_onnx, serving_schema
-from heart.limits import check_split
+from heart.limits import check_size, check_split
 from heart.metrics import bootstrap_intervals, classification_metrics
 from heart.model_card import model_card
 from heart.pipeline import model_frame
@@ -130,9 +130,13 @@ def _write_json(path: Path, payload: Any) -> None:
     path.write_text(_json_text(payload), encoding="utf-8")
 
 
-def write_artifacts(folder: Path, fitted: FittedModel, measured: dict[str, Any]) -> float:
-    """Model files (with their serving schema) and plots; return the ONNX parity gap."""
-    schema = serving_schema(fitted.family, fitted.threshold)
+def write_artifacts(folder: Path, fitted: FittedModel, measured: dict[str, Any],
+                    optional: list[str]) -> float:
+    """Model files (with their serving schema) and plots; return the ONNX parity gap.
+
+    ``optional``: the fields a patient may leave missing at serving time.
+    """
+    schema = serving_schema(fitted.family, fitted.threshold, optional)
     export_joblib(fitted.pipeline, folder / "model.joblib", schema)
     export_onnx(fitted.pipeline, folder / "model.onnx", schema)
     difference = check_parity(fitted.pipeline, folder / "model.onnx", measured["features"])
@@ -166,22 +170,22 @@ def _track(config: TrainConfig, result: TrainResult, extra: dict[str, Any],
 
 
 def _track_published(config: TrainConfig, result: TrainResult, extra: dict[str, Any],
-                     manifest: dict[str, Any]) -> None:
-    """Log the published artifacts (model card included) to MLflow; keep the run id."""
+                     snapshot: Path) -> None:
+    """Log this run's artifacts (model card included) to MLflow; keep the run id.
+
+    They are read from ``snapshot``, this run's private copy: once the output folder's lock is
+    released another run may replace the files there, and MLflow would record its model.
+    """
     try:
-        result.run_id = _track(config, result, extra,
-                               [config.output_dir / name for name in manifest["files"]])
+        result.run_id = _track(config, result, extra, sorted(snapshot.iterdir()))
     except TrackingError as exc:
         raise TrackingError(f"the model is saved in {config.output_dir}, but {exc}") from exc
 
 
 def _register(config: TrainConfig, result: TrainResult, measured: dict[str, Any],
-              manifest: dict[str, Any], checksum: str) -> dict[str, Any]:
-    """Register the published ONNX model and run the promotion gate on the held-out rows.
-
-    The file registered is a private copy whose SHA-256 matches this run's manifest, so a run
-    that publishes into the same folder meanwhile cannot slip its model into this version.
-    """
+              snapshot: Path, checksum: str) -> dict[str, Any]:
+    """Register this run's ONNX model (from its private snapshot, which no other run can
+    replace) and run the promotion gate on the held-out rows."""
     # pylint: disable-next=import-outside-toplevel  # MLflow's model flavours: train only
     from heart.registry import HeldOut, register_and_gate
 
@@ -190,19 +194,12 @@ def _register(config: TrainConfig, result: TrainResult, measured: dict[str, Any]
                        baseline=measured["baseline_probability"], seed=procedure.seed,
                        split=f"data={checksum} test_size={config.test_size} "
                        f"seed={procedure.seed}")
-    with tempfile.TemporaryDirectory(prefix="heart-register-") as folder:
-        onnx_path = Path(folder) / "model.onnx"
-        shutil.copyfile(config.output_dir / "model.onnx", onnx_path)
-        if sha256(onnx_path) != manifest["files"]["model.onnx"]:
-            raise TrackingError(f"the model is saved in {config.output_dir} and the run recorded "
-                                f"({result.run_id}), but another run replaced model.onnx before "
-                                "it was registered; it was not registered")
-        try:
-            outcome = register_and_gate(config.tracking_uri, str(result.run_id), onnx_path,
-                                        config.registered_model, held_out)
-        except TrackingError as exc:
-            raise TrackingError(f"the model is saved in {config.output_dir} and the run "
-                                f"recorded, but {exc}") from exc
+    try:
+        outcome = register_and_gate(config.tracking_uri, str(result.run_id),
+                                    snapshot / "model.onnx", config.registered_model, held_out)
+    except TrackingError as exc:
+        raise TrackingError(f"the model is saved in {config.output_dir} and the run recorded, "
+                            f"but {exc}") from exc
     return outcome.summary()
 
 
@@ -223,6 +220,7 @@ def train_model(config: TrainConfig) -> TrainResult:
     procedure = config.procedure
     raw, checksum = load_data(config.data)
     clean, data_report = check_data(raw)
+    check_size(len(clean))
     check_split(clean[TARGET], config.test_size, procedure.folds)
     train_rows, test_rows = train_test_split(clean, test_size=config.test_size,
                                              stratify=clean[TARGET], random_state=procedure.seed)
@@ -233,7 +231,9 @@ def train_model(config: TrainConfig) -> TrainResult:
     result = summarize(fitted, measured, train_rows[TARGET], config)
     with staging_dir(config.output_dir) as staging:
         extra = {key: measured[key] for key in ("fairness", "feature_importance", "robustness")}
-        extra |= {"onnx_max_abs_difference": write_artifacts(staging, fitted, measured),
+        optional = optional_columns(train_rows)
+        extra |= {"onnx_max_abs_difference": write_artifacts(staging, fitted, measured, optional),
+                  "optional_fields": optional,
                   "baseline_params": baseline.best_params_,
                   "data_sha256": checksum,
                   "data": {"source": config.data.path or config.data.url, "rows": len(clean),
@@ -248,10 +248,15 @@ def train_model(config: TrainConfig) -> TrainResult:
         _write_json(staging / "data_report.json", data_report)
         _write_json(staging / "metrics.json", metrics)
         (staging / "model_card.md").write_text(model_card(metrics), encoding="utf-8")
-        manifest = publish(staging, config.output_dir)
-    if config.track:
-        _track_published(config, result, extra, manifest)
-        result.registry = _register(config, result, measured, manifest, checksum)
+        with tempfile.TemporaryDirectory(prefix="heart-run-") as snapshot:
+            if config.track:
+                for path in staging.iterdir():
+                    if path.name != OWNER_LOCK:
+                        shutil.copy2(path, snapshot)
+            publish(staging, config.output_dir)
+            if config.track:
+                _track_published(config, result, extra, Path(snapshot))
+                result.registry = _register(config, result, measured, Path(snapshot), checksum)
     logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", result.model,
                 time.perf_counter() - started, result.test["accuracy"], result.test["roc_auc"])
     return result

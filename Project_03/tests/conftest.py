@@ -1,8 +1,15 @@
 """Fixtures: a seeded synthetic patient table, the real data (skipped where absent), a zip of the
-UCI files for the loopback download test, and one model trained on the real CSV per session."""
+UCI files for the loopback download test, and one model trained on the real CSV per session.
+
+Every default path (output folder, data cache, MLflow store) points into a temporary folder in
+every test, and no variable or ``.env`` of the user's steers a test: a test run leaves the
+user's ``artifacts/``, ``data/``, ``mlflow.db`` and ``mlruns/`` byte-identical (checked at the
+end of the session).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -15,11 +22,48 @@ import pytest
 
 from heart_testkit import synthetic_patients
 
+from heart import cli
+from heart.config import PROJECT_DIR, DataSource, TrainConfig
 from heart_disease import main
 
+USER_PATHS = ("artifacts", "data", "mlflow.db", "mlruns")
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "heart"
 REAL_CSV = SHARED / "heart.csv"
 UCI_DIR = SHARED / "uci"
+
+
+def _user_files() -> dict[str, str]:
+    """SHA-256 of every file the commands write by default in this project."""
+    found = {}
+    for name in USER_PATHS:
+        root = PROJECT_DIR / name
+        for path in [root] if root.is_file() else sorted(root.rglob("*")):
+            if path.is_file():
+                found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+@pytest.fixture(name="user_files_untouched", scope="session", autouse=True)
+def fixture_user_files_untouched():
+    """The whole session leaves the user's own outputs as they were."""
+    before = _user_files()
+    yield
+    assert _user_files() == before, "a test wrote into the project's own output paths"
+
+
+@pytest.fixture(name="private_defaults", autouse=True)
+def fixture_private_defaults(tmp_path_factory: pytest.TempPathFactory,
+                             monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Default paths in a temporary folder; no download from the internet; no user .env."""
+    home = tmp_path_factory.mktemp("defaults")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    monkeypatch.setenv("HEART_DATA_URL", "http://127.0.0.1:9/heart+disease.zip")  # closed port
+    monkeypatch.delenv("HEART_DATA_SHA256", raising=False)
+    monkeypatch.setattr(cli, "load_dotenv", lambda: False)
+    monkeypatch.setattr(TrainConfig, "output_dir", home / "artifacts")
+    monkeypatch.setattr(TrainConfig, "tracking_uri", f"sqlite:///{home / 'mlflow.db'}")
+    monkeypatch.setattr(DataSource, "cache_dir", home / "data")
+    return home
 
 
 @pytest.fixture(name="patients")
@@ -63,7 +107,7 @@ def fixture_trained(real_csv: Path, tmp_path_factory: pytest.TempPathFactory):
     from sklearn.model_selection import train_test_split
 
     from heart.checks import check_data
-    from heart.config import DataSource, ProcedureSettings, TrainConfig
+    from heart.config import ProcedureSettings
     from heart.data import TARGET, load_data
     from heart.train import train_model
 

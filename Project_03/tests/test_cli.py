@@ -6,6 +6,7 @@ import argparse
 import io
 import signal
 from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
     return dict(found[0].choices)
 
 
+@pytest.mark.usefixtures("no_environment")
 @pytest.mark.parametrize("command", sorted(_subcommands(build_parser())))
 def test_help_shows_every_default(command: str) -> None:
     """`<command> --help` states the default of every option that has one."""
@@ -121,11 +123,14 @@ def test_every_help_ends_with_the_exit_codes(command: list[str]) -> None:
 
 @pytest.fixture(name="no_environment")
 def fixture_no_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No variables and no .env file that could change a default."""
+    """No variables that could change a default, and the dataclasses' own defaults."""
     for name in ("HEART_DATA_URL", "HEART_DATA_SHA256", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "load_dotenv", lambda: False)
+    for config in (TrainConfig, DataSource):  # the real defaults (conftest points them away)
+        for field in fields(config):
+            if field.default is not MISSING:
+                monkeypatch.setattr(config, field.name, field.default)
 
 
 @pytest.mark.usefixtures("no_environment")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from heart_testkit import synthetic_patients
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from heart.errors import SettingsError
-from heart.limits import (MAX_CV, MIN_FOLD_PER_CLASS, MIN_FOLD_TRAIN_ROWS, MIN_TEST_PER_CLASS,
-                          check_split)
+from heart.limits import (MAX_CV, MAX_ROWS, MIN_FOLD_PER_CLASS, MIN_FOLD_TRAIN_ROWS,
+                          MIN_TEST_PER_CLASS, check_size, check_split)
+from heart_disease import main
 
 @settings(max_examples=300, deadline=None)
 @given(class_0=st.integers(0, 400), class_1=st.integers(1, 400),
@@ -43,3 +48,29 @@ def test_the_defaults_fit_the_real_data_size() -> None:
     labels = pd.Series([1] * 508 + [0] * 410)
     check_split(labels, 0.2, 5)
     check_split(labels, 0.1, 10)
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_200000_rows_are_refused_in_seconds_not_left_to_hang(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Regression: 200,000 rows never finished (the baseline's grid grows as n^1.6). Now the size
+    limit is one error line before anything is fitted or written."""
+    path = tmp_path / "big.csv"
+    synthetic_patients(rows=200_000).to_csv(path, index=False)
+    started = time.monotonic()
+    code = main([command, "--data-path", str(path), "--log-level", "ERROR",
+                 *(["--no-tracking", "--output-dir", str(tmp_path / "out")]
+                   if command == "train" else [])])
+    err = capsys.readouterr().err
+    assert code == 1 and time.monotonic() - started < 60
+    assert err.strip() == (f"error: 200,000 rows: train and evaluate are sized for up to "
+                           f"{MAX_ROWS:,} patients (the baseline's and the search's "
+                           "cross-validation grow faster than the rows); train on a sample")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_size_limit_leaves_room_for_the_real_data() -> None:
+    """The UCI archive (920 rows) and the 918-row CSV are far below the limit."""
+    check_size(920)
+    with pytest.raises(SettingsError):
+        check_size(MAX_ROWS + 1)

@@ -4,30 +4,36 @@ validation, files that are not our model, and ONNX/joblib agreement for every fa
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import joblib
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
+from heart_reliability_kit import error_lines
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.linear_model import LogisticRegression
 
+from heart import artifacts
+from heart.artifacts import publish, staging_dir
 from heart.errors import PatientValidationError
 from heart.export import check_parity, export_joblib, export_onnx, serving_schema
 from heart.patients import read_patients, validate
 from heart.pipeline import build_pipeline, model_frame
 from heart.search_space import FAMILIES
-from heart.serving import load_model, predict
+from heart.serving import SCHEMA_KEY, load_model, predict
 from heart_disease import main
 
 PROJECT = Path(__file__).resolve().parents[1]
 HEAVY = ("sklearn", "pandas", "optuna", "mlflow", "skl2onnx", "scipy", "matplotlib")
-PATIENT = {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": 0,
+PATIENT = {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": 230,
            "FastingBS": 1, "RestingECG": "ST", "MaxHR": 108, "ExerciseAngina": "Y",
            "Oldpeak": 2.0, "ST_Slope": "Flat"}
 
@@ -55,9 +61,9 @@ def test_onnx_and_joblib_agree_for_every_family(family: str, patients: pd.DataFr
     export_onnx(pipeline, tmp_path / "model.onnx", schema)
     export_joblib(pipeline, tmp_path / "model.joblib", schema)
     assert check_parity(pipeline, tmp_path / "model.onnx", features) <= 1e-5
-    onnx = load_model(tmp_path / "model.onnx").predict_proba(features)
+    from_onnx = load_model(tmp_path / "model.onnx").predict_proba(features)
     from_joblib = load_model(tmp_path / "model.joblib").predict_proba(features)
-    np.testing.assert_allclose(onnx, from_joblib, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(from_onnx, from_joblib, atol=1e-5, rtol=0)
 
 
 def test_predict_on_onnx_imports_no_heavy_library(exported: Path, tmp_path: Path) -> None:
@@ -141,12 +147,62 @@ def test_a_bad_value_names_its_column(column: str, value, message: str) -> None:
         validate([{**PATIENT, column: value}], serving_schema("any", 0.5))
 
 
-def test_validation_masks_implausible_values_like_training() -> None:
-    """A zero cholesterol and an out-of-range blood pressure become missing."""
-    columns = validate([{**PATIENT, "RestingBP": 400}], serving_schema("any", 0.5))
-    assert np.isnan(columns["Cholesterol"][0]) and np.isnan(columns["RestingBP"][0])
-    assert columns["Age"][0] == 63.0 and columns["Sex"][0] == "M"
+def test_a_zero_or_empty_value_is_missing_only_where_the_model_allows_it() -> None:
+    """A zero cholesterol is "not measured": accepted (as missing) where the training data often
+    lacked cholesterol, refused where the model never learned what a missing one means."""
+    lenient = serving_schema("any", 0.5, optional=["Cholesterol"])
+    for value in (0, None, ""):
+        columns = validate([{**PATIENT, "Cholesterol": value}], lenient)
+        assert np.isnan(columns["Cholesterol"][0]) and columns["Age"][0] == 63.0
+        with pytest.raises(PatientValidationError,
+                           match="patient 1: Cholesterol is required .only no field"):
+            validate([{**PATIENT, "Cholesterol": value}], serving_schema("any", 0.5))
+    with pytest.raises(PatientValidationError, match="patient 1: RestingBP is required"):
+        validate([{**PATIENT, "RestingBP": 0}], lenient)
 
+
+@pytest.mark.parametrize(("column", "value"), [("Age", 250), ("MaxHR", 900), ("RestingBP", 400),
+                                               ("Oldpeak", -6), ("Age", 17)])
+def test_an_implausible_number_is_refused(column: str, value: float) -> None:
+    """Regression: Age 250 and MaxHR 900 were scored (silently treated as missing), exit 0."""
+    with pytest.raises(PatientValidationError,
+                       match=f"patient 1: {column} {value} is outside its plausible range"):
+        validate([{**PATIENT, column: value}], serving_schema("any", 0.5))
+
+
+def test_a_patient_with_every_field_empty_is_refused(exported: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """Regression: a CSV row of empty fields scored 0.749, "heart disease", exit 0."""
+    path = tmp_path / "p.csv"
+    path.write_text(",".join(PATIENT) + "\n" + "," * (len(PATIENT) - 1) + "\n", encoding="utf-8")
+    assert main(["predict", "--model", str(exported / "model.onnx"), "--input", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and error_lines(err) == [
+        "error: patient 1: Age is required (only no field(s) may be missing for this model); "
+        "patient 1: RestingBP is required (only no field(s) may be missing for this model); "
+        "patient 1: Cholesterol is required (only no field(s) may be missing for this model); "
+        "patient 1: FastingBS is required (only no field(s) may be missing for this model); "
+        "patient 1: MaxHR is required (only no field(s) may be missing for this model) "
+        "(and 6 more)"]
+
+
+def test_each_patient_needs_every_field_and_no_other(exported: Path) -> None:
+    """Regression: a record lacking a field was imputed because another record had it, and a
+    misspelt key was ignored (its value silently replaced by an imputation)."""
+    partial = {key: value for key, value in PATIENT.items() if key != "MaxHR"}
+    misspelt = {**partial, "MaxHr": 108}
+    with pytest.raises(PatientValidationError) as caught:
+        predict(exported / "model.onnx", [PATIENT, partial, misspelt])
+    assert str(caught.value) == ("patient 2: missing field MaxHR; patient 3: missing field MaxHR; "
+                                 "patient 3: unknown field 'MaxHr' (did you mean MaxHR?)")
+
+
+def test_a_patient_is_scored_the_same_alone_or_with_others(exported: Path) -> None:
+    """Validation is per patient: nobody's answer depends on the other records."""
+    other = {**PATIENT, "Age": 41, "Sex": "F", "ChestPainType": "ATA", "MaxHR": 172}
+    together = predict(exported / "model.onnx", [PATIENT, other])
+    assert together == predict(exported / "model.onnx", [PATIENT]) + predict(
+        exported / "model.onnx", [other])
 
 def test_csv_and_json_read_the_same_patients(tmp_path: Path, exported: Path) -> None:
     """The standard-library readers give the same scores for the same patients."""
@@ -212,7 +268,7 @@ def test_predict_json(train_json, tmp_path: Path, capsys: pytest.CaptureFixture)
         {"Age": 42, "Sex": "F", "ChestPainType": "ATA", "RestingBP": 120, "Cholesterol": 215,
          "FastingBS": 0, "RestingECG": "Normal", "MaxHR": 170, "ExerciseAngina": "N",
          "Oldpeak": 0.0, "ST_Slope": "Up"},
-        {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": None,
+        {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": 180,
          "FastingBS": 1, "RestingECG": "ST", "MaxHR": 108, "ExerciseAngina": "Y",
          "Oldpeak": 2.0, "ST_Slope": "Flat"}]), encoding="utf-8")
     code = main(["predict", "--model", str(output / "model.onnx"), "--input", str(patients),
@@ -253,3 +309,91 @@ def test_a_closed_output_pipe_exits_141_without_a_message(exported: Path, tmp_pa
         process.stdout.close()  # the reader goes away before the first line
         err = process.stderr.read().decode()
         assert process.wait(timeout=60) == 141 and err == ""
+
+
+def _edit_schema(source: Path, target: Path, edit) -> Path:
+    """A copy of an exported ONNX model whose embedded schema went through ``edit``."""
+    model = onnx.load(str(source))
+    entry = next(e for e in model.metadata_props if e.key == SCHEMA_KEY)
+    schema = json.loads(entry.value)
+    edit(schema)
+    entry.value = json.dumps(schema)
+    onnx.save(model, str(target))
+    return target
+
+
+SCHEMA_EDITS = {
+    "no categorical": (lambda s: s.pop("categorical"), "numeric or categorical fields"),
+    "categories not a list": (lambda s: s["categorical"].update(Sex="M"),
+                              "numeric or categorical fields"),
+    "range without a low": (lambda s: s["numeric"]["Age"].pop("low"),
+                            "numeric or categorical fields"),
+    "threshold text": (lambda s: s.update(threshold="high"), "threshold 'high'"),
+    "older version": (lambda s: s.update(schema_version=1), "schema is version 1"),
+    "a column removed": (lambda s: s["numeric"].pop("MaxHR"), "does not name the model's inputs"),
+    "optional unknown": (lambda s: s.update(optional=["Weight"]), "optional fields"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(SCHEMA_EDITS))
+def test_an_edited_embedded_schema_is_one_error_line(edit: str, exported: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """Regression: a hand-edited schema in model.onnx gave KeyError/TypeError tracebacks."""
+    change, reason = SCHEMA_EDITS[edit]
+    model = _edit_schema(exported / "model.onnx", tmp_path / "model.onnx", change)
+    patients = tmp_path / "p.json"
+    patients.write_text(json.dumps([PATIENT]), encoding="utf-8")
+    assert main(["predict", "--model", str(model), "--input", str(patients)]) == 1
+    err = capsys.readouterr().err
+    assert error_lines(err) == [line for line in err.splitlines() if line.strip()]
+    assert len(error_lines(err)) == 1 and reason in err and str(model) in err
+
+
+def _predict_json(model: Path, folder: Path) -> int:
+    patients = folder / "p.json"
+    patients.write_text(json.dumps([PATIENT]), encoding="utf-8")
+    return main(["predict", "--model", str(model), "--input", str(patients)])
+
+
+def test_a_folder_left_mixed_by_a_stopped_training_is_refused(
+        train_json, exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Regression: a run killed between moving metrics.json and model.onnx left the new metrics
+    beside the old model, and predict used that model."""
+    _, output = train_json
+    real_replace, moved = os.replace, []
+
+    def replace_then_die(source, target):
+        if moved:  # the second file: the process dies here (kill -9, a power cut)
+            raise RuntimeError("killed")
+        moved.append(target)
+        real_replace(source, target)
+
+    with staging_dir(output) as staging:
+        (staging / "metrics.json").write_text("{}", encoding="utf-8")
+        shutil.copy(exported / "model.onnx", staging / "model.onnx")
+        monkeypatch.setattr(artifacts.os, "replace", replace_then_die)
+        with pytest.raises(RuntimeError):
+            publish(staging, output)
+        monkeypatch.undo()
+    capsys.readouterr()
+    assert _predict_json(output / "model.onnx", tmp_path) == 1
+    err = capsys.readouterr().err
+    assert error_lines(err) == [
+        f"error: {output} is being updated by train, or a training stopped while updating it "
+        "(its manifest lists pending files): wait for the running train, or train again"]
+
+
+def test_a_model_file_replaced_after_train_is_refused_in_its_folder(
+        train_json, exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Another model copied over model.onnx no longer matches its folder's manifest (its metrics
+    and model card describe the other one); copied out alone, a model is served unchecked."""
+    _, output = train_json
+    capsys.readouterr()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(output / "model.onnx", alone / "model.onnx")
+    shutil.copy(exported / "model.onnx", output / "model.onnx")
+    assert _predict_json(output / "model.onnx", tmp_path) == 1
+    assert "is not the file train wrote into" in capsys.readouterr().err
+    assert _predict_json(alone / "model.onnx", tmp_path) == 0

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from heart.config import SearchSettings
 from heart.pipeline import build_pipeline, model_frame
-from heart.search import run_search
+from heart.search import data_fingerprint, run_search
 from heart.search_space import (FAMILIES, SPACES, STRATEGIES, Choice, FloatRange, IntRange,
                                 contains, describe, grid_points, grid_size, list_candidates)
 
@@ -129,3 +129,23 @@ def test_unknown_strategy(xy) -> None:
     """A typo is an error, not a silent default."""
     with pytest.raises(ValueError, match="unknown search strategy"):
         run_search("genetic", "knn", *xy)
+
+
+def test_a_shared_study_never_pools_trials_scored_on_other_rows(xy, tmp_path: Path) -> None:
+    """Regression: the study's name had no data in it, so a run on one file took parameters from
+    trials scored on another (asked for 3 trials, it reported 6). Other rows (another file, test
+    size or split) make another study; the same rows share one."""
+    features, labels = xy
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    settings_ = replace(FAST, n_trials=3, storage=storage)
+    run_search("random", "logistic_regression", features, labels, settings_, score=fake_score)
+    changed = features.copy()
+    changed.iloc[0, 0] += 1
+    other = run_search("random", "logistic_regression", changed, labels, settings_,
+                       score=fake_score)
+    fewer = run_search("random", "logistic_regression", features.iloc[1:], labels.iloc[1:],
+                       settings_, score=fake_score)
+    same = run_search("random", "logistic_regression", features, labels, settings_,
+                      score=fake_score)
+    assert [len(r.trials) for r in (other, fewer, same)] == [3, 3, 6]
+    assert data_fingerprint(features, labels) != data_fingerprint(changed, labels)

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from heart_reliability_kit import CliProcess
+from heart_reliability_kit import CliProcess, error_lines
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pytest_httpserver import HTTPServer
 
 from heart import train
+from heart.artifacts import sha256
 from heart.errors import TrackingError
 from heart.tracking import (artifact_location, check_storage, check_tracking, log_run,
                             provenance)
@@ -179,3 +180,55 @@ def test_three_trainings_on_one_fresh_tracking_store_all_succeed(
     experiment = client.get_experiment_by_name("heart-disease")
     assert experiment is not None
     assert len(client.search_runs([experiment.experiment_id])) == 3
+
+
+def test_a_read_only_store_fails_before_the_data_is_read(
+        patients_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Regression: a store that can be read but not written failed only after training, with a
+    70-line SQLAlchemy traceback. The preflight writes (an experiment tag) before anything else."""
+    def never(*_args, **_kwargs):
+        raise AssertionError("data loaded before the tracking store was written")
+
+    def read_only(*_args, **_kwargs):
+        raise MlflowException("(sqlite3.OperationalError) attempt to write a readonly database")
+
+    monkeypatch.setattr(train, "load_data", never)
+    monkeypatch.setattr(MlflowClient, "set_experiment_tag", read_only)
+    code = main(["train", "--data-path", str(patients_csv), "--output-dir", str(tmp_path / "out"),
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    err = capsys.readouterr().err
+    assert code == 1 and error_lines(err) == [
+        f"error: cannot use the MLflow store sqlite:///{tmp_path / 'mlflow.db'}: "
+        "(sqlite3.OperationalError) attempt to write a readonly database"]
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_mlflow_records_this_runs_files_even_if_another_run_replaces_them(
+        patients_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: artifacts were uploaded from the output folder after its lock was released,
+    so a run could record another run's model.onnx and metrics.json. They come from this run's
+    own copy now: what MLflow gets is exactly what this run published."""
+    output, recorded = tmp_path / "out", {}
+    real_log_run = train.log_run
+
+    def another_run_publishes_first(*args, **kwargs):
+        for name in ("model.onnx", "metrics.json"):  # what a second training would do now
+            (output / name).write_bytes(b"another run's " + name.encode())
+        artifacts = list(kwargs["artifacts"])
+        recorded.update({path.name: sha256(path) for path in artifacts})
+        return real_log_run(*args, **kwargs)
+
+    monkeypatch.setattr(train, "log_run", another_run_publishes_first)
+    published = {}
+
+    def keep_manifest(staging, folder):
+        published.update(real_publish(staging, folder)["files"])
+        return published
+
+    real_publish = train.publish
+    monkeypatch.setattr(train, "publish", keep_manifest)
+    assert main(["train", "--data-path", str(patients_csv), "--model", "logistic_regression",
+                 "--log-level", "ERROR", "--output-dir", str(output),
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 0
+    assert recorded == published and len(recorded) == len(train.ARTIFACTS)
