@@ -331,7 +331,7 @@ def test_train_twice_then_predict_and_serve_load_the_champion(
     assert results[1]["promoted"] == (results[1]["alias"] == CHAMPION)
     champion = "knn" if results[1]["promoted"] else "logistic_regression"
     patients = tmp_path / "patients.json"
-    patients.write_text(json.dumps([EXAMPLE_PATIENT]), encoding="utf-8")
+    patients.write_text(json.dumps([EXAMPLE_PATIENT | {"Cholesterol": 230}]), encoding="utf-8")
     answers = []
     for model in (f"models:/{NAME}@champion", str(tmp_path / champion / "model.onnx")):
         assert main(["predict", "--model", model, "--tracking-uri", store, "--input",

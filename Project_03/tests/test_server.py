@@ -23,13 +23,14 @@ from fastapi.testclient import TestClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 
+from heart.errors import PatientValidationError
 from heart.model_source import ServedModel, file_sha256, open_model
 from heart.server import MAX_BODY_BYTES, create_app
 from heart.serving import predict
 from heart_disease import main
 
 PROJECT = Path(__file__).resolve().parents[1]
-PATIENT = {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": 0,
+PATIENT = {"Age": 63, "Sex": "M", "ChestPainType": "ASY", "RestingBP": 150, "Cholesterol": 230,
            "FastingBS": 1, "RestingECG": "ST", "MaxHR": 108, "ExerciseAngina": "Y",
            "Oldpeak": 2.0, "ST_Slope": "Flat"}
 HEAVY = ("sklearn", "pandas", "optuna", "mlflow", "scipy")
@@ -85,12 +86,16 @@ def test_predict_answers_as_the_predict_command(client: TestClient, onnx_model: 
     assert len({round(g["probability"], 3) for g in got}) > 10  # not one constant answer
 
 
-def test_a_zero_cholesterol_is_accepted_as_not_measured(client: TestClient,
-                                                        onnx_model: Path) -> None:
-    """The training data writes 0 for an unmeasured cholesterol: scored as predict scores it."""
-    answer = client.post("/predict", json=[PATIENT])
-    assert answer.status_code == 200
-    assert answer.json() == predict(onnx_model, [PATIENT])
+def test_a_zero_cholesterol_gets_the_answer_predict_gives(client: TestClient,
+                                                          onnx_model: Path) -> None:
+    """0 is the training data's "not measured"; a model trained without missing values refuses
+    it in predict, and the server refuses it the same way, naming the field."""
+    patient = PATIENT | {"Cholesterol": 0}
+    with pytest.raises(PatientValidationError):
+        predict(onnx_model, [patient])
+    answer = client.post("/predict", json=[patient])
+    assert answer.status_code == 422
+    assert "Cholesterol" in answer.json()["detail"]
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [
