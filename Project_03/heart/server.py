@@ -6,7 +6,8 @@
 
 The HTTP API is stricter than ``predict``, which imputes what a CSV leaves empty: every field must
 be present, finite and within its physiological range (a 0 in a field where the training data
-writes 0 for "not measured", such as Cholesterol, is still accepted as "missing"), and no unknown
+writes 0 for "not measured", such as Cholesterol, is passed on to ``predict``'s rules, which
+accept it as missing where the model was trained with missing values there), and no unknown
 field is accepted. A refused body gets one 4xx whose ``detail`` names the patient and the field;
 a body over 1 MB gets 413. Whatever the body, the server keeps serving.
 
