@@ -1,4 +1,5 @@
-"""Heart-disease classifier: train it, evaluate how good its training procedure is, score patients.
+"""Heart-disease classifier: train it, evaluate how good its training procedure is, score patients,
+serve the model over HTTP.
 
 Examples:
     python heart_disease.py train
@@ -7,12 +8,16 @@ Examples:
     python heart_disease.py tune --storage sqlite:///study.db --study hgb --model \
         hist_gradient_boosting --search random --n-trials 40   # in as many shells as cores
     python heart_disease.py predict --model artifacts/model.onnx --input examples/patients.csv
+    python heart_disease.py serve --model models:/heart-disease@champion --port 8000
 
 Read next: heart/train.py (what train does, step by step), then heart/procedure.py,
-heart/pipeline.py, heart/evaluate.py and heart/serving.py; heart/cli.py holds the flags.
+heart/pipeline.py, heart/evaluate.py and heart/serving.py; heart/cli.py holds the flags;
+heart/registry.py and heart/gate.py decide which version is the champion; heart/server.py is the
+HTTP API.
 
-``predict`` imports only the standard library, numpy and ONNX Runtime: scikit-learn, pandas,
-Optuna and MLflow are imported inside ``train`` and ``evaluate``.
+``predict`` and ``serve`` import only the standard library, numpy and ONNX Runtime (and, for
+``serve``, FastAPI and uvicorn): scikit-learn, pandas, Optuna and MLflow are imported inside
+``train`` and ``evaluate``, and a ``models:/`` URI is resolved by a child process.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from __future__ import annotations
 import argparse
 
 from heart import cli, report
-from heart.serving import predict_patients
+from heart.model_source import open_model
+from heart.patients import read_patients
+from heart.serving import score
 from heart.signals import exit_process
 
 
@@ -62,12 +69,26 @@ def tune(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     """``predict``: validate the patients, score them with a trained model."""
-    scores = predict_patients(args.model, args.input)
+    served = open_model(args.model, cli.tracking_uri(args))
+    scores = score(served.model, read_patients(args.input))
     print(report.predictions(scores, args.format))
     return 0
 
 
-COMMANDS = {"train": train, "evaluate": evaluate, "tune": tune, "predict": predict}
+def serve(args: argparse.Namespace) -> int:
+    """``serve``: load the model, listen, print the URL, answer requests until SIGTERM/Ctrl-C."""
+    # pylint: disable-next=import-outside-toplevel  # FastAPI, uvicorn: for serve only
+    from heart.server import address, listen, serve_forever
+
+    served = open_model(args.model, cli.tracking_uri(args), onnx_only=True)
+    with listen(args.host, args.port) as sock:
+        print(address(sock), flush=True)
+        serve_forever(served, sock)
+    return 0
+
+
+COMMANDS = {"train": train, "evaluate": evaluate, "tune": tune, "predict": predict,
+            "serve": serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from dotenv import load_dotenv
 
 from heart.arguments import ArgumentParser, float_range, int_range, non_empty, non_empty_path
 from heart.config import (TUNE_JOBS, DataSource, EvaluateConfig, ProcedureSettings,
-                          SearchSettings, TrainConfig, TuneConfig)
+                          SearchSettings, ServeConfig, TrainConfig, TuneConfig)
 from heart.errors import HeartError
 from heart.limits import MAX_CV, MAX_REPEATS, MAX_SEED, MAX_TRIALS
 from heart.search_space import FAMILIES, STRATEGIES
@@ -35,9 +36,9 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_STALE_AFTER = 86400.0  # a day: a longer trial is not one this project runs
 DESCRIPTION = ("Train a heart-disease classifier (data checks, search, calibration, ONNX export, "
-               "MLflow tracking), evaluate the whole training procedure by nested "
-               "cross-validation, search its hyperparameters with many workers at once, and "
-               "score patients with a trained model.")
+               "MLflow tracking and registry), evaluate the whole training procedure by nested "
+               "cross-validation, search its hyperparameters with many workers at once, score "
+               "patients with a trained model, and serve it over HTTP.")
 Command = Callable[..., int]
 Subparsers = Any  # what add_subparsers returns; argparse keeps its class private
 
@@ -55,6 +56,7 @@ def build_parser() -> ArgumentParser:
     _add_evaluate(commands, common)
     _add_tune(commands, common)
     _add_predict(commands, common)
+    _add_serve(commands, common)
     return parser
 
 
@@ -102,8 +104,21 @@ def _add_train(commands: Subparsers, common: ArgumentParser) -> None:
                        f"or {TrainConfig.tracking_uri})")
     train.add_argument("--experiment", type=non_empty, default=TrainConfig.experiment,
                        help="MLflow experiment name")
+    train.add_argument("--registered-model", type=model_name, metavar="NAME",
+                       default=TrainConfig.registered_model,
+                       help="register the model under NAME; the promotion gate gives the new "
+                       "version the alias champion or challenger")
     _add_study_flags(train, required=False)
     train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+
+
+def model_name(text: str) -> str:
+    """An argparse type: a registered model's name, usable in ``models:/NAME@ALIAS``."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+        raise argparse.ArgumentTypeError(
+            f"must be letters, digits, '.', '_' or '-' (it goes into models:/NAME@ALIAS), "
+            f"got {text!r}")
+    return text
 
 
 def _add_evaluate(commands: Subparsers, common: ArgumentParser) -> None:
@@ -163,15 +178,41 @@ def _add_tune(commands: Subparsers, common: ArgumentParser) -> None:
                       default=SearchSettings.stale_after,
                       help="seconds without a heartbeat after which another worker's trial is "
                       "presumed dead, failed and run again")
+MODEL_HELP = ("a model.onnx (or, for predict, model.joblib) written by train, or a registered "
+              "version: models:/NAME@ALIAS (models:/heart-disease@champion) or "
+              "models:/NAME/VERSION")
+
+
+def _add_tracking_uri(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--tracking-uri", type=non_empty,
+                         help=f"MLflow tracking URI {what} (default: $MLFLOW_TRACKING_URI "
+                         f"or {TrainConfig.tracking_uri})")
 
 
 def _add_predict(commands: Subparsers, common: ArgumentParser) -> None:
     predict = commands.add_parser("predict", parents=[common],
                                   help="score patients with a trained model")
-    predict.add_argument("--model", type=non_empty_path, required=True,
-                         help="model.onnx or model.joblib written by train")
+    predict.add_argument("--model", type=non_empty, required=True, help=MODEL_HELP)
     predict.add_argument("--input", type=non_empty_path, required=True,
                          help="patients .csv or .json")
+    _add_tracking_uri(predict, "of a models:/ model")
+
+
+def _add_serve(commands: Subparsers, common: ArgumentParser) -> None:
+    serve = commands.add_parser("serve", parents=[common],
+                                help="answer POST /predict over HTTP until SIGTERM or Ctrl-C")
+    serve.add_argument("--model", type=non_empty, required=True, help=MODEL_HELP)
+    _add_tracking_uri(serve, "of a models:/ model")
+    serve.add_argument("--host", type=non_empty, default=ServeConfig.host,
+                       help="address to listen on; 0.0.0.0 exposes the API to the network")
+    serve.add_argument("--port", type=int_range(0, 65535), default=ServeConfig.port,
+                       help="port to listen on, 0 to 65535 (0: any free port)")
+
+
+def tracking_uri(args: argparse.Namespace) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the SQLite store in this folder."""
+    return (args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            or TrainConfig.tracking_uri)
 
 
 def _data_source(args: argparse.Namespace) -> DataSource:
@@ -195,8 +236,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         data=data, procedure=_procedure(args, args.storage, args.study), test_size=args.test_size,
         output_dir=args.output_dir, experiment=args.experiment, track=not args.no_tracking,
-        tracking_uri=(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-                      or TrainConfig.tracking_uri))
+        registered_model=args.registered_model, tracking_uri=tracking_uri(args))
 
 
 def tune_config(args: argparse.Namespace) -> TuneConfig:

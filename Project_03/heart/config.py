@@ -1,4 +1,5 @@
-"""Every setting of ``train`` and ``evaluate``, each default stated once: argparse reads it here.
+"""Every setting of ``train``, ``evaluate`` and ``serve``, each default stated once: argparse reads
+it here.
 
 Plain dataclasses, importing nothing heavy, so the command line can show the defaults in
 ``--help`` without loading scikit-learn. Paths default to folders inside this project, all of
@@ -78,6 +79,7 @@ class TrainConfig:
     output_dir: Path = PROJECT_DIR / "artifacts"
     tracking_uri: str = f"sqlite:///{PROJECT_DIR / 'mlflow.db'}"
     experiment: str = "heart-disease"
+    registered_model: str = "heart-disease"
     track: bool = True
 
 
@@ -102,3 +104,8 @@ class TuneConfig:
     search: str = ProcedureSettings.search
     settings: SearchSettings = field(default_factory=lambda: SearchSettings(n_jobs=TUNE_JOBS))
     test_size: float = TrainConfig.test_size
+class ServeConfig:
+    """Where ``serve`` listens (loopback only unless asked otherwise)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000

@@ -54,3 +54,5 @@ class ModelFileError(HeartError):
 class StudyError(HeartError):
     """A shared Optuna study that cannot be used: its storage cannot be opened, or it was made
     for other data or another search."""
+class ServeError(HeartError):
+    """The server cannot listen on the address asked for (taken, or not this machine's)."""

@@ -39,6 +39,11 @@ def training(result: dict[str, Any], output_format: str) -> str:
               f"Artifacts: {Path(result['artifacts']['model.onnx']).parent}"]
     if result["run_id"]:
         lines.append(f"MLflow run: {result['run_id']}")
+    registry = result.get("registry")
+    if registry:
+        verdict = "promoted" if registry["promoted"] else "not promoted"
+        lines.append(f"Registry: {registry['model']} version {registry['version']} -> "
+                     f"{registry['alias']} ({verdict}: {registry['reason']})")
     return "\n".join(lines)
 
 

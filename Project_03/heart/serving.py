@@ -21,7 +21,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from heart.artifacts import MANIFEST, read_manifest, sha256
 from heart.errors import ModelFileError
-from heart.patients import read_patients, validate
+from heart.patients import validate
 
 logger = logging.getLogger(__name__)
 
@@ -184,15 +184,14 @@ def load_model(path: Path) -> OnnxModel | JoblibModel:
     raise ModelFileError(f"model must be a .onnx or .joblib file, got {path.name}")
 
 
-def predict(model_path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def score(model: OnnxModel | JoblibModel, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Probability and label (at the threshold saved with the model) for each patient."""
-    model = load_model(model_path)
     probabilities = model.predict_proba(validate(records, model.schema))
     threshold = float(model.schema["threshold"])
     return [{"probability": round(float(p), 6), "label": int(p >= threshold)}
             for p in probabilities]
 
 
-def predict_patients(model_path: Path, patients_path: Path) -> list[dict[str, Any]]:
-    """``predict``: the patients of a CSV or JSON file, scored by the model at ``model_path``."""
-    return predict(model_path, read_patients(patients_path))
+def predict(model_path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Probability and label for each patient, from the model file at ``model_path``."""
+    return score(load_model(model_path), records)

@@ -62,6 +62,7 @@ class TrainResult:  # pylint: disable=too-many-instance-attributes  # the summar
     slices: dict[str, Any]
     artifacts: dict[str, str]
     run_id: str | None = None
+    registry: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The result as plain JSON-ready data."""
@@ -184,6 +185,27 @@ def _track_published(config: TrainConfig, result: TrainResult, extra: dict[str, 
         raise TrackingError(f"the model is saved in {config.output_dir}, but {exc}") from exc
 
 
+def _register(config: TrainConfig, result: TrainResult, measured: dict[str, Any],
+              snapshot: Path, checksum: str) -> dict[str, Any]:
+    """Register this run's ONNX model (from its private snapshot, which no other run can
+    replace) and run the promotion gate on the held-out rows."""
+    # pylint: disable-next=import-outside-toplevel  # MLflow's model flavours: train only
+    from heart.registry import HeldOut, register_and_gate
+
+    procedure = config.procedure
+    held_out = HeldOut(truth=measured["truth"], features=measured["features"],
+                       baseline=measured["baseline_probability"], seed=procedure.seed,
+                       split=f"data={checksum} test_size={config.test_size} "
+                       f"seed={procedure.seed}")
+    try:
+        outcome = register_and_gate(config.tracking_uri, str(result.run_id),
+                                    snapshot / "model.onnx", config.registered_model, held_out)
+    except TrackingError as exc:
+        raise TrackingError(f"the model is saved in {config.output_dir} and the run recorded, "
+                            f"but {exc}") from exc
+    return outcome.summary()
+
+
 def preflight(config: TrainConfig) -> None:
     """Fail in seconds, before any training, on an output folder or store that cannot be used."""
     check_output_dir(config.output_dir, ARTIFACTS)
@@ -251,7 +273,8 @@ def train_model(config: TrainConfig) -> TrainResult:
                   "search_trials": (None if fitted.selection.search is None
                                     else fitted.selection.search.trials),
                   "wall_seconds": time.perf_counter() - started}
-        metrics = {k: v for k, v in result.summary().items() if k != "run_id"} | extra
+        metrics = {k: v for k, v in result.summary().items()
+                   if k not in ("run_id", "registry")} | extra
         _write_json(staging / "data_report.json", data_report)
         _write_json(staging / "metrics.json", metrics)
         (staging / "model_card.md").write_text(model_card(metrics), encoding="utf-8")
@@ -263,6 +286,7 @@ def train_model(config: TrainConfig) -> TrainResult:
             publish(staging, config.output_dir)
             if config.track:
                 _track_published(config, result, extra, Path(snapshot))
+                result.registry = _register(config, result, measured, Path(snapshot), checksum)
     logger.info("Trained %s in %.1f s: test accuracy %.3f, ROC AUC %.3f", result.model,
                 time.perf_counter() - started, result.test["accuracy"], result.test["roc_auc"])
     return result

@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -210,3 +211,23 @@ def fixture_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "journal":
         return f"journal:{tmp_path / 'study.journal'}"
     return request.getfixturevalue("postgres_url")
+@pytest.fixture(name="onnx_model", scope="session")
+def fixture_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small logistic regression on synthetic patients, exported as ``train`` exports it."""
+    # pylint: disable=import-outside-toplevel  # scikit-learn only for the tests that need it
+    from heart.export import export_onnx, serving_schema
+    from heart.pipeline import build_pipeline, model_frame
+
+    patients = synthetic_patients()
+    pipeline = build_pipeline("logistic_regression", 0).fit(model_frame(patients),
+                                                              patients["HeartDisease"])
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    export_onnx(pipeline, path, serving_schema("logistic_regression", 0.5))
+    return path
+
+
+@pytest.fixture(name="complete_patients")
+def fixture_complete_patients() -> list[dict[str, Any]]:
+    """50 synthetic patients with every field filled and in range, as JSON records."""
+    patients = synthetic_patients(50, seed=7).drop(columns="HeartDisease")
+    return json.loads(patients.to_json(orient="records"))

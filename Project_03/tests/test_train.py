@@ -28,7 +28,8 @@ def test_train_json_has_the_documented_shape(train_json) -> None:
     """Keys, metrics and artifacts as documented; the run is tracked."""
     result, output = train_json
     assert set(result) == {"model", "params", "search", "cv", "test", "test_ci95", "baseline",
-                           "threshold", "calibration", "slices", "artifacts", "run_id"}
+                           "threshold", "calibration", "slices", "artifacts", "run_id",
+                           "registry"}
     assert result["model"] == "logistic_regression" and result["search"] is None
     metrics = set(METRICS)
     assert set(result["test"]) == set(result["test_ci95"]) == set(result["baseline"]) == metrics
@@ -40,6 +41,8 @@ def test_train_json_has_the_documented_shape(train_json) -> None:
     visible = [p.name for p in output.iterdir() if not p.name.startswith(".")]
     assert sorted(visible) == sorted(result["artifacts"])
     assert len(result["run_id"]) == 32
+    assert set(result["registry"]) == {"model", "version", "alias", "promoted", "reason"}
+    assert result["registry"]["model"] == "heart-disease"
 
 
 def test_tuning_is_a_real_flag(patients_csv: Path, tmp_path: Path,
