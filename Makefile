@@ -12,7 +12,7 @@ STAMPS := $(PROJECTS:%=$(VENV)/.installed-%)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-01 run-02 run-03 serve-03 test test-01 test-02 test-03 lint lint-01 lint-02 \
+.PHONY: help install run run-01 run-02 run-03 serve-03 load-03 test test-01 test-02 test-03 lint lint-01 lint-02 \
 	lint-03 benchmark results-03 images mlflow-ui constraints clean
 
 help: ## List the targets
@@ -77,9 +77,10 @@ lint-03: $(VENV)/.installed-03 ## pylint Project_03 (10.00/10 or fail)
 benchmark: $(VENV)/.installed-01 $(VENV)/.installed-02 results-03 ## Re-run every benchmark and rewrite the reports (slow: about 1.5 h)
 	cd Project_01 && $(PY) benchmarks/movies_benchmark.py
 	cd Project_02 && $(PY) benchmarks/benchmark.py
+	cd Project_03 && $(PY) benchmarks/scale_out.py --data-path ../../shared/data/heart/heart.csv
 
-results-03: $(VENV)/.installed-03 ## Project_03: RESULTS.md and the README's figures from evaluate runs
-	cd Project_03 && $(PY) benchmarks/results.py
+results-03: $(VENV)/.installed-03 ## Project_03: RESULTS.md and the README's figures from evaluate runs (slow)
+	cd Project_03 && $(PY) -m benchmarks.results
 
 images: $(STAMPS) ## Redraw the READMEs' pictures (reads ../shared/data and the PODCAST_FEED_URL feed)
 	$(PY) images/make_header.py images/header.png
@@ -88,6 +89,9 @@ images: $(STAMPS) ## Redraw the READMEs' pictures (reads ../shared/data and the 
 	cd Project_03 && $(PY) heart_disease.py train --data-path ../../shared/data/heart/heart.csv \
 		--no-tracking --output-dir data/readme-run && \
 		mkdir -p images && cp data/readme-run/*.png images/
+
+load-03: $(VENV)/.installed-03 ## Project_03: p50/p99 latency and requests/s of serve (after make run-03)
+	cd Project_03 && $(PY) benchmarks/load.py --model models:/heart-disease@champion
 
 mlflow-ui: $(VENV)/.installed-03 ## Browse and compare Project_03's tracked runs on http://127.0.0.1:5000
 	$(BIN)/python -m pip install --quiet -r requirements-ui.txt -c constraints.txt
