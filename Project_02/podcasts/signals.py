@@ -70,6 +70,7 @@ def handle_signals() -> Iterator[None]:
     try:
         yield
     finally:
+        _arrived.clear()  # its exception has propagated (or was lost): not raised again outside
         if all(signal.getsignal(signum) is _raise_interrupted for signum in HANDLED):
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -10,6 +10,7 @@ imports it: a throw-away AIRFLOW_HOME and SQLite metadata database, this project
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,16 @@ def fixture_default_paths(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("PODCAST_DB_PATH", str(home / "data" / "episodes.db"))
     monkeypatch.setenv("PODCAST_EPISODES_DIR", str(home / "episodes"))
     return home
+
+
+@pytest.fixture(name="signal_handlers", autouse=True)
+def fixture_signal_handlers() -> Iterator[None]:
+    """Give pytest back its own SIGINT and SIGTERM handlers after a test that sent itself one
+    (a run that met a signal keeps ignoring repeats, as a process on its way out should)."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture(name="server")
