@@ -155,7 +155,7 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
     classic = query.algorithm == "classic"
     fallback = None if not classic or similar_users.size >= query.min_users else "popular_in_genre"
 
-    def recommend(mask: np.ndarray | None) -> list[Recommendation]:
+    def pick(mask: np.ndarray | None) -> list[Recommendation]:
         if query.exclude_ids:
             mask = ~seen if mask is None else mask & ~seen
         if not classic:
@@ -171,13 +171,13 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
     elif similar_users.size == 0:
         logger.warning("Nobody rated %s above %g: no recommendations",
                        seeds[0]["match"]["title"], index.ratings.like_threshold)
-    recommendations = recommend(allowed)
+    recommendations = pick(allowed)
     if any(rec.score is None for rec in recommendations) and fallback is None:
         fallback = "popular_in_genre"
         logger.warning("Fewer than %d similar users liked some picks: the most liked movies of "
                        "the seeds' genres fill their places", query.min_users)
     # An empty answer says why: the filters, or nothing to recommend at all.
-    filtered_out = not recommendations and allowed is not None and bool(recommend(None))
+    filtered_out = not recommendations and allowed is not None and bool(pick(None))
     return {
         **seeds[0],
         "seeds": seeds,

@@ -176,7 +176,7 @@ def run(commands: Mapping[str, Command], argv: Sequence[str] | None = None) -> i
             sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at exit
             return code
     except KeyboardInterrupt as exc:
-        print(f"error: interrupted ({exc or 'SIGINT'})", file=sys.stderr)
+        print(f"error: interrupted ({str(exc) or 'SIGINT'})", file=sys.stderr)
         return exc.exit_code if isinstance(exc, Interrupted) else EXIT_SIGINT
     except BrokenPipeError:  # the reader went away (`| head`): nobody to tell
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -89,11 +90,12 @@ def atomic_write(target: Path) -> Iterator[BinaryIO]:
     Raises:
         FileWriteError: the file cannot be written (a full disk, a read-only folder).
     """
-    partial: Path | None = None
+    # The name is chosen before the file exists, so a Ctrl-C landing anywhere (even between
+    # creating the file and remembering its name) leaves nothing the clean-up below misses.
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(8)}{PARTIAL_SUFFIX}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = new_partial(target)
-        with open(partial, "wb") as stream:
+        with open(partial, "xb") as stream:
             yield stream
         commit(partial, target)
     except OSError as exc:

@@ -104,6 +104,9 @@ class TuneConfig:
     search: str = ProcedureSettings.search
     settings: SearchSettings = field(default_factory=lambda: SearchSettings(n_jobs=TUNE_JOBS))
     test_size: float = TrainConfig.test_size
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     """Where ``serve`` listens (loopback only unless asked otherwise)."""
 

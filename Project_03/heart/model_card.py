@@ -35,8 +35,8 @@ def _share(entry: dict[str, Any], key: str) -> str:
 
 
 def _slices(metrics: dict[str, Any]) -> list[str]:
-    lines = ["Shares with their 95% Wilson interval; a group of fewer than 5 patients (5 with heart "
-             "disease, for recall) gets no figure.", "",
+    lines = ["Shares with their 95% Wilson interval; a group of fewer than 5 patients (5 with "
+             "heart disease, for recall) gets no figure.", "",
              "| slice | patients | accuracy | recall | ROC AUC | flagged |",
              "|---|---|---|---|---|---|"]
     for name, entry in metrics["slices"].items():
