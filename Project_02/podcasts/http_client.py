@@ -98,7 +98,10 @@ def _timed_out(exc: Exception) -> bool:
     """Whether ``exc`` (or the last error urllib3's retries met) is a timeout."""
     cause = getattr(exc.args[0], "reason", None) if exc.args else None
     timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError)
-    return isinstance(exc, timeouts) or isinstance(cause, timeouts)
+    # urllib3 files a refused connection (NewConnectionError) under its connect timeouts.
+    refused = urllib3.exceptions.NewConnectionError
+    return any(isinstance(error, timeouts) and not isinstance(error, refused)
+               for error in (exc, cause))
 
 
 def fetch_feed(url: str, session: requests.Session | None = None,

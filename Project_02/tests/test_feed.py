@@ -3,6 +3,7 @@ Hypothesis's, into episodes with safe file names and stable keys."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -278,3 +279,14 @@ def test_an_episode_keeps_its_identity_when_another_item_shares_its_link(db_path
     assert load_episodes(db_path, parse_feed(make_feed([two, one]))) == 1
     assert sorted(row["link"] for row in newest_episodes(db_path)) == [
         "ep-2", "https://example.org/ep/1"]
+
+
+def test_a_refused_connection_is_not_called_a_timeout() -> None:
+    """urllib3 files a refused connection under its timeouts; the error line must not."""
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(FeedError) as caught:
+        fetch_feed(f"http://127.0.0.1:{port}/feed.xml", make_session(retries=0, backoff=0))
+    assert "no answer in time" not in str(caught.value)
+    assert "refused" in str(caught.value).lower()
