@@ -10,11 +10,23 @@ only for the microseconds a worker is being started (the calling thread), and a 
 arrives meanwhile is delivered as soon as the block ends, never lost. The threads that loky starts
 at the same moment inherit the mask too, so the workers they restart later are quiet as well.
 This is how CPython's own ``multiprocessing`` starts its resource tracker.
+
+A worker must also end when the command is killed outright (``kill -9``, the out-of-memory
+killer), where no clean-up runs: loky's idle workers (each holding a fitted model's worth of
+memory) would otherwise wait up to five minutes for a next task. :func:`watch_parent`, every
+worker's initializer, starts a thread that ends the worker within half a second of its parent's
+death, seen as a change of ``os.getppid()``. Linux's ``prctl(PR_SET_PDEATHSIG)`` would not do: it
+fires when the *thread* that started the worker ends, and loky starts workers from whichever
+thread submits work (its own manager thread included), so it could kill the workers of a live
+command.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +37,26 @@ from joblib._parallel_backends import LokyBackend
 from heart.signals import deferred_signals
 
 SIGINT_ONLY = {signal.SIGINT}
+PARENT_POLL_SECONDS = 0.5
+ORPHANED_EXIT_CODE = 1
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker process once ``parent_pid`` is no longer its parent.
+
+    A dead parent's children are adopted by init (or a subreaper), so ``os.getppid()`` changes.
+    ``os._exit`` ends the process from the watching thread, whatever the main thread is fitting;
+    nothing is left to clean up (the command's own clean-up died with it).
+    """
+    if os.getppid() != parent_pid:  # the command died before this worker got here
+        os._exit(ORPHANED_EXIT_CODE)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(ORPHANED_EXIT_CODE)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 @contextmanager
@@ -45,7 +77,10 @@ def sigint_blocked() -> Iterator[None]:
 
 
 class QuietLokyBackend(LokyBackend):  # pylint: disable=abstract-method  # apply_async: deprecated
-    """joblib's loky backend, starting its worker processes (and threads) with SIGINT blocked."""
+    """joblib's loky backend: workers start with SIGINT blocked and end with their command."""
+
+    def __init__(self, **backend_kwargs: Any) -> None:
+        super().__init__(initializer=watch_parent, initargs=(os.getpid(),), **backend_kwargs)
 
     def configure(self, *args: Any, **kwargs: Any) -> int:
         """Build (or resize) the reusable executor with SIGINT blocked."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from heart_reliability_kit import SLOW_TRAIN, CliProcess, error_lines, snapshot,
 
 from heart.artifacts import STAGING_PREFIX
 from heart.signals import Interrupted, deferred_signals, handle_signals
+from heart.workers import ORPHANED_EXIT_CODE
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "group", "code"),
@@ -66,6 +69,40 @@ def test_terminal_ctrl_c_as_workers_start_ends_the_command_cleanly(patients_csv:
         assert run.stderr.count("error: interrupted (SIGINT)") == 1, f"{attempt}:\n{run.stderr}"
         assert error_lines(run.stderr) in ([], ["error: interrupted (SIGINT)"]), run.stderr
         assert workers_end(run)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_kill_9_of_the_command_ends_its_worker_processes_within_seconds(
+        tmp_path: Path, patients_csv: Path, command: str) -> None:
+    """SIGKILL to the command alone (no clean-up runs): its loky workers, busy with the search,
+    and loky's resource trackers end within 5 s instead of idling for minutes."""
+    if command == "train":
+        args: tuple[str | Path, ...] = ("train", *SLOW_TRAIN, "--output-dir", tmp_path / "out")
+    else:
+        args = ("tune", "--storage", f"sqlite:///{tmp_path / 'study.db'}", "--jobs", "2",
+                "--model", "random_forest", "--search", "random", "--n-trials", "200",
+                "--log-level", "INFO")
+    run = CliProcess(*args, "--data-path", patients_csv)
+    run.wait_for(run.starting_worker)
+    time.sleep(1.0)  # the workers started and took a task
+    os.kill(run.process.pid, signal.SIGKILL)
+    assert run.wait(timeout=30) == -signal.SIGKILL
+    try:
+        assert workers_end(run, seconds=5.0)
+    finally:  # a failure must not leave the orphans running
+        if run.group_alive():
+            os.killpg(run.process.pid, signal.SIGKILL)
+
+
+def test_a_worker_whose_parent_is_already_gone_exits_at_once() -> None:
+    """The worker initializer ends a process whose parent is not the command that started it."""
+    code = "from heart.workers import watch_parent; watch_parent(1); import time; time.sleep(30)"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], check=False, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == ORPHANED_EXIT_CODE and time.monotonic() - started < 20
 
 
 def test_a_signal_during_publishing_waits_for_the_last_file() -> None:
