@@ -6,8 +6,10 @@ accepted (a misspelt key is refused, not ignored); text in a numeric field, infi
 category or a number outside its plausible range (an Age of 250) is refused. A value may be
 missing (empty, null, an impossible zero such as a cholesterol of 0) only in the fields the
 training data often lacked (the schema's ``optional``): the model learned what "not measured"
-means there. ``true``/``false`` are accepted for 0/1 fields (FastingBS). All problems are
-reported at once in one ``PatientValidationError``, patient by patient.
+means there. A 0/1 field (FastingBS) takes 0 or 1, or ``true``/``false``, and nothing between.
+A JSON patient that gives one field twice is refused, as a CSV with a repeated column is: which
+value was meant is anybody's guess. All problems are reported at once in one
+``PatientValidationError``, patient by patient.
 """
 
 from __future__ import annotations
@@ -32,16 +34,43 @@ BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}
 MAX_PROBLEMS = 5  # listed in the one error line; the rest are counted
 
 
+class JsonObject(dict):  # type: ignore[type-arg]  # any JSON object
+    """A JSON object as a dict that remembers the keys it was given more than once."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> JsonObject:
+    found = JsonObject(pairs)
+    if len(found) < len(pairs):
+        keys = [key for key, _ in pairs]
+        found.repeated = tuple(sorted({key for key in keys if keys.count(key) > 1}))
+    return found
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON text as Python values; each object a :class:`JsonObject` naming its repeated keys.
+
+    ``json.loads`` alone keeps the last of two equal keys without a word.
+    """
+    return json.loads(text, object_pairs_hook=_json_object)
+
+
 def read_patients(path: Path) -> list[dict[str, Any]]:
-    """Patient records from a CSV file or a JSON file (an object or a list of objects)."""
+    """Patient records from a CSV file or a JSON file (an object or a list of objects).
+
+    A file is read as JSON when its name ends in ``.json`` or its text starts with ``[`` or ``{``
+    (no CSV header does).
+    """
     if path.is_dir():
         raise PatientValidationError(f"{path} is a folder, not a CSV or JSON file")
     if not path.is_file():
         raise PatientValidationError(f"{path} does not exist")
     try:
         text = path.read_text(encoding="utf-8-sig")
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
+        is_json = path.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{")
+        if is_json:
+            data = parse_json(text)
             records = [data] if isinstance(data, dict) else data
         else:
             reader = csv.DictReader(text.splitlines())
@@ -53,7 +82,7 @@ def read_patients(path: Path) -> list[dict[str, Any]]:
         raise PatientValidationError(f"{path.name} must hold an object or a list of objects")
     if not records:
         raise PatientValidationError(f"{path.name} holds no patients")
-    if path.suffix.lower() != ".json":
+    if not is_json:
         _refuse_ragged_rows(records, path)
     return records
 
@@ -100,6 +129,8 @@ def _number(value: Any, column: str, binary: bool) -> float:
         raise ValueError(f"{column} must be a number, got {value!r}")
     if not math.isfinite(number):
         raise ValueError(f"{column} must be finite, got {value!r}")
+    if binary and number not in (0.0, 1.0):
+        raise ValueError(f"{column} must be 0 or 1 (or true/false), got {value!r}")
     return number
 
 
@@ -112,7 +143,8 @@ def _category(value: Any, column: str, allowed: list[str]) -> str:
     raise ValueError(f"{column} must be one of {allowed}, got {value!r}")
 
 
-def _field(record: Mapping[str, Any], column: str, schema: Mapping[str, Any]) -> Any:
+def _field(record: Mapping[str, Any], column: str, schema: Mapping[str, Any],
+           number: int) -> Any:
     """One field of one patient, parsed and checked; ValueError with the reason otherwise.
 
     Missing (empty, null, an impossible zero) is allowed only in the schema's ``optional``
@@ -130,7 +162,8 @@ def _field(record: Mapping[str, Any], column: str, schema: Mapping[str, Any]) ->
             raise ValueError(f"{column} {record[column]!r} is outside its plausible range "
                              f"[{rule['low']}, {rule['high']}]")
         if missing and value == 0:
-            logger.warning("%s: a zero is not a measurement; treated as missing", column)
+            logger.warning("patient %d: %s 0 is not a measurement; treated as missing", number,
+                           column)
         value = math.nan if missing else value
     if missing and column not in schema["optional"]:
         raise ValueError(f"{column} is required (only {', '.join(schema['optional']) or 'no'} "
@@ -156,9 +189,11 @@ def validate(records: list[dict[str, Any]], schema: Mapping[str, Any]) -> dict[s
     for number, record in enumerate(records, start=1):
         found = [f"missing field {c}" for c in columns if c not in record]
         found += [_unknown(str(key), columns) for key in record if key not in values]
+        found += [f"field {key!r} is given more than once"
+                  for key in getattr(record, "repeated", ())]
         for column in (c for c in columns if c in record):
             try:
-                values[column].append(_field(record, column, schema))
+                values[column].append(_field(record, column, schema, number))
             except ValueError as exc:
                 found.append(str(exc))
         problems += [f"patient {number}: {problem}" for problem in found]

@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse, Response
 
 from heart.errors import PatientValidationError, ServeError
 from heart.model_source import ServedModel
-from heart.patients import MISSING_TEXT
+from heart.patients import MISSING_TEXT, parse_json
 from heart.serving import score
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,10 @@ def refuse_incomplete(records: list[Any], schema: Mapping[str, Any]) -> None:
         if not isinstance(record, dict):
             raise PatientValidationError(f"patient {number} must be a JSON object of fields, got "
                                          f"{type(record).__name__}")
+        repeated = getattr(record, "repeated", ())
+        if repeated:
+            raise PatientValidationError(f"patient {number}: field {repeated[0]!r} is given more "
+                                         "than once")
         unknown = sorted(set(record) - fields)
         if unknown:
             raise PatientValidationError(f"patient {number}: unknown field {unknown[0]!r}; the "
@@ -165,12 +169,12 @@ def create_app(served: ServedModel) -> FastAPI:
             return _problem(413, f"the body is over {MAX_BODY_BYTES} bytes; send fewer patients "
                             "per request")
         try:
-            records = json.loads(body)
+            records = parse_json(body)
         except (ValueError, RecursionError) as exc:
             return _problem(400, f"the body is not JSON: {exc}")
         if not isinstance(records, list):
-            return _problem(400, "the body must be a JSON list of patients, got "
-                            f"{type(records).__name__}")
+            found = "an object" if isinstance(records, dict) else type(records).__name__
+            return _problem(400, f"the body must be a JSON list of patients, got {found}")
         try:
             answers = answer(served, records)
         except PatientValidationError as exc:

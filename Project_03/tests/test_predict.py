@@ -170,6 +170,37 @@ def test_an_implausible_number_is_refused(column: str, value: float) -> None:
         validate([{**PATIENT, column: value}], serving_schema("any", 0.5))
 
 
+@pytest.mark.parametrize("value", [0.5, "0.5", 2, -1])
+def test_a_yes_no_field_takes_0_or_1_and_nothing_between(value, exported: Path) -> None:
+    """Regression: FastingBS 0.5 was scored (a value the model never saw), exit 0."""
+    with pytest.raises(PatientValidationError, match="patient 1: FastingBS must be 0 or 1"):
+        predict(exported / "model.onnx", [{**PATIENT, "FastingBS": value}])
+
+
+def test_a_json_patient_giving_a_field_twice_is_refused(exported: Path, tmp_path: Path) -> None:
+    """Regression: {"Oldpeak": 0.0, "Oldpeak": 5.0} was scored on the last value, exit 0."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps([PATIENT, PATIENT])[:-2] + ', "Oldpeak": 0.0}]', encoding="utf-8")
+    with pytest.raises(PatientValidationError) as caught:
+        predict(exported / "model.onnx", read_patients(path))
+    assert str(caught.value) == "patient 2: field 'Oldpeak' is given more than once"
+
+
+def test_json_in_a_file_not_named_json_is_read_as_json(tmp_path: Path) -> None:
+    """Regression: JSON patients in a .txt file were read as a CSV header: "holds no patients"."""
+    path = tmp_path / "patients.txt"
+    path.write_text(json.dumps([PATIENT]), encoding="utf-8")
+    assert read_patients(path) == [PATIENT]
+
+
+def test_a_zero_treated_as_missing_names_the_patient(caplog: pytest.LogCaptureFixture) -> None:
+    """The warning says whose zero cholesterol is treated as missing."""
+    lenient = serving_schema("any", 0.5, optional=["Cholesterol"])
+    validate([PATIENT, {**PATIENT, "Cholesterol": 0}], lenient)
+    assert [r.getMessage() for r in caplog.records] == [
+        "patient 2: Cholesterol 0 is not a measurement; treated as missing"]
+
+
 def test_a_patient_with_every_field_empty_is_refused(exported: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture) -> None:
     """Regression: a CSV row of empty fields scored 0.749, "heart disease", exit 0."""
