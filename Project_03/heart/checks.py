@@ -1,8 +1,11 @@
 """Data-quality checks run before training, reported in ``data_report.json``.
 
-Fatal problems (too few rows, a feature with no values at all, text in a numeric column, a label
-that is not 0/1, one class only) stop training. Everything else is repaired the conservative way,
-by marking the value missing so the pipeline's imputer handles it, and logged as a warning.
+Fatal problems (too few rows, a feature with no values at all, text in a numeric column, a
+category outside the allowed ones, a label that is not 0/1, one class only) stop training. A value
+in the wrong vocabulary (``Male`` for ``M``) usually fills a whole cohort's rows: masked, it would
+teach the model that "sex not recorded" means that cohort. Everything else (an impossible zero, a
+number outside its physiological range: recording errors) is repaired the conservative way, by
+marking the value missing so the pipeline's imputer handles it, and logged as a warning.
 Identical rows are kept once, before any split, so that a patient never sits in both the
 training and the test rows.
 """
@@ -68,25 +71,14 @@ def mask_implausible(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[
     return frame, counts
 
 
-def _check_types(frame: pd.DataFrame) -> list[str]:
-    """Fatal findings: text where numbers belong."""
+def _check_types(frame: pd.DataFrame, report: dict[str, Any]) -> list[str]:
+    """Fatal findings: text where numbers belong, categories outside the allowed ones."""
     findings = []
     for column in [*NUMERIC, TARGET]:
         bad = _non_numeric(frame, column)
         if bad.any():
             findings.append(f"{column} has {int(bad.sum())} non-numeric value(s), "
                             f"e.g. {frame.loc[bad, column].iloc[0]!r}")
-    return findings
-
-
-def _mask_values(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
-    """Mask implausible numbers and unknown categories; return the frame and the warnings."""
-    frame, masked = mask_implausible(frame)
-    report.update(masked)
-    warnings = [f"{c}: {n} zero value(s) treated as missing"
-                for c, n in masked["impossible_zeros"].items() if n]
-    warnings += [f"{c}: {n} value(s) outside {list(PHYSIOLOGICAL_RANGES[c])} treated as missing"
-                 for c, n in masked["out_of_range"].items() if n]
     report["unknown_categories"] = {}
     for column in CATEGORICAL:
         unknown = frame[column].notna() & ~frame[column].astype(str).isin(
@@ -94,9 +86,19 @@ def _mask_values(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[pd.DataFr
         found = sorted(frame.loc[unknown, column].astype(str).unique())
         report["unknown_categories"][column] = found
         if found:
-            warnings.append(f"{column}: unknown categories {found} treated as missing "
-                            f"(allowed: {ALLOWED_CATEGORIES[column]})")
-            frame.loc[unknown, column] = np.nan
+            findings.append(f"{column} has {int(unknown.sum())} value(s) outside "
+                            f"{ALLOWED_CATEGORIES[column]}: {found[:5]}")
+    return findings
+
+
+def _mask_values(frame: pd.DataFrame, report: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """Mask implausible numbers; return the frame and the warnings."""
+    frame, masked = mask_implausible(frame)
+    report.update(masked)
+    warnings = [f"{c}: {n} zero value(s) treated as missing"
+                for c, n in masked["impossible_zeros"].items() if n]
+    warnings += [f"{c}: {n} value(s) outside {list(PHYSIOLOGICAL_RANGES[c])} treated as missing"
+                 for c, n in masked["out_of_range"].items() if n]
     return frame, warnings
 
 
@@ -141,7 +143,7 @@ def check_data(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """
     report: dict[str, Any] = {"rows": len(raw), "columns": COLUMNS,
                               "dtypes": {c: str(t) for c, t in raw[COLUMNS].dtypes.items()}}
-    fatal = _check_types(raw)
+    fatal = _check_types(raw[COLUMNS], report)
     frame = raw[COLUMNS].copy()
     frame[TARGET] = pd.to_numeric(frame[TARGET], errors="coerce")
     frame, warnings = _mask_values(frame, report)

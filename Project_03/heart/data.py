@@ -7,6 +7,7 @@ to the 11-feature schema of the widely used 918-row CSV, keeping missing values 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import logging
@@ -146,21 +147,34 @@ def verify_uci_archive(path: Path, sha256: str | None = None) -> None:
             raise DataSourceError(f"its SHA-256 is {digest}, expected {sha256}")
 
 
+def _decode(codes: pd.Series, names: dict[int, str]) -> pd.Series:
+    """Coded values as their names; a code without a name is kept as it is, for the data checks
+    to refuse (mapped to missing, a damaged file's codes would train silently as "not recorded")."""
+    return codes.map(lambda code: names.get(code, code))
+
+
+def _label(num: pd.Series) -> pd.Series:
+    """``num > 0`` as 1.0/0.0; a missing ``num`` stays missing (the checks drop the row, with a
+    warning) and text stays text (refused), rather than counting as "no heart disease"."""
+    numbers = pd.to_numeric(num, errors="coerce")
+    return numbers.gt(0).astype(float).where(numbers.notna(), num)
+
+
 def convert_uci(frame: pd.DataFrame) -> pd.DataFrame:
     """Convert coded UCI columns to the 918-row CSV's schema; missing values stay missing."""
     out = pd.DataFrame({
         "Age": frame["age"],
-        "Sex": frame["sex"].map(UCI_CODES["sex"]),
-        "ChestPainType": frame["cp"].map(UCI_CODES["cp"]),
+        "Sex": _decode(frame["sex"], UCI_CODES["sex"]),
+        "ChestPainType": _decode(frame["cp"], UCI_CODES["cp"]),
         "RestingBP": frame["trestbps"],
         "Cholesterol": frame["chol"],
         "FastingBS": frame["fbs"],
-        "RestingECG": frame["restecg"].map(UCI_CODES["restecg"]),
+        "RestingECG": _decode(frame["restecg"], UCI_CODES["restecg"]),
         "MaxHR": frame["thalach"],
-        "ExerciseAngina": frame["exang"].map(UCI_CODES["exang"]),
+        "ExerciseAngina": _decode(frame["exang"], UCI_CODES["exang"]),
         "Oldpeak": frame["oldpeak"],
-        "ST_Slope": frame["slope"].map(UCI_CODES["slope"]),
-        TARGET: (frame["num"] > 0).astype(int),
+        "ST_Slope": _decode(frame["slope"], UCI_CODES["slope"]),
+        TARGET: _label(frame["num"]),
     })
     return out[COLUMNS]
 
@@ -197,6 +211,30 @@ def sniff_format(payload: bytes) -> str:
     return "CSV"
 
 
+def refuse_damaged_rows(payload: bytes, source: str) -> None:
+    """Refuse a repeated column, a repeated header and a row with more or fewer values than it.
+
+    pandas reads a repeated ``Age`` as ``Age`` and ``Age.1`` and fills a short row with missing
+    values: a file cut off mid-row (an interrupted copy or download) would train as if whole.
+
+    Raises:
+        DataSourceError: naming the column, or the line and its count of values.
+    """
+    rows = csv.reader(io.StringIO(payload.decode("utf-8-sig")))
+    header = next(rows, [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataSourceError(f"{source}: column {repeated[0]} appears more than once")
+    for row in rows:
+        if row == header:
+            raise DataSourceError(f"{source}: line {rows.line_num} repeats the header (two files "
+                                  "joined into one?)")
+        if row and len(row) != len(header):  # blank lines are skipped, as pandas does
+            raise DataSourceError(
+                f"{source}: line {rows.line_num} has {len(row)} values for the header's "
+                f"{len(header)} columns (a truncated or damaged file)")
+
+
 def read_csv_source(source: str) -> tuple[pd.DataFrame, str]:
     """Read a CSV in the 918-row schema from a local path or an http(s) URL; also its SHA-256."""
     if urlparse(source).scheme in ("http", "https"):
@@ -219,7 +257,9 @@ def read_csv_source(source: str) -> tuple[pd.DataFrame, str]:
                               f"{','.join(COLUMNS)}")
     try:
         frame = pd.read_csv(io.BytesIO(payload))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        refuse_damaged_rows(payload, source)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            csv.Error) as exc:
         raise DataSourceError(f"{source} is not a readable CSV: {exc}") from exc
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:

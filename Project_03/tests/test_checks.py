@@ -45,12 +45,17 @@ def test_impossible_zeros_and_out_of_range_become_missing(patients: pd.DataFrame
     assert any("Cholesterol: 3 zero value(s)" in w for w in report["warnings"])
 
 
-def test_unknown_category_becomes_missing(patients: pd.DataFrame) -> None:
-    """A category outside the allowed list is masked and reported."""
+def test_a_category_outside_the_allowed_ones_stops_training(patients: pd.DataFrame) -> None:
+    """Regression: Sex written "Male" in one cohort's rows was masked as missing with a warning,
+    and the model learned "sex not recorded" for those patients (and accepted it in predict)."""
+    men = patients["Sex"] == "M"
+    patients.loc[men, "Sex"] = "Male"
     patients.loc[0, "ChestPainType"] = "XYZ"
-    clean, report = check_data(patients)
-    assert report["unknown_categories"]["ChestPainType"] == ["XYZ"]
-    assert pd.isna(clean.loc[0, "ChestPainType"])
+    with pytest.raises(DataValidationError) as caught:
+        check_data(patients)
+    assert str(caught.value) == (
+        f"data checks failed: Sex has {int(men.sum())} value(s) outside ['M', 'F']: ['Male']; "
+        "ChestPainType has 1 value(s) outside ['TA', 'ATA', 'NAP', 'ASY']: ['XYZ']")
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,10 @@ from heart_reliability_kit import uci_zip_bytes
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from heart.checks import check_data
 from heart.config import DataSource
 from heart.data import COLUMNS, UCI_FILES, convert_uci, load_data, read_csv_source
-from heart.errors import DataSourceError
+from heart.errors import DataSourceError, DataValidationError
 
 
 def test_convert_uci_maps_codes_and_keeps_missing_values() -> None:
@@ -34,6 +35,22 @@ def test_convert_uci_maps_codes_and_keeps_missing_values() -> None:
                                                                          "Down", 1]
     assert converted.iloc[1]["Sex"] == "F" and converted.iloc[1]["HeartDisease"] == 0
     assert pd.isna(converted.iloc[1]["Cholesterol"]) and pd.isna(converted.iloc[1]["ST_Slope"])
+
+
+def test_an_unknown_code_or_a_missing_label_in_the_uci_files_is_never_trained_on(
+        patients: pd.DataFrame) -> None:
+    """Regression: a chest-pain code 5 became a missing value (trained on as "not recorded"),
+    and a missing ``num`` became "no heart disease"."""
+    raw = pd.DataFrame([[63, 1, 5, 145, 233, 1, 2, 150, 0, 2.3, 3, 0, 6, 2],
+                        [41, 0, 2, 130, 204, 0, 0, 172, 1, 1.4, 1, 0, 3, np.nan]],
+                       columns=["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg",
+                                "thalach", "exang", "oldpeak", "slope", "ca", "thal", "num"])
+    converted = convert_uci(raw)
+    assert converted.iloc[0]["ChestPainType"] == 5 and pd.isna(converted.iloc[1]["HeartDisease"])
+    with pytest.raises(DataValidationError, match=r"ChestPainType has 1 value\(s\) outside"):
+        check_data(pd.concat([patients, converted], ignore_index=True))
+    clean, report = check_data(pd.concat([patients, converted.tail(1)], ignore_index=True))
+    assert len(clean) == len(patients) and "1 row(s) without a label dropped" in report["warnings"]
 
 
 @pytest.mark.realdata
@@ -93,6 +110,24 @@ def test_csv_with_other_columns_names_what_was_found(tmp_path: Path) -> None:
     path = tmp_path / "other.csv"
     path.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(DataSourceError, match=r"has columns \['a', 'b'\]; expected .*missing: Age"):
+        read_csv_source(str(path))
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda text: text[:text.rindex(",", 0, len(text) - 40)],  # cut off mid-row
+     r"line 301 has \d+ values for the header's 12 columns \(a truncated or damaged file\)"),
+    (lambda text: text + text,  # a file appended to itself, header and all
+     "line 302 repeats the header"),
+    (lambda text: text.replace("HeartDisease", "HeartDisease,Age", 1),
+     "column Age appears more than once"),
+])
+def test_a_damaged_csv_is_refused_not_trained_on(tmp_path: Path, patients: pd.DataFrame,
+                                                 damage, message: str) -> None:
+    """Regression: a CSV cut off mid-row trained on the rows before the cut (the short row
+    dropped as unlabelled, one warning), and pandas read a repeated Age as Age and Age.1."""
+    path = tmp_path / "heart.csv"
+    path.write_text(damage(patients.to_csv(index=False)), encoding="utf-8")
+    with pytest.raises(DataSourceError, match=message):
         read_csv_source(str(path))
 
 
