@@ -50,21 +50,24 @@ def build_parser(environment: Mapping[str, Any] | None = None) -> ArgumentParser
     """Return the parser: ``run`` (the default command) and ``search``, each with ``--format``
     and ``--log-level``; ``environment`` (see :func:`settings.from_environment`) overrides the
     defaults."""
-    common = ArgumentParser(add_help=False)
+    logs = ArgumentParser(add_help=False)
+    logs.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
+                      help="log detail on stderr; DEBUG also shows the traceback of an error")
+    common = ArgumentParser(add_help=False, parents=[logs])
     common.add_argument("--format", choices=("table", "json"), default="table",
                         help="results for people (table) or programs (json), on stdout")
-    common.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
-                        help="log detail on stderr; DEBUG also shows the traceback of an error")
     parser = ArgumentParser(
         prog="podcast_pipeline.py", default_command="run",
-        description="Store a podcast feed's episodes in SQLite, download the audio, transcribe "
+        description="Store podcast feeds' episodes in SQLite, download the audio, transcribe "
                     "it offline, and search what was said. No command (or an option first) "
                     "means run.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_command = commands.add_parser(
         "run", parents=[common], help="fetch, store, download, transcribe, summarize",
-        description="Fetch the feed, store its new episodes, download the newest audio, "
-                    "transcribe it offline and count when episodes are published. "
+        description="Update every subscribed feed (or only --feed-url's), store their new "
+                    "episodes, download the newest audio, transcribe it offline and count when "
+                    "episodes are published. A feed that fails is reported and the others go "
+                    "on (exit 1 at the end). "
                     + ENVIRONMENT_HELP)
     _add_run_arguments(run_command)
     search = commands.add_parser(
@@ -81,11 +84,11 @@ def build_parser(environment: Mapping[str, Any] | None = None) -> ArgumentParser
     run_command.set_defaults(**environment)
     if "db_path" in environment:
         search.set_defaults(db_path=environment["db_path"])
-    _add_subscription_commands(commands, common, environment)
+    _add_subscription_commands(commands, (logs, common), environment)
     return parser
 
 
-def _add_subscription_commands(commands: Any, common: ArgumentParser,
+def _add_subscription_commands(commands: Any, shared: tuple[ArgumentParser, ArgumentParser],
                                environment: Mapping[str, Any]) -> None:
     """``subscribe``, ``unsubscribe``, ``feeds``, ``import-opml`` and ``export-opml``: each
     reads and writes only the database (nothing is fetched)."""
@@ -93,6 +96,7 @@ def _add_subscription_commands(commands: Any, common: ArgumentParser,
     database.add_argument("--db-path", type=non_empty_path, default=PipelineConfig.db_path,
                           metavar="PATH", help="SQLite database")
     database.set_defaults(default_feed_url=PipelineConfig.default_feed_url)
+    logs, common = shared  # --log-level; --log-level and --format
     parents = [common, database]
     subscribe = commands.add_parser(
         "subscribe", parents=parents, help="add a feed to those run updates",
@@ -118,7 +122,7 @@ def _add_subscription_commands(commands: Any, common: ArgumentParser,
                     "counted.")
     import_opml.add_argument("file", type=non_empty_path, metavar="FILE", help="an OPML file")
     export_opml = commands.add_parser(
-        "export-opml", parents=parents, help="write the subscriptions as OPML",
+        "export-opml", parents=[logs, database], help="write the subscriptions as OPML",
         description="Write the subscriptions as an OPML 2.0 file that podcast apps import (to "
                     "standard output, or to FILE, replaced whole or not at all).")
     export_opml.add_argument("file", type=non_empty_path, metavar="FILE", nargs="?",

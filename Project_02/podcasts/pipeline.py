@@ -23,7 +23,8 @@ from podcasts.settings import (DEFAULT_DB_PATH, DEFAULT_EPISODES_DIR, DEFAULT_FE
                                DEFAULT_LOCK_TIMEOUT)
 from podcasts.storage import (create_table, load_episodes, parked_episodes, published_dates,
                               save_feed_validators, stored_feed_validators)
-from podcasts.subscriptions import Subscription, record_feed_error, subscribe, subscribed_feeds
+from podcasts.subscriptions import (Subscription, feed_title, record_feed_error, subscribe,
+                                    subscribed_feeds)
 from podcasts.transcription import TranscribeSettings, tally_transcripts, transcribe_episodes
 from podcasts.transfer import Cancellation, DownloadSettings
 
@@ -98,13 +99,14 @@ def update_feed(db_path: Path, url: str, default_feed_url: str = DEFAULT_FEED_UR
         update = get_episodes(url, validators=stored_feed_validators(db_path, url))
     except FeedError as exc:
         logger.error("Feed %s: %s", url, exc)
-        if db_path.exists():
-            record_feed_error(db_path, url, str(exc))
-        return FeedReport(url, error=str(exc))
+        if not db_path.exists():
+            return FeedReport(url, error=str(exc))
+        record_feed_error(db_path, url, str(exc))
+        return FeedReport(url, feed_title(db_path, url), error=str(exc))
     create_table(db_path, default_feed_url)
     if update.episodes is None:
         save_feed_validators(db_path, url, update.validators, result="not modified")
-        return FeedReport(url, not_modified=True)
+        return FeedReport(url, feed_title(db_path, url), not_modified=True)
     new = load_episodes(db_path, update.episodes, url)
     save_feed_validators(db_path, url, update.validators, update.title,
                          f"{new} new of {len(update.episodes)}")
@@ -125,7 +127,8 @@ def run_pipeline(config: PipelineConfig, cancel: Cancellation | None = None) -> 
         feeds = [update_feed(config.db_path, url, config.default_feed_url) for url in urls]
         if not config.db_path.exists():  # a new database whose only feed failed: nothing to do
             return _summary(config, feeds, tally([]), tally_transcripts([]), [], None)
-        if config.feed_url is None and not subscribed_feeds(config.db_path):
+        if config.feed_url is None and feeds[0].error is None \
+                and not subscribed_feeds(config.db_path):
             subscribe(config.db_path, [Subscription(config.default_feed_url)])
         results = [] if config.skip_download else download_episodes(
             config.db_path, config.episodes_dir, config.max_episodes, config.downloads, cancel,

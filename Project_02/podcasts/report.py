@@ -122,7 +122,7 @@ def run_problems(summary: dict[str, Any]) -> str | None:
     return "; ".join(problems) or None
 
 
-FEED_COLUMNS = ("title", "episodes", "downloaded", "transcribed", "last fetch", "url")
+FEED_COLUMNS = ("title", "episodes", "downloaded", "transcribed", "last fetch (UTC)", "url")
 
 
 def render_feeds(feeds: list[dict[str, Any]], output: str) -> str:

@@ -85,6 +85,14 @@ def subscribed_feeds(db_path: Path) -> list[str]:
 
 
 @when_free
+def feed_title(db_path: Path, url: str) -> str | None:
+    """The stored channel title of ``url`` (None when unknown)."""
+    with connect(db_path) as db:
+        row = db.execute("SELECT title FROM feeds WHERE url = ?", (url,)).fetchone()
+    return None if row is None else row["title"]
+
+
+@when_free
 def record_feed_error(db_path: Path, url: str, error: str) -> None:
     """Note that fetching a known feed failed now, with ``error`` (its validators stay)."""
     with connect(db_path) as db:
