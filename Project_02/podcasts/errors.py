@@ -26,6 +26,14 @@ class FeedError(PodcastError):
     """The feed could not be fetched or parsed."""
 
 
+class SubscriptionError(PodcastError):
+    """A subscription cannot be changed as asked (an unknown URL, nothing subscribed)."""
+
+
+class OpmlError(PodcastError):
+    """An OPML file cannot be read (not XML, not OPML) or holds no feed to import."""
+
+
 class StorageError(PodcastError):
     """The SQLite database cannot be read or written (its path is in the message)."""
 
