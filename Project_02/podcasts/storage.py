@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import replace
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -148,6 +148,10 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
     with connect(db_path) as db:
         db.create_function("default_feed", 0, lambda: default_feed)
         db.create_function("now", 0, _now)
+        # The columns are read inside the write transaction: another process migrating the same
+        # database at the same moment is waited for, then seen (never migrated twice).
+        db.isolation_level = None  # transactions by hand: BEGIN IMMEDIATE ... COMMIT below
+        db.execute("BEGIN IMMEDIATE")
         present = _columns(db, "episodes")
         if present and "link" not in present:
             raise StorageError(f"database {db_path}: its episodes table has no link column, so "
@@ -157,17 +161,30 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
         old_feeds = bool(feeds) and "subscribed_at" not in feeds
         missing = [f"ALTER TABLE episodes ADD COLUMN {column} {kind};"
                    for column, kind in ADDED_COLUMNS.items() if present and column not in present]
-        db.executescript(
-            "BEGIN IMMEDIATE;"
-            + (f"ALTER TABLE feeds RENAME TO {OLD_FEEDS};" if old_feeds else "")
-            + SCHEMA + (COPY_OLD_FEEDS if old_feeds else "") + "".join(missing)
-            + (ATTACH_EPISODES if present and "feed_url" not in present else "")
-            + INDEXES + "COMMIT;")
+        script = "\n".join([f"ALTER TABLE feeds RENAME TO {OLD_FEEDS};" if old_feeds else "",
+                             SCHEMA, COPY_OLD_FEEDS if old_feeds else "", *missing,
+                             ATTACH_EPISODES if present and "feed_url" not in present else "",
+                             INDEXES])
+        for statement in _statements(script):
+            db.execute(statement)
+        db.execute("COMMIT")
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     """The column names of ``table`` (empty when there is no such table)."""
     return {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of ``script``, one at a time (``executescript`` would commit first)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement: {statement!r}")
 
 
 @when_free
@@ -247,11 +264,13 @@ def newest_episodes(db_path: Path, limit: int | None = None,
 
 
 @when_free
-def parked_episodes(db_path: Path) -> list[sqlite3.Row]:
-    """Episodes that failed ``PARK_AFTER`` runs in a row, with their last error."""
+def parked_episodes(db_path: Path, feeds: Sequence[str] | None = None) -> list[sqlite3.Row]:
+    """Episodes that failed ``PARK_AFTER`` runs in a row, with their last error (of ``feeds``
+    only, if given)."""
     with connect(db_path) as db:
         return db.execute("SELECT link, failed_runs, last_error FROM episodes "
-                          "WHERE failed_runs >= ? ORDER BY link", (PARK_AFTER,)).fetchall()
+                          f"WHERE failed_runs >= :park AND {IN_FEEDS} ORDER BY link",
+                          {"park": PARK_AFTER, "feeds": _in_feeds(feeds)}).fetchall()
 
 
 @when_free
