@@ -121,6 +121,22 @@ def _first_bad_number(path: Path, dtypes: dict[str, str]) -> str | None:
     return None
 
 
+def _refuse_repeated_pairs(ratings: pd.DataFrame) -> None:
+    """MovieLens holds one rating per user and movie. A pair rated twice (a file appended to
+    itself, two exports joined) would count its user twice in every share and let ``evaluate``
+    hold out one copy while training on the other: every figure changes, and nothing says why."""
+    pairs = (ratings["userId"].to_numpy(np.int64) << 32) | (
+        ratings["movieId"].to_numpy(np.int64) & 0xFFFFFFFF)
+    repeated = pd.Series(pairs).duplicated().to_numpy()
+    if repeated.any():
+        row = int(repeated.argmax())
+        raise DataError(
+            f"ratings.csv rates movieId {ratings['movieId'].iat[row]} twice for userId "
+            f"{ratings['userId'].iat[row]} (line {row + 2}; {int(repeated.sum()):,} repeated "
+            "pair(s) in all): MovieLens has one rating per user and movie. Was the file "
+            "appended to itself?")
+
+
 def load_movielens(data_dir: Path,
                    timestamps: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load and validate ``movies.csv`` and ``ratings.csv`` (with ``timestamps``, that column
@@ -140,6 +156,7 @@ def load_movielens(data_dir: Path,
         raise DataError("movies.csv repeats a movieId")
     if not ratings["rating"].between(0, 5).all():
         raise DataError("ratings.csv has a rating outside 0-5")
+    _refuse_repeated_pairs(ratings)
     unknown = ~ratings["movieId"].isin(movies["movieId"])
     if unknown.any():
         sample = ", ".join(map(str, ratings.loc[unknown, "movieId"].unique()[:5]))

@@ -26,6 +26,9 @@ from movies.errors import DataError
         (MOVIES_CSV, "userId,movieId,rating\n1,1,7.0\n", "outside 0-5"),
         (MOVIES_CSV, "userId,movieId,rating\n", "no ratings"),
         ("movieId,title,genres\n1,A (1999),x\n1,B (2000),y\n", RATINGS_CSV, "repeats a movieId"),
+        (MOVIES_CSV, RATINGS_CSV + RATINGS_CSV.split("\n", 1)[1],  # appended to itself
+         r"rates movieId 1 twice for userId 1 \(line 11; 9 repeated pair\(s\) in all\)"),
+        (MOVIES_CSV, RATINGS_CSV + "4,4,5.0,2\n", "rates movieId 4 twice for userId 4 .line 11;"),
         (MOVIES_CSV, "\x89PNG\r\n\x1a\n\x00\x00\n", "ratings.csv is not a CSV text file"),
         (MOVIES_CSV, RATINGS_CSV[:-4], "ratings.csv ends in the middle of a line"),
         (MOVIES_CSV[:-10], RATINGS_CSV, "movies.csv ends in the middle of a line"),
