@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from movielens_testkit import RATINGS_CSV, FaultServer, write_movielens
 
 from movie_recommendations import main
 from movies.algorithms import ALGORITHMS, MostPopular
@@ -196,3 +197,16 @@ def test_too_little_data_to_evaluate_is_one_error_line(tiny_dir: Path, tmp_path:
     code = main(["evaluate", "--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err[-1].startswith("error: no user has both a liked training rating")
+
+
+def test_a_damaged_download_tells_evaluate_how_to_get_it_again(
+        tmp_path: Path, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Regression: recommend said which folder to delete, evaluate did not."""
+    folder = write_movielens(tmp_path / "cache" / "ml-latest-small")
+    (folder / "ratings.csv").write_text(RATINGS_CSV[:-3], encoding="utf-8")
+    monkeypatch.setenv("MOVIELENS_BASE_URL", fault_server.url())
+    code = main(["evaluate", "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: ratings.csv ends in the middle of a line")
+    assert err.rstrip().endswith(f"delete {folder} to download it again")
