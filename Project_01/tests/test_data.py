@@ -36,6 +36,11 @@ from movies.errors import DataError
         (MOVIES_CSV, " \r\n\n", "ratings.csv is empty"),
         ('movieId,title,genres\n1,"Unclosed (1999),x\n', RATINGS_CSV,
          "movies.csv line 2 opens a quote it never closes"),
+        # Regression: read as title "Father of the Bride", genres " Part II (1995)", no error
+        (MOVIES_CSV.replace("\n", "\n5,Father of the Bride, Part II (1995),Comedy\n", 1),
+         RATINGS_CSV, r"movies.csv line 2 has 4 fields, the header 3 \(a title with a comma"),
+        ('movieId,title,genres\n1,"Heat, The (1995)",x\n2,"A ""B"", C",y\n', RATINGS_CSV,
+         "rates 4 movieId.s. absent"),  # quoted commas are fine: the next check speaks
     ],
 )
 def test_malformed_files_raise_a_clear_data_error(tmp_path: Path, movies: str, ratings: str,
