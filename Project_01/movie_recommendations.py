@@ -27,6 +27,7 @@ from movies import cli
 from movies.batch import answer_lines
 from movies.cache import load_index, load_ratings
 from movies.errors import NoMatchError, QueryError
+from movies.files import check_writable
 from movies.query import answer, check_genres
 from movies.report import render
 
@@ -68,6 +69,8 @@ def evaluate(args: argparse.Namespace) -> int:
     from movies import evaluation, scorecard
 
     settings = cli.evaluation_settings(args)
+    if args.plot:
+        check_writable(args.plot)  # before the minutes of work, not after
     movies, ratings = load_ratings(cli.data_settings(args), timestamps=settings.temporal)
     result = evaluation.evaluate(evaluation.default_candidates(settings), movies, ratings, settings)
     if args.plot:

@@ -2,7 +2,9 @@
 
 Each line is an object with any of ``titles``, ``movie_ids``, ``exclude_ids``, ``top_n``,
 ``genres``, ``year_from`` and ``year_to`` (the other settings come from the command line). A
-line that cannot be answered gets ``{"error": "line N: ..."}`` and the next lines go on.
+line that cannot be answered gets ``{"error": "line N: ..."}`` and the next lines go on; so does
+a line that gives one key twice (``json`` alone would keep the last value without a word). A
+byte-order mark before the first line (as Windows editors save UTF-8) is not part of it.
 """
 
 from __future__ import annotations
@@ -37,15 +39,24 @@ def _checked_list(key: str, value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it gives a key twice."""
+    fields = dict(pairs)
+    if len(fields) < len(pairs):
+        keys = [key for key, _ in pairs]
+        raise QueryError(f"{next(key for key in keys if keys.count(key) > 1)} is given twice")
+    return fields
+
+
 def parse_query(line: str, defaults: MovieQuery) -> MovieQuery:
     """The ``MovieQuery`` one JSON line asks for, the rest from ``defaults``.
 
     Raises:
-        QueryError: not a JSON object, an unknown key, a value of the wrong type or range, or
-            neither titles nor movie_ids.
+        QueryError: not a JSON object, a key given twice, an unknown key, a value of the wrong
+            type or range, or neither titles nor movie_ids.
     """
     try:
-        fields = json.loads(line)
+        fields = json.loads(line, object_pairs_hook=_object)
     except ValueError as exc:
         raise QueryError(f"not JSON ({exc})") from exc
     if not isinstance(fields, dict):
@@ -77,6 +88,8 @@ def answer_lines(index: MovieIndex, lines: Iterable[str],
                  defaults: MovieQuery) -> Iterator[tuple[dict[str, Any], bool]]:
     """For each input line, the JSON-ready answer (or error) and whether it was answered."""
     for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")
         try:
             yield answer(index, parse_query(line, defaults)), True
         except MoviesError as exc:

@@ -22,6 +22,8 @@ import os
 import pickle
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +59,15 @@ def load_index(settings: DataSettings) -> MovieIndex:
         DownloadError, DataError, FileWriteError, LockTimeout: one line says what went wrong.
     """
     data_dir = dataset_dir(settings)
-    try:
+    with _downloaded_data_remedy(settings, data_dir):
         return load_or_build_index(data_dir, settings.cache_dir, settings.like_threshold)
+
+
+@contextmanager
+def _downloaded_data_remedy(settings: DataSettings, data_dir: Path) -> Iterator[None]:
+    """A ``DataError`` about a downloaded data set says how to get a good copy again."""
+    try:
+        yield
     except DataError as exc:
         if settings.data_dir is not None:
             raise
@@ -81,8 +90,9 @@ def load_ratings(settings: DataSettings,
     from movies.data import load_movielens
 
     data_dir = dataset_dir(settings)
-    verify_download(data_dir)
-    return load_movielens(data_dir, timestamps)
+    with _downloaded_data_remedy(settings, data_dir):
+        verify_download(data_dir)
+        return load_movielens(data_dir, timestamps)
 
 
 def data_checksum(data_dir: Path) -> str:

@@ -37,18 +37,30 @@ def _check_text_file(path: Path) -> None:
                             "(MovieLens files end every line with a line break)")
 
 
-def _check_quotes(path: Path) -> None:
-    """Refuse a quote that a line opens and never closes.
+def _check_lines(path: Path) -> None:
+    """Refuse a quote that a line opens and never closes, and a line with more or fewer fields
+    than the header.
 
     No MovieLens field spans lines, so a line with an odd number of ``"`` opens a quoted field
     that swallows the lines after it (a title typed with one quote): pandas would merge those
-    rows into one title, and the movies they held would be missing without a word.
+    rows into one title, and the movies they held would be missing without a word. A title with
+    an unquoted comma (``5,Father of the Bride, Part II (1995),Comedy``) has one field too many:
+    pandas would read "Father of the Bride" as the title and " Part II (1995)" as its genres.
     """
+    fields = None
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             if line.count(b'"') % 2:
                 raise DataError(f"{path.name} line {number} opens a quote it never closes (a "
                                 'quote inside a quoted title is written twice: "")')
+            if not line.strip():  # pandas skips blank lines too
+                continue
+            found = 1 + sum(part.count(b",") for part in line.split(b'"')[::2])
+            if fields is None:
+                fields = found
+            elif found != fields:
+                raise DataError(f"{path.name} line {number} has {found} fields, the header "
+                                f"{fields} (a title with a comma must be in double quotes)")
 
 
 def _utf8_error(path: Path, exc: UnicodeDecodeError) -> DataError:
@@ -76,7 +88,7 @@ def _utf8_error(path: Path, exc: UnicodeDecodeError) -> DataError:
 def _read_csv(path: Path, columns: tuple[str, ...], dtypes: dict[str, str]) -> pd.DataFrame:
     _check_text_file(path)
     if any(column in TEXT_COLUMNS for column in columns):
-        _check_quotes(path)
+        _check_lines(path)
     try:
         header = pd.read_csv(path, nrows=0).columns
         missing = [c for c in columns if c not in header]
@@ -121,6 +133,22 @@ def _first_bad_number(path: Path, dtypes: dict[str, str]) -> str | None:
     return None
 
 
+def _refuse_repeated_pairs(ratings: pd.DataFrame) -> None:
+    """MovieLens holds one rating per user and movie. A pair rated twice (a file appended to
+    itself, two exports joined) would count its user twice in every share and let ``evaluate``
+    hold out one copy while training on the other: every figure changes, and nothing says why."""
+    pairs = (ratings["userId"].to_numpy(np.int64) << 32) | (
+        ratings["movieId"].to_numpy(np.int64) & 0xFFFFFFFF)
+    repeated = pd.Series(pairs).duplicated().to_numpy()
+    if repeated.any():
+        row = int(repeated.argmax())
+        raise DataError(
+            f"ratings.csv rates movieId {ratings['movieId'].iat[row]} twice for userId "
+            f"{ratings['userId'].iat[row]} (line {row + 2}; {int(repeated.sum()):,} repeated "
+            "pair(s) in all): MovieLens has one rating per user and movie. Was the file "
+            "appended to itself?")
+
+
 def load_movielens(data_dir: Path,
                    timestamps: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load and validate ``movies.csv`` and ``ratings.csv`` (with ``timestamps``, that column
@@ -140,6 +168,7 @@ def load_movielens(data_dir: Path,
         raise DataError("movies.csv repeats a movieId")
     if not ratings["rating"].between(0, 5).all():
         raise DataError("ratings.csv has a rating outside 0-5")
+    _refuse_repeated_pairs(ratings)
     unknown = ~ratings["movieId"].isin(movies["movieId"])
     if unknown.any():
         sample = ", ".join(map(str, ratings.loc[unknown, "movieId"].unique()[:5]))

@@ -127,6 +127,31 @@ def atomic_write(target: Path) -> Iterator[BinaryIO]:
         raise
 
 
+def check_writable(target: Path) -> None:
+    """Fail at once, not after minutes of work, if :func:`atomic_write` could not write ``target``.
+
+    Creates its folder if need be and a temporary file in it, which it removes again.
+
+    Raises:
+        FileWriteError: naming what is in the way (a file where a folder should be, a folder
+            where the file should be, a read-only folder).
+    """
+    in_the_way = next((p for p in (target.parent, *target.parent.parents)
+                       if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        raise FileWriteError(f"cannot write {target}: {in_the_way} is a file, not a folder")
+    if target.is_dir():
+        raise FileWriteError(f"cannot write {target}: it is a folder")
+    probe = target.with_name(f".{target.name}.{secrets.token_hex(8)}{PARTIAL_SUFFIX}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch(exist_ok=False)
+    except OSError as exc:
+        raise FileWriteError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        _discard(probe)
+
+
 def remove_partials(folder: Path) -> list[Path]:
     """Delete the temporary files and folders of dead runs in ``folder``; call only while
     holding its lock."""

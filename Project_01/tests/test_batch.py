@@ -57,6 +57,16 @@ def test_batch_reads_a_file_and_names_one_it_cannot_read(cli, tmp_path: Path) ->
     assert err.strip().splitlines()[-1].startswith("error: cannot read")
 
 
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(cli, tmp_path: Path) -> None:
+    """Regression: a queries file saved by a Windows editor (UTF-8 with a BOM, CRLF) lost its
+    first line: "not JSON (Unexpected UTF-8 BOM ...)"."""
+    queries = tmp_path / "queries.jsonl"
+    queries.write_bytes(b'\xef\xbb\xbf{"movie_ids": [1]}\r\n{"movie_ids": [2]}\r\n')
+    code, out, _ = cli("--batch", str(queries), "--min-users", "1")
+    assert code == 0
+    assert [a["match"]["movieId"] for a in _lines(out)] == [1, 2]
+
+
 def test_batch_with_a_title_is_a_usage_error(cli) -> None:
     """--batch takes its queries from the file only."""
     code, _, err = cli("--batch", "-", "--movie-title", "the matrix")
@@ -70,6 +80,8 @@ def test_batch_with_a_title_is_a_usage_error(cli) -> None:
     ('{"movie_ids": [true]}', "movie_ids must be a list of whole numbers"),
     ('{"titles": [""]}', "titles must be a list of non-empty strings"),
     ('{"movie_ids": [1], "year_to": 99999}', "year_to must be a whole number from 1000"),
+    # Regression: the last of two equal keys was used without a word (3 answers, not 1)
+    ('{"movie_ids": [1], "top_n": 1, "top_n": 3}', "top_n is given twice"),
 ])
 def test_parse_query_refuses_what_the_command_line_would(line: str, message: str) -> None:
     """Each line is checked like the flags it stands for."""

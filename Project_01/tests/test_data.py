@@ -26,6 +26,9 @@ from movies.errors import DataError
         (MOVIES_CSV, "userId,movieId,rating\n1,1,7.0\n", "outside 0-5"),
         (MOVIES_CSV, "userId,movieId,rating\n", "no ratings"),
         ("movieId,title,genres\n1,A (1999),x\n1,B (2000),y\n", RATINGS_CSV, "repeats a movieId"),
+        (MOVIES_CSV, RATINGS_CSV + RATINGS_CSV.split("\n", 1)[1],  # appended to itself
+         r"rates movieId 1 twice for userId 1 \(line 11; 9 repeated pair\(s\) in all\)"),
+        (MOVIES_CSV, RATINGS_CSV + "4,4,5.0,2\n", "rates movieId 4 twice for userId 4 .line 11;"),
         (MOVIES_CSV, "\x89PNG\r\n\x1a\n\x00\x00\n", "ratings.csv is not a CSV text file"),
         (MOVIES_CSV, RATINGS_CSV[:-4], "ratings.csv ends in the middle of a line"),
         (MOVIES_CSV[:-10], RATINGS_CSV, "movies.csv ends in the middle of a line"),
@@ -33,6 +36,11 @@ from movies.errors import DataError
         (MOVIES_CSV, " \r\n\n", "ratings.csv is empty"),
         ('movieId,title,genres\n1,"Unclosed (1999),x\n', RATINGS_CSV,
          "movies.csv line 2 opens a quote it never closes"),
+        # Regression: read as title "Father of the Bride", genres " Part II (1995)", no error
+        (MOVIES_CSV.replace("\n", "\n5,Father of the Bride, Part II (1995),Comedy\n", 1),
+         RATINGS_CSV, r"movies.csv line 2 has 4 fields, the header 3 \(a title with a comma"),
+        ('movieId,title,genres\n1,"Heat, The (1995)",x\n2,"A ""B"", C",y\n', RATINGS_CSV,
+         "rates 4 movieId.s. absent"),  # quoted commas are fine: the next check speaks
     ],
 )
 def test_malformed_files_raise_a_clear_data_error(tmp_path: Path, movies: str, ratings: str,

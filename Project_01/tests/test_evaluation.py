@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from movielens_testkit import RATINGS_CSV, FaultServer, write_movielens
 
 from movie_recommendations import main
 from movies.algorithms import ALGORITHMS, MostPopular
@@ -196,3 +197,35 @@ def test_too_little_data_to_evaluate_is_one_error_line(tiny_dir: Path, tmp_path:
     code = main(["evaluate", "--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err[-1].startswith("error: no user has both a liked training rating")
+
+
+def test_a_damaged_download_tells_evaluate_how_to_get_it_again(
+        tmp_path: Path, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Regression: recommend said which folder to delete, evaluate did not."""
+    folder = write_movielens(tmp_path / "cache" / "ml-latest-small")
+    (folder / "ratings.csv").write_text(RATINGS_CSV[:-3], encoding="utf-8")
+    monkeypatch.setenv("MOVIELENS_BASE_URL", fault_server.url())
+    code = main(["evaluate", "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: ratings.csv ends in the middle of a line")
+    assert err.rstrip().endswith(f"delete {folder} to download it again")
+
+
+@pytest.mark.parametrize(("plot", "words"), [("file/x.png", "{tmp}/file is a file, not a folder"),
+                                             ("folder", "it is a folder")])
+def test_a_plot_that_cannot_be_written_is_refused_before_the_evaluation(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, plot: str,
+        words: str) -> None:
+    """Regression: the whole evaluation ran (3 CPU minutes on ml-latest-small), then ended in
+    "cannot write .../x.png: File exists" with no table. The check comes first: the tiny data's
+    own error (too few ratings to evaluate) is never reached."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    code = main(["evaluate", "--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path / "c"),
+                 "--plot", str(tmp_path / plot)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1] == (f"error: cannot write {tmp_path / plot}: "
+                                            + words.format(tmp=tmp_path))
+    assert not list((tmp_path / "folder").iterdir())

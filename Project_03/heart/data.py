@@ -60,13 +60,13 @@ def make_session(retries: int = 4, backoff: float = 0.5) -> requests.Session:
     return session
 
 
-def _download(url: str, part: Path, session: requests.Session) -> None:
-    """Stream ``url`` into ``part`` with a progress bar."""
+def _download(url: str, part: Path, session: requests.Session, label: str) -> None:
+    """Stream ``url`` into ``part`` with a progress bar named ``label``."""
     with session.get(url, stream=True, timeout=TIMEOUT) as response:
         response.raise_for_status()
         total = int(response.headers.get("Content-Length", 0)) or None
         with open(part, "wb") as handle, tqdm(total=total, unit="B", unit_scale=True,
-                                              desc=part.name, leave=False) as progress:
+                                              desc=label, leave=False) as progress:
             for chunk in response.iter_content(1 << 16):
                 handle.write(chunk)
                 progress.update(len(chunk))
@@ -99,7 +99,7 @@ def fetch(url: str, target: Path, verify: Callable[[Path], None],
                     target.unlink()
             part = new_partial(target)
             try:
-                _download(url, part, session or make_session())
+                _download(url, part, session or make_session(), target.name)
                 verify(part)
                 commit(part, target)
             finally:
@@ -198,8 +198,10 @@ def read_uci_archive(archive: Path) -> pd.DataFrame:
 
 
 def sniff_format(payload: bytes) -> str:
-    """Name the format of a file from its first bytes: xlsx/zip, parquet, json or csv."""
+    """Name the format of a file from its first bytes: xlsx/zip, parquet, json, html or csv."""
     head = payload[:8].lstrip()
+    if payload[:200].lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        return "an HTML page (a login page or proxy may have answered)"
     if payload[:4] == b"PK\x03\x04":
         return "XLSX" if b"[Content_Types].xml" in payload[:2000] or b"xl/" in payload else "ZIP"
     if payload[:4] == b"PAR1":

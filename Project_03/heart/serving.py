@@ -96,7 +96,8 @@ class OnnxModel:
         """Load ``path``; ``ModelFileError`` unless it is an ONNX model ``train`` wrote."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
-        options.log_severity_level = 3  # ONNX Runtime's graph-cleanup notes are not user news
+        # Fatal only: graph-cleanup notes are not user news, and a failed load is our one line
+        options.log_severity_level = 4
         try:
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=["CPUExecutionProvider"])

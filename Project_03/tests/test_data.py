@@ -105,6 +105,15 @@ def test_what_if_the_csv_is_an_xlsx_or_parquet_file(tmp_path: Path, payload: byt
         read_csv_source(str(path))
 
 
+def test_an_html_page_at_the_data_url_is_named_as_such(httpserver: HTTPServer) -> None:
+    """Regression: a login page at --data-path was reported as a CSV with columns
+    ['<!DOCTYPE HTML>']."""
+    httpserver.expect_request("/heart.csv").respond_with_data(
+        "<!DOCTYPE HTML>\n<html><body>Please log in</body></html>", content_type="text/html")
+    with pytest.raises(DataSourceError, match="looks like an HTML page .a login page or proxy"):
+        read_csv_source(httpserver.url_for("/heart.csv"))
+
+
 def test_csv_with_other_columns_names_what_was_found(tmp_path: Path) -> None:
     """Wrong columns: the message lists both the found and the expected ones."""
     path = tmp_path / "other.csv"

@@ -92,36 +92,47 @@ def _other_onnx(path: Path) -> Path:
     return path
 
 
+def _damaged_operator(path: Path, exported: Path) -> None:
+    """Our model with one operator's attribute damaged: it parses, but ONNX Runtime cannot run it
+    (as some single flipped bytes do)."""
+    model = onnx.load(exported / "model.onnx")
+    node = next(n for n in model.graph.node if n.op_type == "LinearClassifier")
+    next(a for a in node.attribute if a.name == "post_transform").s = b"XYZ"
+    onnx.save(model, path)
+
+
 BAD_MODELS = {
-    "empty.onnx": lambda p: p.write_bytes(b""),
-    "random.onnx": lambda p: p.write_bytes(np.random.default_rng(1).bytes(600)),
+    "empty.onnx": lambda p, _: p.write_bytes(b""),
+    "random.onnx": lambda p, _: p.write_bytes(np.random.default_rng(1).bytes(600)),
     "truncated.onnx": None,
-    "folder.onnx": lambda p: p.mkdir(),
-    "other.onnx": _other_onnx,
-    "empty.joblib": lambda p: p.write_bytes(b""),
+    "folder.onnx": lambda p, _: p.mkdir(),
+    "other.onnx": lambda p, _: _other_onnx(p),
+    "damaged_operator.onnx": _damaged_operator,
+    "empty.joblib": lambda p, _: p.write_bytes(b""),
     "truncated.joblib": None,
-    "list.joblib": lambda p: joblib.dump([1, 2, 3], p),
-    "dict.joblib": lambda p: p.write_bytes(pickle.dumps({"pipeline": "not ours"})),
-    "text.joblib": lambda p: p.write_text("hello", encoding="utf-8"),
+    "list.joblib": lambda p, _: joblib.dump([1, 2, 3], p),
+    "dict.joblib": lambda p, _: p.write_bytes(pickle.dumps({"pipeline": "not ours"})),
+    "text.joblib": lambda p, _: p.write_text("hello", encoding="utf-8"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_MODELS))
 def test_a_file_that_is_not_our_model_is_one_error_line(name: str, exported: Path,
                                                         tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture) -> None:
-    """Corrupt, truncated, empty, a folder, a pickle of something else, another ONNX model."""
+                                                        capfd: pytest.CaptureFixture) -> None:
+    """Corrupt, truncated, empty, a folder, a pickle of something else, another ONNX model; and
+    nothing else on stderr (ONNX Runtime logged its own error line before our one)."""
     path = tmp_path / name
     make = BAD_MODELS[name]
     if make is None:
         original = (exported / ("model" + path.suffix)).read_bytes()
         path.write_bytes(original[: len(original) // 2])
     else:
-        make(path)
+        make(path, exported)
     patients = tmp_path / "p.json"
     patients.write_text(json.dumps(PATIENT), encoding="utf-8")
     code = main(["predict", "--model", str(path), "--input", str(patients)])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 1
     assert err.strip() == f"error: {path} is not a model written by heart_disease.py train"
 
