@@ -6,6 +6,7 @@ Examples:
     python podcast_pipeline.py run --max-episodes 3 --max-transcripts 1
     python podcast_pipeline.py --feed-url URL --skip-download --report schedule.png --format json
     python podcast_pipeline.py search "interest rates" --limit 5
+    python podcast_pipeline.py search "interest rates" --open 1   # how to play the best hit
 
 Read next: podcasts/pipeline.py (the steps in order), then podcasts/feed.py,
 podcasts/downloader.py, podcasts/transcription.py and podcasts/storage.py.
@@ -18,7 +19,7 @@ import sys
 
 from podcasts import cli
 from podcasts.pipeline import run_pipeline
-from podcasts.report import render_search, render_summary
+from podcasts.report import playable, render_search, render_summary
 from podcasts.search import search as search_transcripts
 
 
@@ -38,9 +39,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def search(args: argparse.Namespace) -> int:
-    """The ``search`` command: print the best matches for a phrase; no match is not an error."""
-    results = search_transcripts(args.db_path, args.phrase, args.limit)
-    print(render_search(results, args.phrase, args.format))
+    """The ``search`` command: print the best matches for a phrase (no match is not an error),
+    or, with ``--open N``, the command that plays hit N from its second."""
+    limit = args.limit if args.open is None else max(args.limit, args.open)
+    results = search_transcripts(args.db_path, args.phrase, limit, feed=args.feed,
+                                 episodes_dir=args.episodes_dir)
+    if args.open is None:
+        print(render_search(results, args.phrase, args.format))
+        return 0
+    print(playable(results, args.open, args.phrase))
     return 0
 
 

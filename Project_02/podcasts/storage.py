@@ -5,8 +5,8 @@ Parameterized SQL, one transaction per change, no overwrites. Tables (created id
 - ``feeds``: the validators of each feed's last fetch (for a conditional GET);
 - ``transcripts``: one row per transcribed episode (model, language, audio and work seconds);
 - ``segments``: what was said from ``start`` to ``end`` seconds, with its words' timestamps (JSON);
-- ``segments_fts``: an FTS5 index over the segments' text, kept in step by triggers
-  (searched by :mod:`podcasts.search`).
+- ``segments_fts``: the full-text index over the segments, kept in step by triggers (defined,
+  and rebuilt when an older version made it, in :mod:`podcasts.search_index`).
 
 A transcript is saved in one transaction, so an episode has all of its segments or none. Each
 function is one transaction, retried while another process holds the database
@@ -27,6 +27,7 @@ from podcasts.database import connect, when_free
 from podcasts.errors import StorageError
 from podcasts.feed import Episode
 from podcasts.http_client import FeedValidators
+from podcasts.search_index import ensure_index
 
 if TYPE_CHECKING:  # only a type here: importing it would load faster-whisper
     from podcasts.speech_to_text import Transcript
@@ -47,10 +48,12 @@ CREATE TABLE IF NOT EXISTS episodes (
     resume_validator TEXT,
     resume_size INTEGER,
     failed_runs INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    feed_url TEXT
 );
 CREATE TABLE IF NOT EXISTS feeds (
     url TEXT PRIMARY KEY,
+    title TEXT,
     etag TEXT,
     last_modified TEXT,
     checked_at TEXT NOT NULL
@@ -73,22 +76,14 @@ CREATE TABLE IF NOT EXISTS segments (
     words TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS segments_by_link ON segments (link, start);
-CREATE VIRTUAL TABLE IF NOT EXISTS segments_fts USING fts5(
-    text, content='segments', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS segments_fts_insert AFTER INSERT ON segments BEGIN
-    INSERT INTO segments_fts (rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments BEGIN
-    INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
 """
 # Every column but the key, for an episodes table created before it had them all.
 ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "published": "TEXT",
                  "description": "TEXT", "transcript": "TEXT", "url": "TEXT NOT NULL DEFAULT ''",
                  "size_bytes": "INTEGER", "sha256": "TEXT", "downloaded_at": "TEXT",
                  "skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
-                 "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT"}
+                 "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT",
+                 "feed_url": "TEXT"}
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
 # broken newest episode cannot take every run's --max-episodes or --max-transcripts slot).
 PARK_AFTER = 3
@@ -118,6 +113,7 @@ def create_table(db_path: Path) -> None:
         missing = [f"ALTER TABLE episodes ADD COLUMN {column} {kind};"
                    for column, kind in ADDED_COLUMNS.items() if present and column not in present]
         db.executescript("BEGIN;" + SCHEMA + "".join(missing) + "COMMIT;")
+        ensure_index(db)
 
 
 @when_free
