@@ -86,7 +86,8 @@ def load_episodes(update: dict[str, Any]) -> int:
         return 0
     with database.pipeline_lock(values["db_path"], values["lock_timeout"]):
         new = storage.load_episodes(values["db_path"],
-                                    [feed.Episode(**e) for e in update["episodes"]])
+                                    [feed.Episode(**e) for e in update["episodes"]],
+                                    values["feed_url"])
         storage.save_feed_validators(values["db_path"], values["feed_url"], FeedValidators(
             update["etag"], update["last_modified"]))
     return new

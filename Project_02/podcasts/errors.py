@@ -30,6 +30,14 @@ class SearchError(PodcastError):
     """A search cannot be run as asked (a feed the database does not hold, a hit past the last)."""
 
 
+class SubscriptionError(PodcastError):
+    """A subscription cannot be changed as asked (an unknown URL, nothing subscribed)."""
+
+
+class OpmlError(PodcastError):
+    """An OPML file cannot be read (not XML, not OPML) or holds no feed to import."""
+
+
 class StorageError(PodcastError):
     """The SQLite database cannot be read or written (its path is in the message)."""
 

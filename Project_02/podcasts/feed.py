@@ -64,11 +64,21 @@ class Episode:
 
 
 @dataclass(frozen=True)
+class Channel:
+    """What one RSS document holds: the show's title and its episodes."""
+
+    title: str | None
+    episodes: list[Episode]
+
+
+@dataclass(frozen=True)
 class FeedUpdate:
-    """The feed's episodes, or None when it has not changed since the last fetch."""
+    """The feed's episodes and title, or None for both when it has not changed since the last
+    fetch."""
 
     episodes: list[Episode] | None
     validators: FeedValidators
+    title: str | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -191,6 +201,12 @@ def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
 
 def parse_feed(payload: bytes) -> list[Episode]:
     """Parse RSS bytes into episodes with audio, in feed order, one per link."""
+    return parse_channel(payload).episodes
+
+
+def parse_channel(payload: bytes) -> Channel:
+    """Parse RSS bytes into the channel's title and its episodes with audio (feed order, one
+    per link)."""
     try:
         document = xmltodict.parse(payload.lstrip(), disable_entities=True)
     except ExpatError as exc:
@@ -211,12 +227,14 @@ def parse_feed(payload: bytes) -> list[Episode]:
         if episode is not None:
             episodes.setdefault(episode.link, episode)
     logger.info("Parsed %d items, %d audio episodes", len(items), len(episodes))
-    return list(episodes.values())
+    return Channel(_text(channel.get("title")), list(episodes.values()))
 
 
 def get_episodes(url: str, session: requests.Session | None = None,
                  validators: FeedValidators | None = None) -> FeedUpdate:
     """Fetch the feed at ``url`` and parse it, unless it is unchanged since ``validators``."""
     fetched = fetch_feed(url, session, validators)
-    episodes = None if fetched.payload is None else parse_feed(fetched.payload)
-    return FeedUpdate(episodes, fetched.validators)
+    if fetched.payload is None:
+        return FeedUpdate(None, fetched.validators)
+    channel = parse_channel(fetched.payload)
+    return FeedUpdate(channel.episodes, fetched.validators, channel.title)

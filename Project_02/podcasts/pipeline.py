@@ -59,7 +59,7 @@ def fetch_and_store(config: PipelineConfig) -> tuple[FeedUpdate, int]:
     create_table(config.db_path)
     if update.episodes is None:
         return update, 0
-    new = load_episodes(config.db_path, update.episodes)
+    new = load_episodes(config.db_path, update.episodes, config.feed_url)
     save_feed_validators(config.db_path, config.feed_url, update.validators)
     logger.info("Stored %d new of %d episodes in %s", new, len(update.episodes), config.db_path)
     return update, new

@@ -31,6 +31,7 @@ MARK_START, MARK_END = "\x02", "\x03"  # highlight()'s markers: characters no tr
 SEARCH_SQL = """
 SELECT s.link, e.title, f.title AS feed, e.published, e.url, e.filename, e.downloaded_at,
        s.start, s."end", s.text, s.words, n.text AS next_text, n.words AS next_words,
+       n."end" AS next_end,
        highlight(segments_fts, 0, char(2), char(3)) AS marked
 FROM segments_fts
 JOIN segments AS s ON s.id = segments_fts.rowid
@@ -113,14 +114,14 @@ def word_spans(text: str, words_json: str | None, offset: int) -> list[Span]:
 
 
 def _moment(row: Any, match: tuple[int, int]) -> tuple[float, float]:
-    """The seconds from the first to the last word in the characters ``match`` spans (else the
-    segment's bounds)."""
+    """The seconds from the first to the last word in the characters ``match`` spans (without
+    word timestamps: the segment's, to the next one's end if the match runs into it)."""
     boundary = len(row["text"]) + 1
     words = (word_spans(row["text"], row["words"], 0)
              + word_spans(row["next_text"] or "", row["next_words"], boundary))
     inside = [w for w in words if w.first < match[1] and w.last > match[0]]
     if not inside:
-        return row["start"], row["end"]
+        return row["start"], row["next_end"] if match[1] > boundary else row["end"]
     return inside[0].start, max(inside[-1].end, inside[0].start)
 
 

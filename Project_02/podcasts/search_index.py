@@ -57,28 +57,18 @@ def index_is_current(db: sqlite3.Connection) -> bool:
     return all(stored.get(name) == sql for name, sql in INDEX_STATEMENTS.items())
 
 
-def rebuild_index(db: sqlite3.Connection) -> None:
-    """Drop the index and its triggers, whatever version made them, and build them again from
-    the stored segments, in one transaction: another reader sees the old index or the new one.
+def index_script(db: sqlite3.Connection) -> str:
+    """The SQL that builds the index afresh from the stored segments (dropping an older
+    version's index and triggers), or ``""`` when the index is already this version's.
 
-    Raises:
-        sqlite3.Error: the database cannot be read or written (nothing is changed).
+    Meant for :func:`podcasts.storage.create_table`'s transaction, so that an old database is
+    migrated all at once or not at all: a reader sees the old index or the new one.
     """
+    if index_is_current(db):
+        return ""
     old_triggers = [name for (name,) in db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'segments' "
         "AND name LIKE 'segments_fts%'")]
-    script = ["BEGIN IMMEDIATE", *(f"DROP TRIGGER {name}" for name in old_triggers),
-              "DROP TABLE IF EXISTS segments_fts", *INDEX_STATEMENTS.values(), FILL_INDEX,
-              "COMMIT"]
-    db.executescript(";\n".join(script) + ";")
-
-
-def ensure_index(db: sqlite3.Connection) -> bool:
-    """Build the index if it is missing or was made by another version; return whether it was.
-
-    Needs the ``segments`` table. The connection must not be inside a transaction.
-    """
-    if index_is_current(db):
-        return False
-    rebuild_index(db)
-    return True
+    statements = [*(f"DROP TRIGGER IF EXISTS {name}" for name in old_triggers),
+                  "DROP TABLE IF EXISTS segments_fts", *INDEX_STATEMENTS.values(), FILL_INDEX]
+    return "".join(f"{statement};\n" for statement in statements)

@@ -1,8 +1,11 @@
 """The SQLite database's tables and every query: episodes, feed validators and transcripts.
 
 Parameterized SQL, one transaction per change, no overwrites. Tables (created idempotently):
-- ``episodes``: one row per episode of the feed, and its download's size and SHA-256;
-- ``feeds``: the validators of each feed's last fetch (for a conditional GET);
+- ``episodes``: one row per episode, the URL of the feed it came from (``feed_url``), and its
+  download's size and SHA-256;
+- ``feeds``: one row per feed, subscribed or fetched once: its title, the validators of its last
+  fetch (for a conditional GET) and that fetch's result (queried by
+  :mod:`podcasts.subscriptions`);
 - ``transcripts``: one row per transcribed episode (model, language, audio and work seconds);
 - ``segments``: what was said from ``start`` to ``end`` seconds, with its words' timestamps (JSON);
 - ``segments_fts``: the full-text index over the segments, kept in step by triggers (defined,
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import replace
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +30,8 @@ from podcasts.database import connect, when_free
 from podcasts.errors import StorageError
 from podcasts.feed import Episode
 from podcasts.http_client import FeedValidators
-from podcasts.search_index import ensure_index
+from podcasts.search_index import index_script
+from podcasts.settings import DEFAULT_FEED_URL
 
 if TYPE_CHECKING:  # only a type here: importing it would load faster-whisper
     from podcasts.speech_to_text import Transcript
@@ -56,7 +60,10 @@ CREATE TABLE IF NOT EXISTS feeds (
     title TEXT,
     etag TEXT,
     last_modified TEXT,
-    checked_at TEXT NOT NULL
+    checked_at TEXT,
+    subscribed_at TEXT,
+    last_result TEXT,
+    last_error TEXT
 );
 CREATE TABLE IF NOT EXISTS transcripts (
     link TEXT PRIMARY KEY,
@@ -84,6 +91,28 @@ ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "publi
                  "skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
                  "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT",
                  "feed_url": "TEXT"}
+# After the columns are there: the index of episodes by feed.
+INDEXES = "CREATE INDEX IF NOT EXISTS episodes_by_feed ON episodes (feed_url, published);"
+# A feeds table from before subscriptions (no title, checked_at NOT NULL) is copied into the new
+# one, each of its feeds subscribed: it is a feed the database was being run on.
+OLD_FEEDS = "feeds_before_subscriptions"
+COPY_OLD_FEEDS = f"""
+INSERT INTO feeds (url, etag, last_modified, checked_at, subscribed_at)
+    SELECT url, etag, last_modified, checked_at, COALESCE(checked_at, now()) FROM {OLD_FEEDS};
+DROP TABLE {OLD_FEEDS};
+"""
+# Episodes stored before they had a feed_url belong to the one feed the feeds table names, or to
+# the default feed (subscribed) when it names none. When it names several, nobody can tell which
+# episode came from which: they are left NULL and each feed's next fetch (a full one: its
+# validators are forgotten) claims its own (see load_episodes).
+ATTACH_EPISODES = """
+INSERT INTO feeds (url, subscribed_at) SELECT default_feed(), now()
+    WHERE NOT EXISTS (SELECT 1 FROM feeds) AND EXISTS (SELECT 1 FROM episodes);
+UPDATE episodes SET feed_url = (SELECT url FROM feeds)
+    WHERE feed_url IS NULL AND (SELECT COUNT(*) FROM feeds) = 1;
+UPDATE feeds SET etag = NULL, last_modified = NULL WHERE (SELECT COUNT(*) FROM feeds) > 1;
+"""
+
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
 # broken newest episode cannot take every run's --max-episodes or --max-transcripts slot).
 PARK_AFTER = 3
@@ -95,30 +124,52 @@ def _now() -> str:
 
 
 @when_free
-def create_table(db_path: Path) -> None:
-    """Create the database folder and tables if they do not exist, and add every column an older
-    episodes table lacks (the classic podcast_summary one has no url), all in one transaction.
+def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
+    """Create the database folder and tables if they do not exist, and migrate an older database
+    in place, all in one transaction: add every column an older episodes table lacks (the
+    classic podcast_summary one has no url), rebuild a feeds table from before subscriptions,
+    and attach the episodes stored before they had a feed (to ``default_feed`` when the database
+    names no feed).
 
     Raises:
-        StorageError: an episodes table without a ``link`` key (not a podcast database this
-            program can use); nothing is changed.
+        StorageError: the database cannot be read (not SQLite, damaged), or its episodes table
+            has no ``link`` key (not a podcast database this program can use); nothing is
+            changed.
     """
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with connect(db_path) as db:
-        present = {row["name"] for row in db.execute("PRAGMA table_info(episodes)")}
+        db.create_function("default_feed", 0, lambda: default_feed)
+        db.create_function("now", 0, _now)
+        present = _columns(db, "episodes")
         if present and "link" not in present:
             raise StorageError(f"database {db_path}: its episodes table has no link column, so "
                                "it is not a podcast database this program can use; nothing "
                                "was changed")
+        feeds = _columns(db, "feeds")
+        old_feeds = bool(feeds) and "subscribed_at" not in feeds
         missing = [f"ALTER TABLE episodes ADD COLUMN {column} {kind};"
                    for column, kind in ADDED_COLUMNS.items() if present and column not in present]
-        db.executescript("BEGIN;" + SCHEMA + "".join(missing) + "COMMIT;")
-        ensure_index(db)
+        db.executescript(
+            "BEGIN IMMEDIATE;"
+            + (f"ALTER TABLE feeds RENAME TO {OLD_FEEDS};" if old_feeds else "")
+            + SCHEMA + (COPY_OLD_FEEDS if old_feeds else "") + "".join(missing)
+            + (ATTACH_EPISODES if present and "feed_url" not in present else "")
+            + INDEXES + index_script(db) + "COMMIT;")
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    """The column names of ``table`` (empty when there is no such table)."""
+    return {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
 @when_free
-def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
-    """Insert the episodes whose link is not stored yet, in one transaction; return how many.
+def load_episodes(db_path: Path, episodes: Iterable[Episode], feed_url: str | None = None) -> int:
+    """Insert the episodes of ``feed_url`` whose link is not stored yet, in one transaction;
+    return how many.
+
+    An episode keeps the feed it was first stored from (two feeds listing one link share one
+    row); one stored before the database knew its feed (see :data:`ATTACH_EPISODES`) is
+    claimed by ``feed_url``.
 
     A stored row is never overwritten with blanks, but the feed's latest usable enclosure URL
     wins (hosts move files; the old URL would 404 on every run): the row takes the new URL, and
@@ -127,15 +178,18 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode]) -> int:
     """
     placeholders = ", ".join(f":{column}" for column in COLUMNS)
     with connect(db_path) as db:
-        rows = [{column: getattr(_as_stored(db, episode), column) for column in COLUMNS}
+        rows = [{"feed_url": feed_url,
+                 **{column: getattr(_as_stored(db, episode), column) for column in COLUMNS}}
                 for episode in episodes]
         before = db.total_changes
         db.executemany(
-            f"INSERT INTO episodes ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
-            "ON CONFLICT(link) DO NOTHING",
+            f"INSERT INTO episodes ({', '.join(COLUMNS)}, feed_url) "
+            f"VALUES ({placeholders}, :feed_url) ON CONFLICT(link) DO NOTHING",
             rows,
         )
         new = db.total_changes - before
+        db.executemany("UPDATE episodes SET feed_url = :feed_url "
+                       "WHERE link = :link AND feed_url IS NULL", rows)
         db.executemany(
             "UPDATE episodes SET url = :url, skip_reason = NULL, resume_validator = NULL, "
             "resume_size = NULL, "
@@ -161,14 +215,26 @@ def _as_stored(db: sqlite3.Connection, episode: Episode) -> Episode:
     return episode
 
 
+def _in_feeds(feeds: Sequence[str] | None) -> str | None:
+    """``feeds`` as one SQL parameter for :data:`IN_FEEDS` (None: every episode)."""
+    return None if feeds is None else json.dumps(list(feeds))
+
+
+# Episodes of the feeds a run updates (a JSON list as the parameter), or all when it is NULL.
+IN_FEEDS = "(:feeds IS NULL OR feed_url IN (SELECT value FROM json_each(:feeds)))"
+
+
 @when_free
-def newest_episodes(db_path: Path, limit: int | None = None) -> list[sqlite3.Row]:
-    """Return stored episodes not parked, newest first (undated last), at most ``limit``."""
+def newest_episodes(db_path: Path, limit: int | None = None,
+                    feeds: Sequence[str] | None = None) -> list[sqlite3.Row]:
+    """Return stored episodes not parked, newest first (undated last), at most ``limit``, of
+    ``feeds`` only if given (newest first across them all)."""
     with connect(db_path) as db:
         return db.execute(
-            "SELECT * FROM episodes WHERE failed_runs < ? "
-            "ORDER BY published IS NULL, published DESC, link LIMIT ?",
-            (PARK_AFTER, -1 if limit is None else limit),
+            f"SELECT * FROM episodes WHERE failed_runs < :park AND {IN_FEEDS} "
+            "ORDER BY published IS NULL, published DESC, link LIMIT :limit",
+            {"park": PARK_AFTER, "limit": -1 if limit is None else limit,
+             "feeds": _in_feeds(feeds)},
         ).fetchall()
 
 
@@ -190,10 +256,11 @@ def record_outcome(db_path: Path, link: str, error: str | None) -> None:
 
 
 @when_free
-def downloaded_episodes(db_path: Path) -> list[sqlite3.Row]:
-    """Return every episode recorded as completely downloaded."""
+def downloaded_episodes(db_path: Path, feeds: Sequence[str] | None = None) -> list[sqlite3.Row]:
+    """Return every episode recorded as completely downloaded (of ``feeds`` only, if given)."""
     with connect(db_path) as db:
-        return db.execute("SELECT * FROM episodes WHERE downloaded_at IS NOT NULL").fetchall()
+        return db.execute(f"SELECT * FROM episodes WHERE downloaded_at IS NOT NULL AND {IN_FEEDS}",
+                          {"feeds": _in_feeds(feeds)}).fetchall()
 
 
 @when_free
@@ -242,14 +309,20 @@ def stored_feed_validators(db_path: Path, url: str) -> FeedValidators | None:
 
 
 @when_free
-def save_feed_validators(db_path: Path, url: str, validators: FeedValidators) -> None:
-    """Remember ``url``'s validators, once its episodes are stored, for the next conditional GET."""
+def save_feed_validators(db_path: Path, url: str, validators: FeedValidators,
+                         title: str | None = None, result: str | None = None) -> None:
+    """Remember ``url``'s validators, once its episodes are stored, for the next conditional GET;
+    and its channel ``title`` (kept when None) and what this fetch found (``result``)."""
     with connect(db_path) as db:
         db.execute(
-            "INSERT INTO feeds (url, etag, last_modified, checked_at) VALUES (?, ?, ?, ?) "
+            "INSERT INTO feeds (url, title, etag, last_modified, checked_at, last_result) "
+            "VALUES (:url, :title, :etag, :last_modified, :now, :result) "
             "ON CONFLICT(url) DO UPDATE SET etag = excluded.etag, "
-            "last_modified = excluded.last_modified, checked_at = excluded.checked_at",
-            (url, validators.etag, validators.last_modified, _now()),
+            "last_modified = excluded.last_modified, checked_at = excluded.checked_at, "
+            "title = COALESCE(excluded.title, title), last_result = excluded.last_result, "
+            "last_error = NULL",
+            {"url": url, "title": title, "etag": validators.etag,
+             "last_modified": validators.last_modified, "now": _now(), "result": result},
         )
 
 
@@ -272,14 +345,17 @@ def save_transcript(db_path: Path, link: str, transcript: Transcript, vtt_file: 
 
 
 @when_free
-def untranscribed_episodes(db_path: Path, link: str | None = None) -> list[sqlite3.Row]:
-    """Downloaded episodes with no transcript yet (only ``link``, if given), newest first."""
+def untranscribed_episodes(db_path: Path, link: str | None = None,
+                           feeds: Sequence[str] | None = None) -> list[sqlite3.Row]:
+    """Downloaded episodes with no transcript yet (only ``link``, and only of ``feeds``, if
+    given), newest first."""
     with connect(db_path) as db:
         return db.execute(
             "SELECT e.* FROM episodes AS e LEFT JOIN transcripts AS t ON t.link = e.link "
-            "WHERE e.downloaded_at IS NOT NULL AND t.link IS NULL AND (? IS NULL OR e.link = ?) "
-            "AND e.failed_runs < ? ORDER BY e.published IS NULL, e.published DESC, e.link",
-            (link, link, PARK_AFTER)).fetchall()
+            "WHERE e.downloaded_at IS NOT NULL AND t.link IS NULL "
+            f"AND (:link IS NULL OR e.link = :link) AND e.failed_runs < :park AND {IN_FEEDS} "
+            "ORDER BY e.published IS NULL, e.published DESC, e.link",
+            {"link": link, "park": PARK_AFTER, "feeds": _in_feeds(feeds)}).fetchall()
 
 
 @when_free
