@@ -17,7 +17,10 @@ from podcast_testkit import SILENT_MP3, FaultServer, make_feed, make_item, respo
 from podcast_pipeline import main
 from podcasts.search import fts_query, media_time, search
 from podcasts.speech_to_text import DEFAULT_MODEL, Segment, Transcript, Word, transcribe_file
-from podcasts.storage import create_table, save_transcript, transcript_segments
+from podcasts.feed import Episode
+from podcasts.http_client import FeedValidators
+from podcasts.storage import (create_table, load_episodes, save_feed_validators, save_transcript,
+                              transcript_segments)
 
 
 def transcript(*texts: str, start: float = 0.0) -> Transcript:
@@ -314,3 +317,41 @@ def test_search_without_a_database_is_one_error_line(cli, db_path: Path) -> None
     assert (code, out) == (1, "")
     assert err.strip().splitlines() == [f"error: no database at {db_path}: run the pipeline first"]
     assert not db_path.exists()
+
+
+@pytest.fixture(name="two_feeds")
+def fixture_two_feeds(db_path: Path) -> Path:
+    """A database of two feeds (titled), one episode each, both saying "interest rates"."""
+    create_table(db_path)
+    for n, (url, title) in enumerate([("http://a.test/feed", "Money Talk"),
+                                      ("http://b.test/feed", "Café Hour")]):
+        episode = Episode(link=f"https://example.org/ep/{n}", title=f"Episode {n}",
+                          filename=f"episode-{n}.mp3", published=f"2024-01-0{n + 1}T08:00:00",
+                          description=None, url=f"http://{n}.test/a.mp3")
+        load_episodes(db_path, [episode], url)
+        save_feed_validators(db_path, url, FeedValidators(None, None), title=title)
+        save_transcript(db_path, episode.link, transcript("they raised interest rates"), "x.vtt")
+    return db_path
+
+
+def test_hits_name_their_feed_and_feed_narrows(two_feeds: Path) -> None:
+    """Each hit carries its feed's title; --feed takes a title (any case, accents or not) or
+    a URL."""
+    assert sorted(r["feed"] for r in search(two_feeds, "interest rates")) == [
+        "Café Hour", "Money Talk"]
+    for wanted in ("Money Talk", "money talk", "http://a.test/feed"):
+        assert [r["link"] for r in search(two_feeds, "rates", feed=wanted)] == [
+            "https://example.org/ep/0"], wanted
+    assert [r["feed"] for r in search(two_feeds, "rates", feed="CAFE HOUR")] == ["Café Hour"]
+
+
+def test_an_unknown_feed_is_one_error_line_listing_the_feeds(two_feeds: Path,
+                                                             capsys: pytest.CaptureFixture
+                                                             ) -> None:
+    """--feed naming no stored feed: exit 1 and the feeds it could have been."""
+    code = main(["search", "rates", "--db-path", str(two_feeds), "--feed", "Nope"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "error: no feed 'Nope' in this database; its feeds: Café Hour <http://b.test/feed>; "
+        "Money Talk <http://a.test/feed>"]
