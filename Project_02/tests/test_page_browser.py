@@ -83,7 +83,8 @@ def test_the_captions_track_has_every_cue(tab) -> None:
 def test_a_click_on_a_line_seeks_there(tab) -> None:
     """Clicking the third line moves the audio to 7.6 s and highlights that line."""
     tab.click("li:nth-child(3)")
-    assert tab.evaluate("document.getElementById('player').currentTime") == pytest.approx(7.6, abs=FRAME)
+    seconds = tab.evaluate("document.getElementById('player').currentTime")
+    assert seconds == pytest.approx(7.6, abs=FRAME)
     assert current_line(tab) == "0:07ask what you can do for your country."
 
 
@@ -124,7 +125,8 @@ def test_a_time_in_the_url_seeks_on_load(browser, tmp_path: Path, speech_dir: Pa
 
 def test_a_script_in_the_title_does_not_run(browser, tmp_path: Path, speech_dir: Path) -> None:
     """A feed title holding <script> is shown as text; it never runs."""
-    evil = '<script>document.title="pwned"; window.pwned = true</script><img src=x onerror="window.pwned = true">'
+    evil = ('<script>document.title="pwned"; window.pwned = true</script>'
+            '<img src=x onerror="window.pwned = true">')
     page = make_page(tmp_path, speech_dir, title=evil)
     context = browser.new_context()
     try:

@@ -278,7 +278,8 @@ def test_search_finds_the_moment_and_what_plays_it(cli, jfk_run: str, db_path: P
         assert db.execute("SELECT COUNT(*) FROM transcripts").fetchone() == (2,)
 
 
-def test_open_prints_a_player_command_or_the_page(cli, jfk_run: str, tmp_path: Path,
+@pytest.mark.usefixtures("jfk_run")
+def test_open_prints_a_player_command_or_the_page(cli, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """mpv on the PATH: its command at the second; no player: the page's file:// URL."""
     monkeypatch.setenv("PATH", str(tmp_path))  # no mpv, no ffplay
@@ -293,7 +294,8 @@ def test_open_prints_a_player_command_or_the_page(cli, jfk_run: str, tmp_path: P
     assert (code, out) == (0, f"mpv --start={fragment[2:]} {hit['audio_path']}\n")
 
 
-def test_open_past_the_hits_is_one_error_line(cli, jfk_run: str) -> None:
+@pytest.mark.usefixtures("jfk_run")
+def test_open_past_the_hits_is_one_error_line(cli) -> None:
     """--open 5 with one hit: exit 1, one line saying how many hits there are."""
     code, out, err = cli("search", "fellow americans", "--open", "5")
     assert (code, out) == (1, "")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from podcast_testkit import FaultServer, store
+from test_search import transcript
 
 from podcast_pipeline import main
 from podcasts.errors import StorageError
 from podcasts.search import search
 from podcasts.search_index import index_is_current
 from podcasts.storage import create_table, save_transcript
-from test_search import transcript
 
 OLD_SCHEMA = Path(__file__).resolve().parent / "fixtures" / "schema_single_feed.sql"
 
