@@ -1,18 +1,23 @@
-"""Airflow 3 DAG: the podcast pipeline as scheduled, retried tasks.
+"""Airflow 3 DAG: the podcast pipeline as scheduled, retried tasks, over every subscribed feed.
 
-create_table -> get_episodes -> load_episodes -> download_episodes -> episodes_to_transcribe
--> transcribe (one mapped task instance per episode) -> summarize
+create_table -> feeds_to_update -> update_feed (one mapped task instance per feed)
+-> download_episodes -> episodes_to_transcribe -> transcribe (one mapped instance per episode)
+-> summarize
 
-Each task is a thin wrapper over the plain functions the command line uses. Settings come from
-the environment (PODCAST_FEED_URL, PODCAST_DB_PATH, PODCAST_EPISODES_DIR, PODCAST_MAX_EPISODES,
-PODCAST_LOCK_TIMEOUT, PODCAST_MAX_TRANSCRIPTS, PODCAST_WHISPER_MODEL, PODCAST_WHISPER_THREADS),
-checked by the command line's own parser (podcasts.settings), when a task runs, never when the
-file is parsed, so parsing does no I/O.
+Each task is a thin wrapper over the plain functions the command line uses. A feed that still
+fails after its retries does not stop the others: the downloads run once every feed's task is
+done, and ``summarize`` fails the run at the end, naming the feeds that failed. Settings come
+from the environment (PODCAST_FEED_URL: the feed a database with no subscription starts with,
+PODCAST_DB_PATH, PODCAST_EPISODES_DIR, PODCAST_MAX_EPISODES, PODCAST_LOCK_TIMEOUT,
+PODCAST_MAX_TRANSCRIPTS, PODCAST_WHISPER_MODEL, PODCAST_WHISPER_THREADS), checked by the command
+line's own parser (podcasts.settings), when a task runs, never when the file is parsed, so
+parsing does no I/O.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +30,7 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 # pylint: disable=wrong-import-position  # these need the path above; they are light to import
-from podcasts import database, downloader, feed, settings, storage
-from podcasts.http_client import FeedValidators
+from podcasts import database, downloader, settings, storage, subscriptions
 
 if TYPE_CHECKING:
     from podcasts.transcription import TranscribeSettings
@@ -43,7 +47,7 @@ def _settings() -> dict[str, Any]:
     Raises:
         SettingsError: a PODCAST_* variable is out of range (it is named).
     """
-    return {"feed_url": settings.DEFAULT_FEED_URL, "db_path": settings.DEFAULT_DB_PATH,
+    return {"default_feed_url": settings.DEFAULT_FEED_URL, "db_path": settings.DEFAULT_DB_PATH,
             "episodes_dir": settings.DEFAULT_EPISODES_DIR, "max_episodes": None,
             "lock_timeout": settings.DEFAULT_LOCK_TIMEOUT, **settings.from_environment()}
 
@@ -62,44 +66,47 @@ def _transcribe_settings() -> TranscribeSettings:
 
 @task
 def create_table() -> None:
-    """Create the database's tables if they do not exist."""
-    storage.create_table(_settings()["db_path"])
-
-
-@task(**NETWORK_RETRIES)
-def get_episodes() -> dict[str, Any]:
-    """Fetch and parse the feed (a conditional GET: no episodes when it has not changed)."""
+    """Create the database's tables if they do not exist (migrating an older database)."""
     values = _settings()
-    update = feed.get_episodes(values["feed_url"], validators=storage.stored_feed_validators(
-        values["db_path"], values["feed_url"]))
-    return {"episodes": None if update.episodes is None else
-            [episode.as_row() for episode in update.episodes],
-            "etag": update.validators.etag, "last_modified": update.validators.last_modified}
+    storage.create_table(values["db_path"], values["default_feed_url"])
 
 
 @task
-def load_episodes(update: dict[str, Any]) -> int:
-    """Store the episodes not yet in the database, then the feed's validators; return how many
-    were new."""
+def feeds_to_update() -> list[str]:
+    """The subscribed feeds' URLs (a database with none subscribes PODCAST_FEED_URL): one mapped
+    ``update_feed`` task each."""
     values = _settings()
-    if update["episodes"] is None:
-        return 0
-    with database.pipeline_lock(values["db_path"], values["lock_timeout"]):
-        new = storage.load_episodes(values["db_path"],
-                                    [feed.Episode(**e) for e in update["episodes"]],
-                                    values["feed_url"])
-        storage.save_feed_validators(values["db_path"], values["feed_url"], FeedValidators(
-            update["etag"], update["last_modified"]))
-    return new
+    urls = subscriptions.subscribed_feeds(values["db_path"])
+    if not urls:
+        urls = [values["default_feed_url"]]
+        subscriptions.subscribe(values["db_path"], [subscriptions.Subscription(urls[0])])
+    return urls
 
 
 @task(**NETWORK_RETRIES)
+def update_feed(url: str) -> dict[str, Any]:
+    """Fetch one feed (a conditional GET) and store its new episodes; fail (so Airflow retries)
+    when it cannot be fetched or parsed."""
+    from podcasts import pipeline  # pylint: disable=import-outside-toplevel  # heavy: not at parse
+
+    values = _settings()
+    with database.pipeline_lock(values["db_path"], values["lock_timeout"]):
+        report = pipeline.update_feed(values["db_path"], url, values["default_feed_url"])
+    if report.error is not None:
+        raise RuntimeError(f"feed {url}: {report.error}")
+    return asdict(report)
+
+
+# Runs once every feed's task is done, failed or not: one dead feed does not stop the others.
+@task(trigger_rule=TriggerRule.ALL_DONE, **NETWORK_RETRIES)
 def download_episodes() -> dict[str, Any]:
-    """Download the newest episodes; fail the task (so Airflow retries) if any failed."""
+    """Download the newest episodes across the subscribed feeds (PODCAST_MAX_EPISODES is a budget
+    per run); fail the task (so Airflow retries) if any failed."""
     values = _settings()
     with database.pipeline_lock(values["db_path"], values["lock_timeout"]):
         results = downloader.download_episodes(
-            values["db_path"], values["episodes_dir"], values["max_episodes"])
+            values["db_path"], values["episodes_dir"], values["max_episodes"],
+            feeds=subscriptions.subscribed_feeds(values["db_path"]))
     counts = downloader.tally(results)
     if counts["failed"]:
         raise RuntimeError(f"{len(counts['failed'])} episode(s) failed, "
@@ -114,8 +121,9 @@ def episodes_to_transcribe() -> list[str]:
     from podcasts import transcription  # pylint: disable=import-outside-toplevel  # faster-whisper
 
     values = _settings()
-    rows = transcription.episodes_to_transcribe(values["db_path"], values["episodes_dir"],
-                                                _transcribe_settings().limit)
+    rows = transcription.episodes_to_transcribe(
+        values["db_path"], values["episodes_dir"], _transcribe_settings().limit,
+        feeds=subscriptions.subscribed_feeds(values["db_path"]))
     return [row["link"] for row in rows]
 
 
@@ -135,10 +143,18 @@ def transcribe(link: str) -> dict[str, Any]:
 
 @task(trigger_rule=TriggerRule.NONE_FAILED)  # runs when there was nothing to transcribe
 def summarize() -> dict[str, Any]:
-    """Count stored episodes by weekday and hour of publication."""
+    """Count stored episodes by weekday and hour of publication; then fail the run if a
+    subscribed feed's last fetch failed (the other feeds were updated all the same)."""
     from podcasts import pipeline  # pylint: disable=import-outside-toplevel  # heavy: not at parse
 
-    return pipeline.summarize(_settings()["db_path"])
+    db_path = _settings()["db_path"]
+    schedule = pipeline.summarize(db_path)
+    failed = [feed for feed in subscriptions.feed_list(db_path)
+              if feed["subscribed"] and feed["last_error"] is not None]
+    if failed:
+        raise RuntimeError(f"{len(failed)} feed(s) failed: " + "; ".join(
+            f"{feed['url']}: {feed['last_error']}" for feed in failed))
+    return schedule
 
 
 @dag(
@@ -150,10 +166,10 @@ def summarize() -> dict[str, Any]:
     doc_md=__doc__,
 )
 def podcast_summary() -> None:
-    """Fetch the feed, store new episodes, download audio, transcribe it, summarize."""
-    episodes = get_episodes()
+    """Update every subscribed feed, download audio, transcribe it, summarize."""
+    feeds = feeds_to_update()
     links = episodes_to_transcribe()
-    chain(create_table(), episodes, load_episodes(episodes), download_episodes(), links,
+    chain(create_table(), feeds, update_feed.expand(url=feeds), download_episodes(), links,
           transcribe.expand(link=links), summarize())
 
 

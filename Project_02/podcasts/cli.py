@@ -65,21 +65,24 @@ def build_parser(environment: Mapping[str, Any] | None = None) -> ArgumentParser
     """Return the parser: ``run`` (the default command) and ``search``, each with ``--format``
     and ``--log-level``; ``environment`` (see :func:`settings.from_environment`) overrides the
     defaults."""
-    common = ArgumentParser(add_help=False)
+    logs = ArgumentParser(add_help=False)
+    logs.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
+                      help="log detail on stderr; DEBUG also shows the traceback of an error")
+    common = ArgumentParser(add_help=False, parents=[logs])
     common.add_argument("--format", choices=("table", "json"), default="table",
                         help="results for people (table) or programs (json), on stdout")
-    common.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
-                        help="log detail on stderr; DEBUG also shows the traceback of an error")
     parser = ArgumentParser(
         prog="podcast_pipeline.py", default_command="run",
-        description="Store a podcast feed's episodes in SQLite, download the audio, transcribe "
+        description="Store podcast feeds' episodes in SQLite, download the audio, transcribe "
                     "it offline, and search what was said. No command (or an option first) "
                     "means run.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_command = commands.add_parser(
         "run", parents=[common], help="fetch, store, download, transcribe, summarize",
-        description="Fetch the feed, store its new episodes, download the newest audio, "
-                    "transcribe it offline and count when episodes are published. "
+        description="Update every subscribed feed (or only --feed-url's), store their new "
+                    "episodes, download the newest audio, transcribe it offline and count when "
+                    "episodes are published. A feed that fails is reported and the others go "
+                    "on (exit 1 at the end). "
                     + ENVIRONMENT_HELP)
     _add_run_arguments(run_command)
     search = commands.add_parser(
@@ -92,6 +95,7 @@ def build_parser(environment: Mapping[str, Any] | None = None) -> ArgumentParser
     run_command.set_defaults(**environment)
     search.set_defaults(**{key: environment[key] for key in ("db_path", "episodes_dir")
                            if key in environment})
+    _add_subscription_commands(commands, (logs, common), environment)
     return parser
 
 
@@ -112,17 +116,66 @@ def _add_search_arguments(command: ArgumentParser) -> None:
                               "ffplay when installed, else its transcript page's URL)")
 
 
+def _add_subscription_commands(commands: Any, shared: tuple[ArgumentParser, ArgumentParser],
+                               environment: Mapping[str, Any]) -> None:
+    """``subscribe``, ``unsubscribe``, ``feeds``, ``import-opml`` and ``export-opml``: each
+    reads and writes only the database (nothing is fetched)."""
+    database = ArgumentParser(add_help=False)
+    database.add_argument("--db-path", type=non_empty_path, default=PipelineConfig.db_path,
+                          metavar="PATH", help="SQLite database")
+    database.set_defaults(default_feed_url=PipelineConfig.default_feed_url)
+    logs, common = shared  # --log-level; --log-level and --format
+    parents = [common, database]
+    subscribe = commands.add_parser(
+        "subscribe", parents=parents, help="add a feed to those run updates",
+        description="Subscribe to a podcast feed: every run updates it from now on. Nothing is "
+                    "fetched now; its title and episodes arrive with the next run. Subscribing "
+                    "again changes nothing.")
+    subscribe.add_argument("url", type=http_url, metavar="URL", help="the feed's RSS URL")
+    unsubscribe = commands.add_parser(
+        "unsubscribe", parents=parents, help="stop updating a feed (its episodes stay)",
+        description="Stop updating a feed. Its episodes, transcripts and audio files stay "
+                    "(search still finds them); delete them yourself if you want them gone.")
+    unsubscribe.add_argument("url", type=http_url, metavar="URL", help="a subscribed feed's URL")
+    feeds = commands.add_parser(
+        "feeds", parents=parents, help="list the feeds, their episodes and last fetch",
+        description="List every feed in the database, subscribed first: its title, URL, "
+                    "episodes stored / downloaded / transcribed, and its last fetch's time and "
+                    "result.")
+    import_opml = commands.add_parser(
+        "import-opml", parents=parents, help="subscribe to every feed of an OPML file",
+        description="Subscribe to every feed an OPML file lists (gPodder, AntennaPod and most "
+                    "podcast apps export one), in one transaction. Feeds already subscribed "
+                    "are kept as they are; outlines without an http(s) xmlUrl are skipped and "
+                    "counted.")
+    import_opml.add_argument("file", type=non_empty_path, metavar="FILE", help="an OPML file")
+    export_opml = commands.add_parser(
+        "export-opml", parents=[logs, database], help="write the subscriptions as OPML",
+        description="Write the subscriptions as an OPML 2.0 file that podcast apps import (to "
+                    "standard output, or to FILE, replaced whole or not at all).")
+    export_opml.add_argument("file", type=non_empty_path, metavar="FILE", nargs="?",
+                             help="where to write (default: standard output)")
+    for command in (subscribe, unsubscribe, feeds, import_opml, export_opml):
+        command.set_defaults(**{key: environment[key] for key in ("db_path", "default_feed_url")
+                                if key in environment})
+
+
 def _add_run_arguments(command: ArgumentParser) -> None:
     """The ``run`` command's flags; their defaults are the config dataclasses'."""
     command.add_argument("--feed-url", type=http_url, default=PipelineConfig.feed_url,
-                         metavar="URL", help="RSS feed to read")
+                         metavar="URL",
+                         help="update only this feed, once, without subscribing to it (default: "
+                              "every subscription; a database with none subscribes "
+                              "PODCAST_FEED_URL, else " + PipelineConfig.default_feed_url + ")")
+    command.set_defaults(default_feed_url=PipelineConfig.default_feed_url)
     command.add_argument("--db-path", type=non_empty_path, default=PipelineConfig.db_path,
                          metavar="PATH", help="SQLite database")
     command.add_argument("--episodes-dir", type=non_empty_path,
                          default=PipelineConfig.episodes_dir, metavar="DIR",
                          help="folder for the audio files and their transcripts")
     command.add_argument("--max-episodes", type=int_range(1, MAX_EPISODES), metavar="N",
-                         help="download only the N newest episodes (default: all; all are stored)")
+                         help="download only the N newest episodes across the feeds this run "
+                              "updates, a budget per run (default: all; all are stored)")
     command.add_argument("--workers", type=int_range(1, MAX_WORKERS),
                          default=DownloadSettings.workers, metavar="N", help="parallel downloads")
     command.add_argument("--skip-download", action="store_true",
@@ -144,7 +197,7 @@ def _add_run_arguments(command: ArgumentParser) -> None:
                        default=default_threads(), metavar="N", help="CPU threads for the model")
     group.add_argument("--max-transcripts", type=int_range(1, MAX_EPISODES), metavar="N",
                        help="transcribe at most the N newest episodes without a transcript "
-                            "(default: all)")
+                            "across the feeds this run updates, a budget per run (default: all)")
     group.add_argument("--transcript-formats", type=transcript_formats, metavar="LIST",
                        default=",".join(DEFAULT_FORMATS),
                        help="transcript files written beside the audio: vtt, and srt, txt")
@@ -180,8 +233,9 @@ def _check_paths(parser: ArgumentParser, args: argparse.Namespace) -> None:
 def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     """The ``run`` command's arguments as the pipeline's configuration."""
     return PipelineConfig(
-        feed_url=args.feed_url, db_path=args.db_path, episodes_dir=args.episodes_dir,
-        max_episodes=args.max_episodes, skip_download=args.skip_download, report=args.report,
+        feed_url=args.feed_url, default_feed_url=args.default_feed_url, db_path=args.db_path,
+        episodes_dir=args.episodes_dir, max_episodes=args.max_episodes,
+        skip_download=args.skip_download, report=args.report,
         downloads=DownloadSettings(workers=args.workers), lock_timeout=args.lock_timeout,
         transcribe=None if args.no_transcribe else TranscribeSettings(
             model=args.whisper_model, threads=args.whisper_threads, limit=args.max_transcripts,

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from sqlite3 import Row
@@ -204,12 +204,14 @@ def _run_workers(jobs: list[tuple[Row, Transfer]], work: Callable[..., DownloadR
 
 def download_episodes(db_path: Path, episodes_dir: Path, limit: int | None = None,
                       settings: DownloadSettings = DownloadSettings(),
-                      cancel: Cancellation | None = None) -> list[DownloadResult]:
+                      cancel: Cancellation | None = None,
+                      feeds: Sequence[str] | None = None) -> list[DownloadResult]:
     """Download the ``limit`` newest stored episodes, and verify every one recorded as downloaded,
-    with a bounded pool of workers."""
+    with a bounded pool of workers; only the episodes of ``feeds``, if given (the ``limit``
+    newest across them all)."""
     episodes_dir.mkdir(parents=True, exist_ok=True)
     cancel = cancel or Cancellation()
-    in_scope = [*newest_episodes(db_path, limit), *downloaded_episodes(db_path)]
+    in_scope = [*newest_episodes(db_path, limit, feeds), *downloaded_episodes(db_path, feeds)]
     rows = {row["link"]: row for row in in_scope}
     results: list[DownloadResult] = []
     jobs: list[tuple[Row, Transfer]] = []

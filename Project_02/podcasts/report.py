@@ -12,14 +12,11 @@ import json
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from podcasts.errors import SearchError
 from podcasts.files import atomic_write
 from podcasts.players import play_command
-
-if TYPE_CHECKING:  # only a type here: importing it would load faster-whisper
-    from podcasts.pipeline import PipelineConfig
 
 WEEKDAYS = list(calendar.day_abbr)  # Mon .. Sun, matching datetime.weekday() 0 .. 6
 SEARCH_KEYS = ("link", "title", "feed", "published", "start", "end", "text", "audio_path",
@@ -67,21 +64,23 @@ def draw_schedule(schedule: dict[str, Any], path: Path, title: str = "Episodes p
     return path
 
 
-def render_summary(summary: dict[str, Any], config: PipelineConfig, output: str) -> str:
-    """A run's summary as JSON (without the schedule) or as a table for people."""
+def render_summary(summary: dict[str, Any], output: str, note: str = "") -> str:
+    """A run's summary as JSON (without the schedule) or as a table for people; ``note`` says
+    why fewer episodes were transcribed than could be (see ``pipeline.transcription_note``)."""
     schedule = summary["schedule"]
     if output == "json":
         return json.dumps({key: value for key, value in summary.items() if key != "schedule"})
-    feed = ("not modified since the last run" if summary["feed_not_modified"]
-            else f"{summary['episodes_in_feed']} in feed")
+    feeds = summary["feeds"]
+    broken = sum(feed["error"] is not None for feed in feeds)
     failed = Counter(failure["step"] for failure in summary["failed"])
     text_failed = f", {failed['transcribe']} failed" if failed["transcribe"] else ""
-    lines = [
-        f"Feed:      {summary['feed_url']}",
-        f"Episodes:  {feed}, {summary['new_episodes']} new",
+    lines = [f"Feeds:     {len(feeds) - broken} updated, {broken} failed, "
+             f"{summary['new_episodes']} new episodes"]
+    lines += [f"  {feed_line(feed)}" for feed in feeds]
+    lines += [
         f"Downloads: {summary['downloaded']} downloaded, {summary['skipped']} already there, "
         f"{failed['download']} failed, {len(summary['unavailable'])} unavailable",
-        f"Text:      {summary['transcribed']} transcribed{text_failed}{transcription_note(config)}",
+        f"Text:      {summary['transcribed']} transcribed{text_failed}{note}",
         f"Database:  {summary['db_path']}",
         f"Audio:     {summary['episodes_dir']}",
     ]
@@ -89,20 +88,64 @@ def render_summary(summary: dict[str, Any], config: PipelineConfig, output: str)
     lines += [f"  unavailable: {u['link']}: {u['reason']}" for u in summary["unavailable"]]
     lines += [f"  parked after {p['failed_runs']} failed runs: {p['link']}: {p['error']}"
               for p in summary["parked"]]
-    days = "  ".join(f"{day} {count}" for day, count in schedule["by_weekday"].items())
-    lines.append(f"Published: {days}")
+    if schedule is not None:
+        days = "  ".join(f"{day} {count}" for day, count in schedule["by_weekday"].items())
+        lines.append(f"Published: {days}")
     return "\n".join(lines)
 
 
-def transcription_note(config: PipelineConfig) -> str:
-    """Why a run transcribed less than it could, for the summary table."""
-    if config.skip_download:
-        return " (skipped: --skip-download)"
-    if config.transcribe is None:
-        return " (skipped: --no-transcribe)"
-    if config.transcribe.limit:
-        return f" (the newest {config.transcribe.limit} at most: --max-transcripts)"
-    return ""
+def feed_line(feed: dict[str, Any]) -> str:
+    """One feed's update in a run, for the summary table."""
+    if feed["error"] is not None:
+        outcome = f"FAILED: {feed['error']}"
+    elif feed["not_modified"]:
+        outcome = "not modified since the last run"
+    else:
+        outcome = f"{feed['episodes_in_feed']} in feed, {feed['new_episodes']} new"
+    name = f"{feed['title']} <{feed['url']}>" if feed["title"] else feed["url"]
+    return f"{name}: {outcome}"
+
+
+def run_problems(summary: dict[str, Any]) -> str | None:
+    """What went wrong in a run, as one line (None when nothing did): each failed feed, or how
+    many, and how many episodes failed."""
+    feeds = summary["feeds"]
+    broken = [feed for feed in feeds if feed["error"] is not None]
+    problems = []
+    if len(feeds) == 1 and broken:
+        problems.append(broken[0]["error"])
+    elif len(broken) == 1:
+        problems.append(f"1 of {len(feeds)} feeds failed: {broken[0]['url']}: "
+                        f"{broken[0]['error']}")
+    elif broken:
+        problems.append(f"{len(broken)} of {len(feeds)} feeds failed: "
+                        + ", ".join(feed["url"] for feed in broken))
+    if summary["failed"]:
+        problems.append(f"{len(summary['failed'])} episode(s) failed; run again to resume")
+    return "; ".join(problems) or None
+
+
+FEED_COLUMNS = ("title", "episodes", "downloaded", "transcribed", "last fetch (UTC)", "url")
+
+
+def render_feeds(feeds: list[dict[str, Any]], output: str) -> str:
+    """The ``feeds`` list as JSON, or a table: one feed per line, then its last fetch's error."""
+    if output == "json":
+        return json.dumps(feeds)
+    if not feeds:
+        return "No feeds yet: subscribe URL, import-opml FILE, or run."
+    rows = [((f["title"] or "(title unknown until it is fetched)")[:40]
+             + ("" if f["subscribed"] else " [unsubscribed]"),
+             str(f["episodes"]), str(f["downloaded"]), str(f["transcribed"]),
+             f"{(f['checked_at'] or 'never')[:16].replace('T', ' ')} {f['last_result'] or ''}"
+             .strip(), f["url"]) for f in feeds]
+    widths = [max(len(row[n]) for row in [FEED_COLUMNS, *rows]) for n in range(len(FEED_COLUMNS))]
+    lines = []
+    for row, feed in zip([FEED_COLUMNS, *rows], [None, *feeds]):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if feed is not None and feed["last_error"]:
+            lines.append(f"  last fetch failed: {feed['last_error']}")
+    return "\n".join(lines)
 
 
 def render_search(results: list[dict[str, Any]], phrase: str, output: str) -> str:

@@ -36,7 +36,7 @@ def project_path(text: str) -> Path:
 
 # Each variable: the setting it gives (the command line's dest) and how it is checked.
 ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "PODCAST_FEED_URL": ("feed_url", http_url),
+    "PODCAST_FEED_URL": ("default_feed_url", http_url),  # subscribed when a database has none
     "PODCAST_DB_PATH": ("db_path", project_path),
     "PODCAST_EPISODES_DIR": ("episodes_dir", project_path),
     "PODCAST_MAX_EPISODES": ("max_episodes", int_range(1, MAX_EPISODES)),

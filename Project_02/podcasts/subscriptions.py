@@ -57,18 +57,23 @@ def unsubscribe(db_path: Path, url: str) -> None:
     """Stop updating ``url``; its episodes, transcripts and files stay.
 
     Raises:
-        SubscriptionError: ``url`` is not subscribed (the message lists what is).
+        SubscriptionError: ``url`` is not subscribed (the message lists what is); a database
+            that does not exist is not created.
     """
+    if not db_path.exists():
+        raise _not_subscribed(url, [])
     with connect(db_path) as db:
         changed = db.execute("UPDATE feeds SET subscribed_at = NULL "
                              "WHERE url = ? AND subscribed_at IS NOT NULL", (url,)).rowcount
         if not changed:
-            known = [row["url"] for row in db.execute(
-                "SELECT url FROM feeds WHERE subscribed_at IS NOT NULL ORDER BY url LIMIT 4")]
-            raise SubscriptionError(
-                f"not subscribed to {url}; subscribed: "
-                + (", ".join(known) + (", ..." if len(known) == 4 else "") if known else "none")
-                + " (see the feeds command)")
+            raise _not_subscribed(url, [row["url"] for row in db.execute(
+                "SELECT url FROM feeds WHERE subscribed_at IS NOT NULL ORDER BY url LIMIT 4")])
+
+
+def _not_subscribed(url: str, subscribed: list[str]) -> SubscriptionError:
+    listed = ", ".join(subscribed[:3]) + (", ..." if len(subscribed) > 3 else "")
+    return SubscriptionError(f"not subscribed to {url}; subscribed: {listed or 'none'} "
+                             "(see the feeds command)")
 
 
 @when_free
@@ -77,6 +82,14 @@ def subscribed_feeds(db_path: Path) -> list[str]:
     with connect(db_path) as db:
         return [row["url"] for row in db.execute(
             "SELECT url FROM feeds WHERE subscribed_at IS NOT NULL ORDER BY subscribed_at, url")]
+
+
+@when_free
+def feed_title(db_path: Path, url: str) -> str | None:
+    """The stored channel title of ``url`` (None when unknown)."""
+    with connect(db_path) as db:
+        row = db.execute("SELECT title FROM feeds WHERE url = ?", (url,)).fetchone()
+    return None if row is None else row["title"]
 
 
 @when_free

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from sqlite3 import Row
@@ -65,11 +65,12 @@ class TranscriptionResult:
     error: str | None = None
 
 
-def episodes_to_transcribe(db_path: Path, episodes_dir: Path,
-                           limit: int | None = None) -> list[Row]:
-    """Downloaded episodes whose audio is there and which have no transcript, newest first."""
+def episodes_to_transcribe(db_path: Path, episodes_dir: Path, limit: int | None = None,
+                           feeds: Sequence[str] | None = None) -> list[Row]:
+    """Downloaded episodes whose audio is there and which have no transcript, newest first
+    (across ``feeds`` only, if given)."""
     create_table(db_path)
-    rows = [row for row in untranscribed_episodes(db_path)
+    rows = [row for row in untranscribed_episodes(db_path, feeds=feeds)
             if (episodes_dir / row["filename"]).is_file()]
     return rows if limit is None else rows[:limit]
 
@@ -136,14 +137,15 @@ def restore_missing_files(db_path: Path, episodes_dir: Path,
 
 
 def transcribe_episodes(db_path: Path, episodes_dir: Path,
-                        settings: TranscribeSettings = TranscribeSettings()
-                        ) -> list[TranscriptionResult]:
-    """Transcribe, newest first, up to ``settings.limit`` episodes that need it, one at a time.
+                        settings: TranscribeSettings = TranscribeSettings(),
+                        feeds: Sequence[str] | None = None) -> list[TranscriptionResult]:
+    """Transcribe, newest first, up to ``settings.limit`` episodes that need it (of ``feeds``
+    only, if given: the limit is across them all), one at a time.
 
     The model is loaded only when there is something to transcribe. A transcript's missing
     files and page are written again from the database (no model needed); the index page last.
     """
-    rows = episodes_to_transcribe(db_path, episodes_dir, settings.limit)
+    rows = episodes_to_transcribe(db_path, episodes_dir, settings.limit, feeds)
     for kind in (*RENDERERS, "html"):
         remove_stale_partials(episodes_dir, VTT_STALE_AFTER,
                               pattern=f".*.{kind}.*{PARTIAL_SUFFIX}")

@@ -15,10 +15,11 @@ from airflow.utils.state import DagRunState
 from podcasts.errors import LockTimeout, SettingsError
 from podcasts.search import search
 from podcasts.database import pipeline_lock
-from podcasts.storage import transcript_segments
+from podcasts.storage import create_table, transcript_segments
+from podcasts.subscriptions import Subscription, record_feed_error, subscribe
 
 
-TASKS = ["create_table", "get_episodes", "load_episodes", "download_episodes",
+TASKS = ["create_table", "feeds_to_update", "update_feed", "download_episodes",
          "episodes_to_transcribe", "transcribe", "summarize"]
 
 
@@ -42,7 +43,7 @@ def test_dag_structure(dagbag: DagBag) -> None:
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.catchup is False
     assert dag.schedule == "@daily"
-    assert dag.get_task("get_episodes").retries == 3
+    assert dag.get_task("update_feed").retries == 3
     assert dag.get_task("download_episodes").retries == 3
 
 
@@ -119,10 +120,10 @@ def test_dag_transcribes_speech_in_mapped_tasks(dagbag: DagBag, server: FaultSer
 
 @pytest.mark.parametrize(("task_id", "argument"), [
     ("download_episodes", None),
-    ("load_episodes", {"episodes": [], "etag": None, "last_modified": None}),
+    ("update_feed", "http://127.0.0.1:9/feed.xml"),
 ])
 def test_writing_tasks_wait_for_a_running_pipeline(dagbag: DagBag, task_id: str,
-                                                   argument: dict | None, tmp_path: Path,
+                                                   argument: str | None, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """While a CLI run holds the lock, the task gives up after PODCAST_LOCK_TIMEOUT (and
     Airflow retries it later)."""
@@ -146,3 +147,52 @@ def test_tasks_check_the_environment_like_the_command_line(
     task = dagbag.dags["podcast_summary"].get_task("episodes_to_transcribe")
     with pytest.raises(SettingsError, match=f"^{name}='{value}': must be "):
         task.python_callable()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("airflow_db")
+def test_dag_updates_every_subscription_in_mapped_tasks(dagbag: DagBag, server: FaultServer,
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two subscribed feeds: one update_feed task each, every episode stored under its feed and
+    downloaded; the default feed is not touched (the database has subscriptions)."""
+    for name, numbers in (("a", (1, 3)), ("b", (2,))):
+        server.routes[f"/{name}.xml"] = [respond(make_feed(
+            [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in numbers]))]
+    for n in (1, 2, 3):
+        server.routes[f"/audio/{n}.mp3"] = [respond(SILENT_MP3)]
+    db_path = tmp_path / "episodes.db"
+    create_table(db_path)
+    subscribe(db_path, [Subscription(server.url("/a.xml")), Subscription(server.url("/b.xml"))])
+    monkeypatch.setenv("PODCAST_FEED_URL", server.url("/default.xml"))
+    monkeypatch.setenv("PODCAST_DB_PATH", str(db_path))
+    monkeypatch.setenv("PODCAST_EPISODES_DIR", str(tmp_path / "audio"))
+
+    run = dagbag.dags["podcast_summary"].test()
+
+    assert run.state == DagRunState.SUCCESS
+    mapped = [ti for ti in run.get_task_instances() if ti.task_id == "update_feed"]
+    assert sorted(ti.map_index for ti in mapped) == [0, 1]
+    assert "/default.xml" not in server.hits
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT link, feed_url, downloaded_at IS NOT NULL FROM episodes")
+        assert sorted(rows.fetchall()) == [
+            ("https://example.org/ep/1", server.url("/a.xml"), 1),
+            ("https://example.org/ep/2", server.url("/b.xml"), 1),
+            ("https://example.org/ep/3", server.url("/a.xml"), 1)]
+
+
+def test_summarize_fails_the_run_naming_a_dead_feed(dagbag: DagBag, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subscription whose last fetch failed: summarize still counts, then fails naming it
+    (download_episodes ran for the other feeds: its trigger rule is all_done)."""
+    db_path = tmp_path / "episodes.db"
+    monkeypatch.setenv("PODCAST_DB_PATH", str(db_path))
+    create_table(db_path)
+    subscribe(db_path, [Subscription("http://127.0.0.1:9/dead.xml")])
+    record_feed_error(db_path, "http://127.0.0.1:9/dead.xml", "could not fetch feed: refused")
+    dag = dagbag.dags["podcast_summary"]
+    assert dag.get_task("download_episodes").trigger_rule == "all_done"
+    with pytest.raises(RuntimeError, match="^1 feed.s. failed: http://127.0.0.1:9/dead.xml: "
+                                           "could not fetch feed: refused$"):
+        dag.get_task("summarize").python_callable()

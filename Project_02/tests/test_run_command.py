@@ -80,7 +80,8 @@ def test_json_output_and_idempotent_rerun(run, feed_url: str, db_path: Path,
     code, out, _ = run("--feed-url", feed_url, "--format", "json")
     assert code == 0
     assert json.loads(out) == {
-        "feed_url": feed_url, "feed_not_modified": False, "episodes_in_feed": 3,
+        "feeds": [{"url": feed_url, "title": "Test", "not_modified": False,
+                   "episodes_in_feed": 3, "new_episodes": 3, "error": None}],
         "new_episodes": 3, "downloaded": 3, "skipped": 0, "failed": [], "unavailable": [],
         "transcribed": 3, "parked": [], "db_path": str(db_path),
         "episodes_dir": str(episodes_dir)}
@@ -103,18 +104,21 @@ def test_skip_download_and_report(run, feed_url: str, episodes_dir: Path, tmp_pa
     """--skip-download stores only; --report writes a PNG."""
     report = tmp_path / "schedule.png"
     code, out, _ = run("--feed-url", feed_url, "--skip-download", "--report", str(report))
-    assert code == 0 and "3 in feed, 3 new" in out and "Mon 1  Tue 1  Wed 1  Thu 0" in out
+    assert code == 0 and f"Test <{feed_url}>: 3 in feed, 3 new" in out
+    assert "Mon 1  Tue 1  Wed 1  Thu 0" in out
     assert not episodes_dir.exists() or not any(episodes_dir.iterdir())
     assert report.read_bytes().startswith(b"\x89PNG")
 
 
 def test_unreadable_feed_exits_1_and_leaves_no_database(run, server: FaultServer,
                                                         db_path: Path) -> None:
-    """A feed that is not RSS: one error line, and the database is never created."""
+    """A feed that is not RSS: reported in the summary, one error line, and the database is
+    never created."""
     server.routes["/bad.xml"] = [respond(b"<html>nope</html>")]
     code, out, err = run("--feed-url", server.url("/bad.xml"))
-    assert (code, out) == (1, "")
-    assert err.strip().splitlines()[-1] == "error: feed has no <rss><channel> element"
+    assert code == 1
+    assert f"{server.url('/bad.xml')}: FAILED: feed has no <rss><channel> element" in out
+    assert error_lines(err) == ["error: feed has no <rss><channel> element"]
     assert not db_path.exists()
 
 
@@ -197,12 +201,12 @@ def test_unchanged_feed_is_not_parsed_and_downloads_are_still_checked(
     assert run("--no-transcribe", "--feed-url", conditional_feed_url, "--format", "json")[0] == 0
     code, out, _ = run("--no-transcribe", "--feed-url", conditional_feed_url, "--format", "json")
     summary = json.loads(out)
-    assert code == 0 and summary["feed_not_modified"] is True
-    assert (summary["episodes_in_feed"], summary["new_episodes"]) == (None, 0)
+    assert code == 0 and summary["feeds"][0]["not_modified"] is True
+    assert (summary["feeds"][0]["episodes_in_feed"], summary["new_episodes"]) == (None, 0)
     assert (summary["downloaded"], summary["skipped"]) == (0, 3)
     assert server.hits["/audio/1.mp3"] == 1
     _, table, _ = run("--no-transcribe", "--feed-url", conditional_feed_url)
-    assert "Episodes:  not modified since the last run, 0 new" in table
+    assert f"{conditional_feed_url}: not modified since the last run" in table
 
 
 def test_blank_enclosure_is_reported_unavailable_not_failed(run, server: FaultServer) -> None:

@@ -260,7 +260,8 @@ def test_search_finds_the_moment_and_what_plays_it(cli, jfk_run: str, db_path: P
     (hit,) = json.loads(out)
     assert code == 0 and list(hit) == ["link", "title", "feed", "published", "start", "end",
                                        "text", "audio_path", "audio_url", "page"]
-    assert (hit["link"], hit["title"]) == ("https://example.org/ep/2", "Episode 2")
+    assert (hit["link"], hit["title"], hit["feed"]) == (
+        "https://example.org/ep/2", "Episode 2", "Test")
     assert 1.0 <= hit["start"] <= 1.8 and "fellow Americans" in hit["text"]
     audio = Path(hit["audio_path"])
     assert audio.is_absolute() and audio.parent == episodes_dir.resolve() and audio.is_file()
