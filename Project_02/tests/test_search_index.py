@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from podcast_testkit import FaultServer, store
+from test_migration import SINGLE_FEED_SCHEMA
 from test_search import transcript
 
 from podcast_pipeline import main
@@ -15,8 +16,6 @@ from podcasts.errors import StorageError
 from podcasts.search import search
 from podcasts.search_index import index_is_current
 from podcasts.storage import create_table, save_transcript
-
-OLD_SCHEMA = Path(__file__).resolve().parent / "fixtures" / "schema_single_feed.sql"
 
 
 def windows(db_path: Path) -> list[str]:
@@ -32,7 +31,7 @@ def old_database(db_path: Path) -> Path:
     with two segments (indexed by the old triggers, one row per segment)."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(db_path) as db:
-        db.executescript(OLD_SCHEMA.read_text(encoding="utf-8"))
+        db.executescript(SINGLE_FEED_SCHEMA)
         db.execute("INSERT INTO episodes (link, title, filename, url) VALUES "
                    "('https://example.org/ep/0', 'Episode 0', 'episode-0.mp3', 'http://x/a.mp3')")
         db.execute("INSERT INTO transcripts VALUES ('https://example.org/ep/0', 'bundled', 'en', "
