@@ -44,11 +44,9 @@ def transcript_path(audio: Path, kind: str) -> Path:
     return audio.with_suffix(f".{kind}")
 
 
-def write_transcripts(audio: Path, segments: Sequence[Cue], formats: Sequence[str],
-                      missing_only: bool = False) -> list[Path]:
+def write_transcripts(audio: Path, segments: Sequence[Cue],
+                      formats: Sequence[str]) -> list[Path]:
     """Write the transcript of ``audio`` in each of ``formats``; return the files written.
-
-    With ``missing_only``, a file already there is left as it is.
 
     Raises:
         FileWriteError: a file cannot be written (a full disk); no partial file is left.
@@ -56,8 +54,6 @@ def write_transcripts(audio: Path, segments: Sequence[Cue], formats: Sequence[st
     written = []
     for kind in formats:
         target = transcript_path(audio, kind)
-        if missing_only and target.is_file():
-            continue
         with atomic_write(target) as stream:
             stream.write(RENDERERS[kind](segments).encode("utf-8"))
         written.append(target)

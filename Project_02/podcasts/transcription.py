@@ -114,10 +114,25 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
                                transcript.real_time_factor)
 
 
+def needs_writing(path: Path) -> bool:
+    """Whether ``path`` is missing, empty, or (a page) cut short: a file a run must write again.
+
+    A file otherwise different from the database is left alone: someone may have corrected it.
+    """
+    try:
+        with open(path, "rb") as stream:
+            if path.suffix != ".html":
+                return not stream.read(1)
+            stream.seek(max(path.stat().st_size - 16, 0))
+            return not stream.read().rstrip().endswith(b"</html>")
+    except FileNotFoundError:
+        return True
+
+
 def restore_missing_files(db_path: Path, episodes_dir: Path,
                           formats: Iterable[str] = DEFAULT_FORMATS) -> list[Path]:
     """Write again, from its stored segments, each transcript file (of ``formats``) and page
-    missing beside its audio.
+    missing beside its audio, empty, or (a page) cut short.
 
     Returns the files written. An episode whose audio is gone too is left alone.
     """
@@ -125,7 +140,7 @@ def restore_missing_files(db_path: Path, episodes_dir: Path,
     wanted = [*formats, "html"]
     for row in transcribed_episodes(db_path):
         audio = episodes_dir / row["filename"]
-        missing = [kind for kind in wanted if not audio.with_suffix(f".{kind}").is_file()]
+        missing = [kind for kind in wanted if needs_writing(audio.with_suffix(f".{kind}"))]
         if not audio.is_file() or not missing:
             continue
         segments = [TimedText(cue["start"], cue["end"], cue["text"])

@@ -57,14 +57,12 @@ def test_txt_is_the_words_one_line_per_segment() -> None:
 
 
 def test_files_are_written_beside_the_audio(tmp_path: Path) -> None:
-    """Same stem, each requested format; missing_only leaves a file that is there alone."""
+    """Same stem, each requested format, whole (no temporary file left)."""
     audio = tmp_path / "episode.mp3"
     written = write_transcripts(audio, CUES, ("vtt", "srt", "txt"))
     assert written == [tmp_path / f"episode.{kind}" for kind in ("vtt", "srt", "txt")]
     assert (tmp_path / "episode.vtt").read_text().startswith("WEBVTT\n")
-    (tmp_path / "episode.txt").write_text("kept")
-    assert not write_transcripts(audio, CUES, ("vtt", "txt"), missing_only=True)
-    assert (tmp_path / "episode.txt").read_text() == "kept"
+    assert (tmp_path / "episode.txt").read_text() == render_txt(CUES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["episode.srt", "episode.txt",
                                                           "episode.vtt"]
 
@@ -84,7 +82,8 @@ def test_bad_formats_are_refused_before_any_work(value: str, message: str, db_pa
 def test_a_run_writes_the_formats_asked_for_and_restores_them(
         server: FaultServer, speech_dir: Path, db_path: Path, episodes_dir: Path) -> None:
     """vtt,srt,txt: all three beside the audio, the .srt well-formed and saying what the .txt
-    says; deleted, they are written again by the next run, from the database."""
+    says; deleted or emptied, they are written again by the next run, from the database; one
+    changed by hand is left alone."""
     server.routes["/feed.xml"] = [respond(make_feed([
         make_item(1, server.url("/1.mp3"), day=1), make_item(2, server.url("/2.mp3"), day=2)]))]
     server.routes["/1.mp3"] = [respond(SILENT_MP3)]
@@ -100,6 +99,10 @@ def test_a_run_writes_the_formats_asked_for_and_restores_them(
     assert [n for n, *_ in srt] == list(range(1, len(srt) + 1))
     before = audio.with_suffix(".srt").read_bytes()
     audio.with_suffix(".srt").unlink()
+    audio.with_suffix(".txt").write_bytes(b"")
+    audio.with_suffix(".vtt").write_text("WEBVTT\n\ncorrected by hand")
     assert main(args) == 0
     assert audio.with_suffix(".srt").read_bytes() == before
+    assert "fellow Americans" in audio.with_suffix(".txt").read_text()
+    assert audio.with_suffix(".vtt").read_text() == "WEBVTT\n\ncorrected by hand"
     assert not list(episodes_dir.glob(".*.part"))

@@ -83,7 +83,7 @@ def serve(server: FaultServer, speech: bytes) -> str:
 def test_a_run_writes_each_page_and_the_index(server: FaultServer, speech_dir: Path,
                                               db_path: Path, episodes_dir: Path) -> None:
     """Beside each transcribed episode its page (the audio file's own name in it); the index
-    lists both episodes; a deleted page is written again by the next run."""
+    lists both episodes; a page deleted or cut short is written again by the next run."""
     args = ["run", "--feed-url", serve(server, (speech_dir / "jfk.mp3").read_bytes()),
             "--db-path", str(db_path), "--episodes-dir", str(episodes_dir)]
     assert main(args) == 0
@@ -96,6 +96,9 @@ def test_a_run_writes_each_page_and_the_index(server: FaultServer, speech_dir: P
     index = (episodes_dir / "index.html").read_text()
     assert index.count("<li>") == 2 and f'href="{speech.name}"' in index
     speech.unlink()
+    silence = next(p for p in pages if p not in (speech, episodes_dir / "index.html"))
+    silence.write_bytes(silence.read_bytes()[:300])  # cut short (a crash, a full disk)
     assert main(args) == 0
     assert "fellow Americans" in speech.read_text()
+    assert silence.read_text().endswith("</html>\n")
     assert not list(episodes_dir.glob(".*.part"))
