@@ -28,20 +28,26 @@ from podcasts.settings import DEFAULT_EPISODES_DIR
 from podcasts.storage import create_table
 
 MARK_START, MARK_END = "\x02", "\x03"  # highlight()'s markers: characters no transcript holds
+# The best windows first (ranked without highlight(), which costs), then each one's details.
 SEARCH_SQL = """
+WITH best AS (
+    SELECT segments_fts.rowid AS id, rank FROM segments_fts
+    JOIN segments AS s ON s.id = segments_fts.rowid
+    LEFT JOIN episodes AS e ON e.link = s.link
+    WHERE segments_fts MATCH :query AND (:feed IS NULL OR e.feed_url = :feed)
+    ORDER BY rank LIMIT :rows OFFSET :skip)
 SELECT s.link, e.title, f.title AS feed, e.published, e.url, e.filename, e.downloaded_at,
        s.start, s."end", s.text, s.words, n.text AS next_text, n.words AS next_words,
-       n."end" AS next_end,
-       highlight(segments_fts, 0, char(2), char(3)) AS marked
-FROM segments_fts
-JOIN segments AS s ON s.id = segments_fts.rowid
+       n."end" AS next_end, highlight(segments_fts, 0, char(2), char(3)) AS marked
+FROM best
+JOIN segments_fts ON segments_fts.rowid = best.id AND segments_fts MATCH :query
+JOIN segments AS s ON s.id = best.id
 LEFT JOIN segments AS n ON n.id = (
     SELECT id FROM segments WHERE link = s.link AND (start, id) > (s.start, s.id)
     ORDER BY start, id LIMIT 1)
 LEFT JOIN episodes AS e ON e.link = s.link
 LEFT JOIN feeds AS f ON f.url = e.feed_url
-WHERE segments_fts MATCH :query AND (:feed IS NULL OR e.feed_url = :feed)
-ORDER BY rank, s.link, s.start
+ORDER BY best.rank, s.link, s.start
 """
 TERM = re.compile(r"(\w+)(\*?)")
 SNIPPET_WORDS = 8  # words kept on each side of the match in the table's snippet
@@ -209,11 +215,13 @@ def search(db_path: Path, text: str, limit: int = 10, *, feed: str | None = None
         url = feed_url(db, feed) if feed is not None else None
         if not query:
             return []
-        hits = []
-        for row in db.execute(SEARCH_SQL, {"query": query, "feed": url}):
-            hit = _hit(row, episodes_dir)
-            if hit is not None:
-                hits.append(hit)
-            if len(hits) == limit:
+        hits: list[dict[str, Any]] = []
+        rows, skip = 2 * limit + 10, 0  # a window may be dropped: ask for more than needed
+        while len(hits) < limit:
+            found = db.execute(SEARCH_SQL, {"query": query, "feed": url, "rows": rows,
+                                            "skip": skip}).fetchall()
+            hits += [hit for hit in (_hit(row, episodes_dir) for row in found) if hit]
+            if len(found) < rows:
                 break
-    return hits
+            skip += rows
+    return hits[:limit]
