@@ -19,6 +19,7 @@ from dotenv import load_dotenv
 
 from podcasts.arguments import (ArgumentParser, http_url, int_range, non_empty, non_empty_path,
                                 seconds)
+from podcasts.database import lock_path
 from podcasts.errors import ModelError, PodcastError, SettingsError
 from podcasts.exports import DEFAULT_FORMATS, RENDERERS
 from podcasts.pipeline import PipelineConfig
@@ -213,7 +214,23 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command == "run":
         _check_paths(parser, args)
+    if args.command == "export-opml" and args.file is not None:
+        _check_export_path(parser, args)
     return args
+
+
+def _check_export_path(parser: ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse an OPML file that would replace the database (or its lock) or is a folder."""
+    try:
+        target = args.file.resolve()
+        if target in (args.db_path.resolve(), lock_path(args.db_path).resolve()):
+            parser.error(f"export-opml {args.file} would replace the database; give another "
+                         "file name, such as subscriptions.opml")
+        if target.is_dir():
+            parser.error(f"export-opml {args.file} is a folder; give a file name such as "
+                         "subscriptions.opml")
+    except OSError as exc:  # a name too long, say
+        parser.error(f"cannot use {str(exc.filename)[:80]}...: {exc.strerror}")
 
 
 def _check_paths(parser: ArgumentParser, args: argparse.Namespace) -> None:

@@ -134,7 +134,7 @@ def render_feeds(feeds: list[dict[str, Any]], output: str) -> str:
         return json.dumps(feeds)
     if not feeds:
         return "No feeds yet: subscribe URL, import-opml FILE, or run."
-    rows = [((f["title"] or "(title unknown until it is fetched)")[:40]
+    rows = [(" ".join((f["title"] or "(title unknown until it is fetched)").split())[:40]
              + ("" if f["subscribed"] else " [unsubscribed]"),
              str(f["episodes"]), str(f["downloaded"]), str(f["transcribed"]),
              f"{(f['checked_at'] or 'never')[:16].replace('T', ' ')} {f['last_result'] or ''}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import replace
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -140,6 +140,10 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
     with connect(db_path) as db:
         db.create_function("default_feed", 0, lambda: default_feed)
         db.create_function("now", 0, _now)
+        # The columns are read inside the write transaction: another process migrating the same
+        # database at the same moment is waited for, then seen (never migrated twice).
+        db.isolation_level = None  # transactions by hand: BEGIN IMMEDIATE ... COMMIT below
+        db.execute("BEGIN IMMEDIATE")
         present = _columns(db, "episodes")
         if present and "link" not in present:
             raise StorageError(f"database {db_path}: its episodes table has no link column, so "
@@ -149,17 +153,32 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
         old_feeds = bool(feeds) and "subscribed_at" not in feeds
         missing = [f"ALTER TABLE episodes ADD COLUMN {column} {kind};"
                    for column, kind in ADDED_COLUMNS.items() if present and column not in present]
-        db.executescript(
-            "BEGIN IMMEDIATE;"
-            + (f"ALTER TABLE feeds RENAME TO {OLD_FEEDS};" if old_feeds else "")
-            + SCHEMA + (COPY_OLD_FEEDS if old_feeds else "") + "".join(missing)
-            + (ATTACH_EPISODES if present and "feed_url" not in present else "")
-            + INDEXES + index_script(db) + "COMMIT;")
+        script = "\n".join([f"ALTER TABLE feeds RENAME TO {OLD_FEEDS};" if old_feeds else "",
+                             SCHEMA, COPY_OLD_FEEDS if old_feeds else "", *missing,
+                             ATTACH_EPISODES if present and "feed_url" not in present else "",
+                             INDEXES])
+        for statement in _statements(script):
+            db.execute(statement)
+        for statement in _statements(index_script(db)):  # the search index, once segments exist
+            db.execute(statement)
+        db.execute("COMMIT")
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     """The column names of ``table`` (empty when there is no such table)."""
     return {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of ``script``, one at a time (``executescript`` would commit first)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement: {statement!r}")
 
 
 @when_free

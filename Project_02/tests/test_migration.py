@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -173,5 +175,35 @@ def test_episodes_table_without_link_is_refused_unchanged(db_path: Path) -> None
     db.close()
     before = db_path.read_bytes()
     with pytest.raises(StorageError, match="no link column"):
+        create_table(db_path, default_feed=DEFAULT)
+    assert db_path.read_bytes() == before
+
+
+def test_two_migrations_at_once_each_succeed_and_migrate_once(db_path: Path) -> None:
+    """Two openers of one old database, both started while a third connection holds its write
+    lock (as another process's transaction would): each waits, the first migrates, the second
+    sees the migrated tables (it does not add the columns again), and both succeed."""
+    make_single_feed_db(db_path)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with ThreadPoolExecutor(2) as pool:
+        openers = [pool.submit(create_table, db_path, DEFAULT) for _ in range(2)]
+        time.sleep(0.5)  # both are waiting for the lock now
+        holder.execute("COMMIT")
+        holder.close()
+        assert [opener.result(timeout=30) for opener in openers] == [None, None]
+    assert set(episode_feeds(db_path).values()) == {FEED}
+    assert subscribed_feeds(db_path) == [FEED]
+
+
+def test_a_migration_that_fails_half_way_changes_nothing(db_path: Path) -> None:
+    """A statement failing late in the migration (here: a leftover table in the way) rolls the
+    whole of it back: the database is byte for byte what it was."""
+    make_single_feed_db(db_path)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE feeds_before_subscriptions (x)")
+    db.close()
+    before = db_path.read_bytes()
+    with pytest.raises(StorageError, match="feeds_before_subscriptions"):
         create_table(db_path, default_feed=DEFAULT)
     assert db_path.read_bytes() == before

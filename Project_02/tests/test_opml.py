@@ -123,14 +123,26 @@ def test_export_of_an_empty_or_missing_database_is_an_empty_body(cli, db_path: P
     assert code == 0 and "<body></body>" in out and not db_path.exists()
 
 
-def test_export_to_a_folder_fails_and_leaves_nothing(cli, tmp_path: Path, db_path: Path) -> None:
-    """One error line; no temporary file left beside it."""
+def test_export_to_a_folder_or_over_the_database_is_refused(cli, tmp_path: Path,
+                                                            db_path: Path) -> None:
+    """A usage error before anything is written: the database is never replaced by OPML."""
     cli("import-opml", str(DATA / "gpodder.opml"), "--db-path", str(db_path))
+    before = db_path.read_bytes()
     folder = tmp_path / "folder"
     folder.mkdir()
-    code, _, err = cli("export-opml", str(folder), "--db-path", str(db_path))
-    assert code == 1 and len(error_lines(err)) == 1
-    assert not list(folder.iterdir())
+    for target, reason in ((folder, "is a folder"), (db_path, "would replace the database"),
+                           (Path(f"{db_path}.lock"), "would replace the database")):
+        code, _, err = cli("export-opml", str(target), "--db-path", str(db_path))
+        assert code == 2 and reason in error_lines(err)[0]
+    assert not list(folder.iterdir()) and db_path.read_bytes() == before
+
+
+def test_export_into_a_missing_folder_creates_it(cli, tmp_path: Path, db_path: Path) -> None:
+    """The file's folder is made; nothing but the file is left in it."""
+    cli("subscribe", "http://127.0.0.1:9/a.xml", "--db-path", str(db_path))
+    target = tmp_path / "new" / "deeper" / "subscriptions.opml"
+    assert cli("export-opml", str(target), "--db-path", str(db_path))[0] == 0
+    assert [path.name for path in target.parent.iterdir()] == ["subscriptions.opml"]
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -206,7 +206,7 @@ def test_unchanged_feed_is_not_parsed_and_downloads_are_still_checked(
     assert (summary["downloaded"], summary["skipped"]) == (0, 3)
     assert server.hits["/audio/1.mp3"] == 1
     _, table, _ = run("--no-transcribe", "--feed-url", conditional_feed_url)
-    assert f"{conditional_feed_url}: not modified since the last run" in table
+    assert f"Test <{conditional_feed_url}>: not modified since the last run" in table
 
 
 def test_blank_enclosure_is_reported_unavailable_not_failed(run, server: FaultServer) -> None:
