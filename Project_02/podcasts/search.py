@@ -25,6 +25,7 @@ from podcasts.database import connect, when_free
 from podcasts.errors import SearchError
 from podcasts.pages import page_path
 from podcasts.settings import DEFAULT_EPISODES_DIR
+from podcasts.search_index import index_is_current
 from podcasts.storage import create_table
 
 MARK_START, MARK_END = "\x02", "\x03"  # highlight()'s markers: characters no transcript holds
@@ -189,6 +190,13 @@ def feed_url(db: Any, wanted: str) -> str:
     raise SearchError(f"no feed {wanted!r} in this database; its feeds: {known or 'none'}")
 
 
+def _has_feed_columns(db: Any) -> bool:
+    """Whether the episodes and feeds tables have the columns a hit reads."""
+    def columns(table: str) -> set[str]:
+        return {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+    return "feed_url" in columns("episodes") and "title" in columns("feeds")
+
+
 @when_free
 def search(db_path: Path, text: str, limit: int = 10, *, feed: str | None = None,
            episodes_dir: Path = DEFAULT_EPISODES_DIR) -> list[dict[str, Any]]:
@@ -197,7 +205,8 @@ def search(db_path: Path, text: str, limit: int = 10, *, feed: str | None = None
     Each hit is ``{"link", "title", "feed", "published", "start", "end", "text", "audio_path",
     "audio_url", "page", "snippet"}``: ``start`` and ``end`` bound the matching words; the
     paths are absolute, and None when the file is not there. ``feed`` (a URL or title) narrows
-    the search to one feed. A database from an older version gets the current index first.
+    the search to one feed. A database from an older version is migrated first (its index
+    rebuilt); an up-to-date one is only read.
 
     Raises:
         FileNotFoundError: there is no database at ``db_path``.
@@ -207,9 +216,11 @@ def search(db_path: Path, text: str, limit: int = 10, *, feed: str | None = None
         raise FileNotFoundError(f"no database at {db_path}: run the pipeline first")
     with connect(db_path) as db:
         transcribed = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments'").fetchone()
+        current = transcribed and index_is_current(db) and _has_feed_columns(db)
     if not transcribed:  # nothing was ever transcribed: nothing to find, nothing to write
         return []
-    create_table(db_path)  # an older version's database: its tables and index brought up to date
+    if not current:  # an older version's database: its tables and index brought up to date
+        create_table(db_path)
     query = fts_query(text)
     with connect(db_path) as db:
         url = feed_url(db, feed) if feed is not None else None

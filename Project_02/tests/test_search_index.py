@@ -12,6 +12,7 @@ from test_migration import SINGLE_FEED_SCHEMA
 from test_search import transcript
 
 from podcast_pipeline import main
+from podcasts.database import busy_timeout
 from podcasts.errors import StorageError
 from podcasts.search import search
 from podcasts.search_index import index_is_current
@@ -115,3 +116,21 @@ def test_a_failed_rebuild_changes_nothing(db_path: Path) -> None:
                           ).fetchall() == before
         assert db.execute("SELECT rowid FROM segments_fts WHERE segments_fts MATCH 'rates'"
                           ).fetchall() == [(2,)]
+
+
+def test_searching_an_up_to_date_database_only_reads_it(db_path: Path,
+                                                        server: FaultServer) -> None:
+    """No write transaction: a search answers while another process holds the database's write
+    lock (a run saving a transcript), and not a byte changes."""
+    store(db_path, server, ["/a.mp3"])
+    save_transcript(db_path, "https://example.org/ep/0", transcript("interest rates"), "x")
+    before = db_path.read_bytes()
+    token = busy_timeout.set(0.3)  # a write would give up after 0.3 s
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        assert len(search(db_path, "interest rate")) == 1
+    finally:
+        writer.close()
+        busy_timeout.reset(token)
+    assert db_path.read_bytes() == before
