@@ -2,7 +2,8 @@
 
 The economy speech sample (../shared/data/podcast/speech) is transcribed with the bundled model,
 its page written as a run writes it (podcasts/pages.py), opened from a file:// URL at ``#t=``
-(the third line highlighted, as a search hit's page link opens it), and photographed. Needs Chromium on the PATH (Debian's ``chromium``) and Playwright.
+(the third line highlighted, as a search hit's page link opens it), and photographed. Needs
+Chromium on the PATH (Debian's ``chromium``) and Playwright.
 
     python benchmarks/page_screenshot.py [--out images/transcript-page.png]
 """

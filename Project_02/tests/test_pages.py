@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from podcast_testkit import SILENT_MP3, FaultServer, make_feed, make_item, respond
 
 from podcast_pipeline import main
@@ -102,3 +105,40 @@ def test_a_run_writes_each_page_and_the_index(server: FaultServer, speech_dir: P
     assert "fellow Americans" in speech.read_text()
     assert silence.read_text().endswith("</html>\n")
     assert not list(episodes_dir.glob(".*.part"))
+
+
+class Elements(HTMLParser):
+    """The tags of a page and the text of its <h1> and <li> elements, as a browser parses them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.texts: dict[str, list[str]] = {"h1": [], "li": []}
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append(tag)
+        self.open.append(tag)
+        if tag in self.texts:
+            self.texts[tag].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self.open and self.open[-1] in self.texts:
+            self.texts[self.open[-1]][-1] += data
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=st.text(max_size=40), said=st.text(max_size=40).filter(str.strip))
+def test_no_feed_title_or_transcript_text_adds_markup(title: str, said: str) -> None:
+    """Whatever a feed or the model says, the page has the same tags, one script (its own),
+    and shows the title and the line as they were written."""
+    page = render_page(dict(EPISODE, title=title or None), [TimedText(1.0, 2.0, said)])
+    elements = Elements()
+    elements.feed(page)
+    assert elements.tags.count("script") == 1 and elements.tags.count("li") == 1
+    assert elements.texts["h1"] == [title or EPISODE["link"]]
+    assert elements.texts["li"] == [" ".join(said.split())]
