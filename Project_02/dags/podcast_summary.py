@@ -73,14 +73,10 @@ def create_table() -> None:
 
 @task
 def feeds_to_update() -> list[str]:
-    """The subscribed feeds' URLs (a database with none subscribes PODCAST_FEED_URL): one mapped
-    ``update_feed`` task each."""
+    """The subscribed feeds' URLs, or PODCAST_FEED_URL for a database with none (subscribed by
+    ``update_feed`` once it has been fetched): one mapped ``update_feed`` task each."""
     values = _settings()
-    urls = subscriptions.subscribed_feeds(values["db_path"])
-    if not urls:
-        urls = [values["default_feed_url"]]
-        subscriptions.subscribe(values["db_path"], [subscriptions.Subscription(urls[0])])
-    return urls
+    return subscriptions.subscribed_feeds(values["db_path"]) or [values["default_feed_url"]]
 
 
 @task(**NETWORK_RETRIES)
@@ -92,8 +88,10 @@ def update_feed(url: str) -> dict[str, Any]:
     values = _settings()
     with database.pipeline_lock(values["db_path"], values["lock_timeout"]):
         report = pipeline.update_feed(values["db_path"], url, values["default_feed_url"])
-    if report.error is not None:
-        raise RuntimeError(f"feed {url}: {report.error}")
+        if report.error is not None:
+            raise RuntimeError(f"feed {url}: {report.error}")
+        if not subscriptions.subscribed_feeds(values["db_path"]):  # the default feed, fetched
+            subscriptions.subscribe(values["db_path"], [subscriptions.Subscription(url)])
     return asdict(report)
 
 

@@ -138,7 +138,7 @@ def run_pipeline(config: PipelineConfig, cancel: Cancellation | None = None) -> 
             else transcribe_episodes(config.db_path, config.episodes_dir, config.transcribe,
                                      feeds=urls))
         parked = [{"link": row["link"], "failed_runs": row["failed_runs"],
-                   "error": row["last_error"]} for row in parked_episodes(config.db_path)]
+                   "error": row["last_error"]} for row in parked_episodes(config.db_path, urls)]
         return _summary(config, feeds, tally(results), transcripts, parked,
                         summarize(config.db_path, config.report))
 

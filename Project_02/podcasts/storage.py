@@ -258,11 +258,13 @@ def newest_episodes(db_path: Path, limit: int | None = None,
 
 
 @when_free
-def parked_episodes(db_path: Path) -> list[sqlite3.Row]:
-    """Episodes that failed ``PARK_AFTER`` runs in a row, with their last error."""
+def parked_episodes(db_path: Path, feeds: Sequence[str] | None = None) -> list[sqlite3.Row]:
+    """Episodes that failed ``PARK_AFTER`` runs in a row, with their last error (of ``feeds``
+    only, if given)."""
     with connect(db_path) as db:
         return db.execute("SELECT link, failed_runs, last_error FROM episodes "
-                          "WHERE failed_runs >= ? ORDER BY link", (PARK_AFTER,)).fetchall()
+                          f"WHERE failed_runs >= :park AND {IN_FEEDS} ORDER BY link",
+                          {"park": PARK_AFTER, "feeds": _in_feeds(feeds)}).fetchall()
 
 
 @when_free

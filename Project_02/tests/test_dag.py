@@ -16,7 +16,7 @@ from podcasts.errors import LockTimeout, SettingsError
 from podcasts.search import search
 from podcasts.database import pipeline_lock
 from podcasts.storage import create_table, transcript_segments
-from podcasts.subscriptions import Subscription, record_feed_error, subscribe
+from podcasts.subscriptions import Subscription, record_feed_error, subscribe, subscribed_feeds
 
 
 TASKS = ["create_table", "feeds_to_update", "update_feed", "download_episodes",
@@ -196,3 +196,23 @@ def test_summarize_fails_the_run_naming_a_dead_feed(dagbag: DagBag, tmp_path: Pa
     with pytest.raises(RuntimeError, match="^1 feed.s. failed: http://127.0.0.1:9/dead.xml: "
                                            "could not fetch feed: refused$"):
         dag.get_task("summarize").python_callable()
+
+
+def test_default_feed_is_subscribed_only_once_fetched(dagbag: DagBag, server: FaultServer,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database with no subscription: the task list is PODCAST_FEED_URL; a failed fetch
+    subscribes nothing, a good one subscribes it (as the command line's run does)."""
+    db_path = tmp_path / "episodes.db"
+    monkeypatch.setenv("PODCAST_DB_PATH", str(db_path))
+    monkeypatch.setenv("PODCAST_FEED_URL", server.url("/feed.xml"))
+    create_table(db_path)
+    dag = dagbag.dags["podcast_summary"]
+    assert dag.get_task("feeds_to_update").python_callable() == [server.url("/feed.xml")]
+    server.routes["/feed.xml"] = [respond(b"<html>down for maintenance</html>"),
+                                  respond(make_feed([]))]
+    with pytest.raises(RuntimeError, match="no <rss><channel> element"):
+        dag.get_task("update_feed").python_callable(server.url("/feed.xml"))
+    assert not subscribed_feeds(db_path)
+    dag.get_task("update_feed").python_callable(server.url("/feed.xml"))
+    assert subscribed_feeds(db_path) == [server.url("/feed.xml")]

@@ -5,9 +5,13 @@ every subscription."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from podcast_reliability_kit import error_lines
 
 from podcast_pipeline import main
@@ -204,3 +208,45 @@ def test_document_escapes_what_xml_needs(tmp_path: Path) -> None:
     assert b"<show>" not in path.read_bytes()
     assert [(f.url, f.title) for f in read_opml(path).feeds] == [
         ("http://h/f?a=1&b=\"2\"", "Tom & Jerry's <show>")]
+
+
+OUTLINE = st.fixed_dictionaries({}, optional={
+    "text": st.text(max_size=20), "title": st.text(max_size=20), "type": st.just("rss"),
+    "xmlUrl": st.one_of(st.text(max_size=30), st.just("http://h/feed.xml"),
+                        st.just("https://h/a?b=1&c=2"), st.just("http://[::1"),
+                        st.just("javascript:alert(1)"))})
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(outlines=st.lists(OUTLINE, max_size=6), depth=st.integers(0, 3))
+def test_any_outlines_import_as_http_feeds_or_fail_cleanly(tmp_path: Path, outlines: list[dict],
+                                                           depth: int) -> None:
+    """Arbitrary outlines (any text, any URL), nested at any depth: every imported feed is an
+    http(s) URL the file lists, or the file is refused with OpmlError, never anything else."""
+    document = opml_document([])
+    body = "".join("<outline " + " ".join(f'{key}="{escape(value, {chr(34): "&quot;"})}"'
+                                          for key, value in outline.items()) + "/>"
+                   for outline in outlines)
+    body = "<outline text='folder'>" * depth + body + "</outline>" * depth
+    path = tmp_path / "fuzz.opml"
+    path.write_bytes(document.replace(b"<body></body>", f"<body>{body}</body>".encode()))
+    try:
+        found = read_opml(path)
+    except OpmlError:
+        return
+    listed = {outline.get("xmlUrl", "").strip() for outline in outlines}
+    assert all(feed.url in listed and feed.url.startswith(("http://", "https://"))
+               for feed in found.feeds)
+    assert len({feed.url for feed in found.feeds}) == len(found.feeds)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=st.binary(max_size=300))
+def test_arbitrary_bytes_are_refused_as_opml_error(payload: bytes) -> None:
+    """Random bytes never escape as anything but OpmlError."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "random.opml"
+        path.write_bytes(payload)
+        with pytest.raises(OpmlError):
+            read_opml(path)

@@ -4,11 +4,12 @@ each with its own conditional GET and its own error; ``--feed-url`` as a one-off
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
-from podcast_reliability_kit import conditional, error_lines
+from podcast_reliability_kit import conditional, error_lines, start_cli, stop, trickle, wait_for
 from podcast_testkit import REAL_FEEDS, SILENT_MP3, FaultServer, make_feed, make_item, respond
 from test_migration import FEED, make_single_feed_db
 
@@ -243,3 +244,30 @@ def test_a_single_feed_database_runs_on_after_its_migration(cli, server: FaultSe
     assert len(episode_feeds(db_path)) == 4
     (listed,) = feeds_json(cli).values()
     assert (listed["title"], listed["episodes"], listed["transcribed"]) == ("Test", 4, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_while_a_second_feed_trickles_in_keeps_the_first(
+        cli, server: FaultServer, db_path: Path, episodes_dir: Path, signum: int) -> None:
+    """Ctrl-C (or SIGTERM) while the second feed's document arrives: exit 130 (143) with one
+    error line, the first feed's episodes stored, nothing of the second; the next run
+    completes both."""
+    first = show(server, "a", (1,), "A")
+    second = show(server, "b", (2,), "B")
+    payload = make_feed([make_item(2, server.url("/audio/2.mp3"), day=2)])
+    server.routes["/b.xml"] = [trickle(payload, chunk=32, interval=0.2)]
+    cli("subscribe", first)
+    cli("subscribe", second)
+    process = start_cli("run", "--db-path", str(db_path), "--episodes-dir", str(episodes_dir),
+                        "--no-transcribe", cwd=db_path.parent)
+    wait_for(lambda: server.hits.get("/b.xml", 0) == 1)
+    returncode, err, took = stop(process, signum)
+    assert (returncode, took < 2.0) == (128 + signum, True), err
+    assert [line.split(" (")[0] for line in error_lines(err)] == ["error: interrupted"]
+    assert episode_feeds(db_path) == {"https://example.org/ep/1": first}
+    server.routes["/b.xml"] = [respond(payload)]
+    code, out, _ = cli("run", "--format", "json")
+    assert code == 0 and json.loads(out)["downloaded"] == 2
+    assert episode_feeds(db_path) == {"https://example.org/ep/1": first,
+                                      "https://example.org/ep/2": second}
