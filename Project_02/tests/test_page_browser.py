@@ -81,11 +81,14 @@ def test_the_captions_track_has_every_cue(tab) -> None:
 
 
 def test_a_click_on_a_line_seeks_there(tab) -> None:
-    """Clicking the third line moves the audio to 7.6 s and highlights that line."""
+    """Clicking the third line moves the audio to 7.6 s, highlights that line, and plays."""
     tab.click("li:nth-child(3)")
     seconds = tab.evaluate("document.getElementById('player').currentTime")
     assert seconds == pytest.approx(7.6, abs=FRAME)
     assert current_line(tab) == "0:07ask what you can do for your country."
+    # The click also starts playing: the time moves on from the cue.
+    tab.wait_for_function("() => !document.getElementById('player').paused "
+                          "&& document.getElementById('player').currentTime > 7.9")
 
 
 def test_the_highlight_follows_the_playback(tab) -> None:
