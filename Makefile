@@ -86,6 +86,7 @@ images: $(STAMPS) ## Redraw the READMEs' pictures (reads ../shared/data and the 
 	$(PY) images/make_header.py images/header.png
 	cd Project_02 && $(PY) podcast_pipeline.py --skip-download --db-path data/readme.db \
 		--report images/schedule.png
+	cd Project_02 && $(PY) benchmarks/page_screenshot.py
 	cd Project_03 && $(PY) heart_disease.py train --data-path ../../shared/data/heart/heart.csv \
 		--no-tracking --output-dir data/readme-run && \
 		mkdir -p images && cp data/readme-run/*.png images/
