@@ -119,14 +119,15 @@ def measure_title_queries(index: MovieIndex, classic: ClassicTitleSearch, rating
 
 
 def measure_filtered_answers(index: MovieIndex, movie_ids: list[int]) -> dict[str, float]:
-    """Median seconds of a whole ``answer()`` by movieId, without and with genre and year
-    filters (the most common genre of each movie, from 1990 on)."""
+    """Median seconds of a whole ``answer()`` by movieId with the classic recipe, without and
+    with genre and year filters (the most common genre of each movie, from 1990 on)."""
     def plain(movie_id: int) -> None:
-        answer(index, MovieQuery(movie_ids=(movie_id,)))
+        answer(index, MovieQuery(movie_ids=(movie_id,), algorithm="classic"))
 
     def filtered(movie_id: int) -> None:
         genre = index.movies[movie_id][1].split("|")[0]
-        answer(index, MovieQuery(movie_ids=(movie_id,), genres=(genre,), year_from=1990))
+        answer(index, MovieQuery(movie_ids=(movie_id,), genres=(genre,), year_from=1990,
+                                 algorithm="classic"))
     return {"plain": median_seconds(plain, movie_ids),
             "filtered": median_seconds(filtered, movie_ids)}
 
@@ -140,7 +141,8 @@ def measure_query_cap(titles: TitleIndex, text: str) -> dict[str, float]:
 
 def measure_processes(data_dir: Path, cache_dir: Path, movie_id: int,
                       title: str) -> dict[str, tuple[float, float]]:
-    """(CPU seconds, peak RSS MB), medians, of fresh processes answering one query each.
+    """(CPU seconds, peak RSS MB), medians, of fresh processes answering one query each with the
+    classic recipe (the scores the in-process figures beside them assert).
 
     The first run builds the cache; the cached --movie-id and --movie-title runs and the recipe's
     process then take turns, ``PROCESS_REPEATS`` times each.
@@ -148,7 +150,7 @@ def measure_processes(data_dir: Path, cache_dir: Path, movie_id: int,
     for stale in cache_dir.glob("*"):
         stale.unlink()
     cli = [sys.executable, "movie_recommendations.py", "--data-dir", str(data_dir),
-           "--cache-dir", str(cache_dir), "--log-level", "WARNING"]
+           "--cache-dir", str(cache_dir), "--log-level", "WARNING", "--algorithm", "classic"]
     commands = {
         "cached, --movie-id": [*cli, "--movie-id", str(movie_id)],
         "cached, --movie-title": [*cli, "--movie-title", title],
