@@ -274,3 +274,25 @@ def test_a_read_only_cache_folder_without_an_index_answers_from_memory(
     read_only(cache)
     assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected
     assert "building the index in memory" in caplog.text and not list(cache.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "other"])
+def test_a_damaged_cached_model_is_fitted_again(tiny_dir: Path, tmp_path: Path, damage: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The default algorithm's fitted model is checked like the index: one flipped byte, a cut
+    file or another cache file under its name is fitted again, the same answer given and cached."""
+    cache = tmp_path / "cache"
+    query = MovieQuery(movie_ids=(1,))
+    expected = answer(load_or_build_index(tiny_dir, cache, 3.5), query)
+    model = next(cache.glob("model-*-hybrid.pkl"))
+    payload = bytearray(model.read_bytes())
+    if damage == "flip":
+        payload[-20] ^= 0x01
+    model.write_bytes(payload[:len(payload) // 2] if damage == "truncate" else
+                      cache_path(tiny_dir, cache, 3.5).read_bytes() if damage == "other" else
+                      bytes(payload))
+    assert answer(load_or_build_index(tiny_dir, cache, 3.5), query) == expected
+    assert "Fitting hybrid again" in caplog.text
+    caplog.clear()
+    assert answer(load_or_build_index(tiny_dir, cache, 3.5), query) == expected
+    assert "Fitting hybrid again" not in caplog.text  # the fitted model was cached again
