@@ -71,11 +71,17 @@ def run_process(args: list[str]) -> tuple[float, float]:
     return seconds, peak_kb / 1024
 
 
-def _finds(search: Search, text: str, movie_id: int) -> bool:
+def _found(search: Search, text: str) -> int | None:
+    """The movieId ``search`` finds first, or None when it finds none or is not sure (the
+    command answers those with an error line)."""
     try:
-        return search(text) == movie_id
-    except NoMatchError:
-        return False
+        return search(text)
+    except NoMatchError:  # NotSureError included
+        return None
+
+
+def _finds(search: Search, text: str, movie_id: int) -> bool:
+    return _found(search, text) == movie_id
 
 
 def measure_search_engines(engines: dict[str, Search],
@@ -84,7 +90,7 @@ def measure_search_engines(engines: dict[str, Search],
     figures = {}
     for name, search in engines.items():
         hits = sum(_finds(search, text, movie_id) for text, movie_id in queries)
-        figures[name] = (hits, median_seconds(lambda q, s=search: s(q[0]), queries))
+        figures[name] = (hits, median_seconds(lambda q, s=search: _found(s, q[0]), queries))
     return figures
 
 
@@ -106,7 +112,9 @@ def measure_title_queries(index: MovieIndex, classic: ClassicTitleSearch, rating
     """Median seconds per title query (search + recommendations): ours over all ``queries``, the
     recipe's (classic search + recipe) over ``recipe_queries`` of them; how many ours found."""
     def ours(query: tuple[str, int]) -> None:
-        index.ratings.recommend(index.titles.search(query[0])[0].movie_id, top_n=10)
+        movie_id = _found(lambda text: index.titles.search(text)[0].movie_id, query[0])
+        if movie_id is not None:
+            index.ratings.recommend(movie_id, top_n=10)
 
     def recipe(query: tuple[str, int]) -> None:
         recipe_scores(ratings, int(classic.search(query[0]).iloc[0]["movieId"])).head(10)
