@@ -7,6 +7,8 @@ import errno
 import json
 import os
 import pickle
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from movielens_testkit import RATINGS_CSV
 
 from movies import cache as cache_module
 from movies import data as data_module
+from movies.algorithms import Hybrid
 from movies.cache import cache_path, load_or_build_index, remembered_checksum
 from movies.checksummed import HEADER, read_checksummed, write_checksummed
 from movies.errors import DataError, MoviesError
@@ -296,3 +299,33 @@ def test_a_damaged_cached_model_is_fitted_again(tiny_dir: Path, tmp_path: Path, 
     caplog.clear()
     assert answer(load_or_build_index(tiny_dir, cache, 3.5), query) == expected
     assert "Fitting hybrid again" not in caplog.text  # the fitted model was cached again
+
+
+def test_runs_started_together_fit_the_model_once(tiny_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs that need the default model at once: one fits it (minutes at 25M ratings), the
+    other waits for the cache folder's lock and loads that model; the same answer."""
+    cache = tmp_path / "cache"
+    load_or_build_index(tiny_dir, cache, 3.5)  # the index is cached, the model not yet
+    fits = []
+    real_fit = Hybrid.fit
+
+    def slow_fit(self: Hybrid, ratings):
+        fits.append(threading.get_ident())
+        time.sleep(0.5)
+        return real_fit(self, ratings)
+
+    monkeypatch.setattr(Hybrid, "fit", slow_fit)
+    answers: list[dict] = []
+
+    def run() -> None:
+        index = load_or_build_index(tiny_dir, cache, 3.5)
+        answers.append(answer(index, MovieQuery(movie_ids=(1,))))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(fits) == 1
+    assert len(answers) == 2 and answers[0] == answers[1]
