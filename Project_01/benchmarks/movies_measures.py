@@ -71,11 +71,17 @@ def run_process(args: list[str]) -> tuple[float, float]:
     return seconds, peak_kb / 1024
 
 
-def _finds(search: Search, text: str, movie_id: int) -> bool:
+def _found(search: Search, text: str) -> int | None:
+    """The movieId ``search`` finds first, or None when it finds none or is not sure (the
+    command answers those with an error line)."""
     try:
-        return search(text) == movie_id
-    except NoMatchError:
-        return False
+        return search(text)
+    except NoMatchError:  # NotSureError included
+        return None
+
+
+def _finds(search: Search, text: str, movie_id: int) -> bool:
+    return _found(search, text) == movie_id
 
 
 def measure_search_engines(engines: dict[str, Search],
@@ -84,7 +90,7 @@ def measure_search_engines(engines: dict[str, Search],
     figures = {}
     for name, search in engines.items():
         hits = sum(_finds(search, text, movie_id) for text, movie_id in queries)
-        figures[name] = (hits, median_seconds(lambda q, s=search: s(q[0]), queries))
+        figures[name] = (hits, median_seconds(lambda q, s=search: _found(s, q[0]), queries))
     return figures
 
 
@@ -106,7 +112,9 @@ def measure_title_queries(index: MovieIndex, classic: ClassicTitleSearch, rating
     """Median seconds per title query (search + recommendations): ours over all ``queries``, the
     recipe's (classic search + recipe) over ``recipe_queries`` of them; how many ours found."""
     def ours(query: tuple[str, int]) -> None:
-        index.ratings.recommend(index.titles.search(query[0])[0].movie_id, top_n=10)
+        movie_id = _found(lambda text: index.titles.search(text)[0].movie_id, query[0])
+        if movie_id is not None:
+            index.ratings.recommend(movie_id, top_n=10)
 
     def recipe(query: tuple[str, int]) -> None:
         recipe_scores(ratings, int(classic.search(query[0]).iloc[0]["movieId"])).head(10)
@@ -119,14 +127,15 @@ def measure_title_queries(index: MovieIndex, classic: ClassicTitleSearch, rating
 
 
 def measure_filtered_answers(index: MovieIndex, movie_ids: list[int]) -> dict[str, float]:
-    """Median seconds of a whole ``answer()`` by movieId, without and with genre and year
-    filters (the most common genre of each movie, from 1990 on)."""
+    """Median seconds of a whole ``answer()`` by movieId with the classic recipe, without and
+    with genre and year filters (the most common genre of each movie, from 1990 on)."""
     def plain(movie_id: int) -> None:
-        answer(index, MovieQuery(movie_ids=(movie_id,)))
+        answer(index, MovieQuery(movie_ids=(movie_id,), algorithm="classic"))
 
     def filtered(movie_id: int) -> None:
         genre = index.movies[movie_id][1].split("|")[0]
-        answer(index, MovieQuery(movie_ids=(movie_id,), genres=(genre,), year_from=1990))
+        answer(index, MovieQuery(movie_ids=(movie_id,), genres=(genre,), year_from=1990,
+                                 algorithm="classic"))
     return {"plain": median_seconds(plain, movie_ids),
             "filtered": median_seconds(filtered, movie_ids)}
 
@@ -140,7 +149,8 @@ def measure_query_cap(titles: TitleIndex, text: str) -> dict[str, float]:
 
 def measure_processes(data_dir: Path, cache_dir: Path, movie_id: int,
                       title: str) -> dict[str, tuple[float, float]]:
-    """(CPU seconds, peak RSS MB), medians, of fresh processes answering one query each.
+    """(CPU seconds, peak RSS MB), medians, of fresh processes answering one query each with the
+    classic recipe (the scores the in-process figures beside them assert).
 
     The first run builds the cache; the cached --movie-id and --movie-title runs and the recipe's
     process then take turns, ``PROCESS_REPEATS`` times each.
@@ -148,7 +158,7 @@ def measure_processes(data_dir: Path, cache_dir: Path, movie_id: int,
     for stale in cache_dir.glob("*"):
         stale.unlink()
     cli = [sys.executable, "movie_recommendations.py", "--data-dir", str(data_dir),
-           "--cache-dir", str(cache_dir), "--log-level", "WARNING"]
+           "--cache-dir", str(cache_dir), "--log-level", "WARNING", "--algorithm", "classic"]
     commands = {
         "cached, --movie-id": [*cli, "--movie-id", str(movie_id)],
         "cached, --movie-title": [*cli, "--movie-title", title],

@@ -22,12 +22,16 @@ The algorithms, simplest first:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
 from scipy import sparse
 
-from movies.recommender import RatingsIndex
+from movies.machine import memory_budget, movies_that_fit
+from movies.recommender import CoLiked, RatingsIndex
+
+logger = logging.getLogger(__name__)
 
 NOT_A_CANDIDATE = -np.inf
 
@@ -169,25 +173,37 @@ class EASE(Algorithm):
 
     The inverse is dense, ``max_movies`` squared: only the most liked movies take part (all of
     ml-latest-small's fit easily; all of ml-25m's would need ~30 GB). Weights are kept as float32.
+    When even ``max_movies`` would not fit in ``memory`` bytes (default: half the machine's), it
+    models as many as fit and says so in its description and a warning.
     """
 
     name = "ease"
 
-    def __init__(self, l2: float = 200.0, min_likes: int = 1, max_movies: int = 10_000) -> None:
+    def __init__(self, l2: float = 200.0, min_likes: int = 1, max_movies: int = 10_000,
+                 memory: int | None = None) -> None:
         self.l2 = l2
         self.min_likes = min_likes
         self.max_movies = max_movies
+        self.memory = memory
+        self.shortfall = ""  # what it could not model, if anything
         self.description = f"EASE, l2 = {l2:g}"
         self.movies = np.zeros(0, dtype=np.int64)
         self.weights = np.zeros((0, 0))
 
     def fit(self, ratings: RatingsIndex) -> "EASE":
         """Solve for the weights among the ``max_movies`` most liked movies that at least
-        ``min_likes`` users liked."""
+        ``min_likes`` users liked (fewer if they would not fit in memory)."""
         liked = _liked(ratings)
         counts = ratings.like_counts
         order = np.lexsort((np.arange(counts.size), -counts))[:self.max_movies]
-        self.movies = np.sort(order[counts[order] >= max(self.min_likes, 1)])
+        wanted = order[counts[order] >= max(self.min_likes, 1)]
+        budget = memory_budget() if self.memory is None else self.memory
+        self.movies = np.sort(wanted[:movies_that_fit(budget)])
+        if self.movies.size < wanted.size:
+            self.shortfall = (f", over the {self.movies.size:,} most liked movies only (all "
+                              f"{wanted.size:,} would need more than {budget / 2**30:.1f} GB)")
+            logger.warning("Fitting EASE%s", self.shortfall)
+        self.description = f"EASE, l2 = {self.l2:g}{self.shortfall}"
         gram = _cooccurrence(liked[:, self.movies]).toarray()
         gram[np.diag_indices_from(gram)] += self.l2
         inverse = np.linalg.inv(gram)
@@ -199,8 +215,12 @@ class EASE(Algorithm):
                support: np.ndarray) -> np.ndarray:
         """``profiles @ B`` over the modelled movies; the others are not candidates."""
         result = np.full(profiles.shape, NOT_A_CANDIDATE)
-        result[:, self.movies] = profiles[:, self.movies].astype(np.float32) @ self.weights
+        result[:, self.movies] = self.modelled_scores(profiles)
         return result
+
+    def modelled_scores(self, profiles: sparse.csr_matrix) -> np.ndarray:
+        """``profiles @ B`` for the modelled movies only (``self.movies``), float32."""
+        return profiles[:, self.movies].astype(np.float32) @ self.weights
 
 
 class Hybrid(Algorithm):
@@ -214,25 +234,38 @@ class Hybrid(Algorithm):
 
     name = "hybrid"
 
-    def __init__(self, l2: float = 200.0, min_likes: int = 5, max_movies: int = 10_000) -> None:
-        self.ease = EASE(l2, min_likes, max_movies)
-        self.description = (f"EASE (l2 = {l2:g}) mixed with the similar users' counts, "
-                            "weight 1 / seeds")
+    def __init__(self, l2: float = 200.0, min_likes: int = 5, max_movies: int = 10_000,
+                 listed: int = 128, memory: int | None = None) -> None:
+        self.ease = EASE(l2, min_likes, max_movies, memory)
+        self.description = self._describe()
+        self.listed = listed
+        self.co_liked: CoLiked | None = None
 
     def fit(self, ratings: RatingsIndex) -> "Hybrid":
-        """Fit EASE; the counts come from the index at query time."""
+        """Fit EASE, and list for each of the most liked movies the ``listed`` movies most of
+        its fans liked (what a one-seed query counts; other counts come from the index)."""
         self.ease.fit(ratings)
+        self.description = self._describe()
+        self.co_liked = ratings.co_liked(ratings.popular_fans.columns, self.listed)
         return self
+
+    def _describe(self) -> str:
+        return (f"EASE (l2 = {self.ease.l2:g}{self.ease.shortfall}) mixed with the similar "
+                "users' counts, weight 1 / seeds")
 
     def scores(self, ratings: RatingsIndex, profiles: sparse.csr_matrix,
                support: np.ndarray) -> np.ndarray:
         """The mix for each query; movies nobody liked are not candidates."""
         seeds = np.asarray(profiles.sum(axis=1)).reshape(-1, 1)
-        weight = 1.0 / np.maximum(seeds, 1.0)
-        mixed = ((1.0 - weight) * _scaled(self.ease.scores(ratings, profiles, support))
-                 + weight * _scaled(support.astype(np.float64)))
+        mixed = self.mix(_scaled(self.ease.scores(ratings, profiles, support)),
+                         _scaled(support.astype(np.float64)), 1.0 / np.maximum(seeds, 1.0))
         mixed[:, ratings.like_counts == 0] = NOT_A_CANDIDATE
         return mixed
+
+    @staticmethod
+    def mix(ease: np.ndarray, counts: np.ndarray, weight: np.ndarray | float) -> np.ndarray:
+        """``(1 - weight) * ease + weight * counts``, both already scaled to at most 1."""
+        return (1.0 - weight) * ease + weight * counts
 
 
 def _scaled(scores: np.ndarray) -> np.ndarray:

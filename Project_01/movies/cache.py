@@ -6,10 +6,10 @@ served from a stale cache. The checksum itself is remembered beside the cache wi
 size, modification time and inode, and recomputed when any of them changes (as git does), so a
 cached start does not re-read gigabytes of CSV. Every cache file carries a checksum that is checked
 before it is read (``checksummed.py``): a damaged file is rebuilt, never answered from. Files are
-written atomically, and whoever writes
-holds the cache folder's lock, so two runs never build the same index at once (the second one
-waits, then loads what the first one wrote). The title index lives in its own file and is loaded
-on first use: a ``--movie-id`` query never pays for it.
+written atomically, and whoever writes holds the cache folder's lock, so two runs never build the
+same index or fit the same model at once (the second one waits, then loads what the first one
+wrote). The title index and each fitted model live in their own files and are loaded on first
+use: a ``--movie-id`` query never pays for the title index.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
 logger = logging.getLogger(__name__)
 
 INDEX_CODE = ("cache.py", "checksummed.py", "index.py", "facets.py", "recommender.py",
-              "titles.py", "algorithms.py")
+              "titles.py", "algorithms.py", "machine.py")
 # What reading a damaged file, or one written by other code, can raise.
 UNREADABLE = (DamagedFileError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
               OSError, ImportError, TypeError, KeyError, IndexError, MemoryError)
@@ -215,23 +215,42 @@ def _cached_titles(path: Path, movies: dict[int, tuple[str, str]],
 
 def _cached_algorithm(path: Path, ratings: RatingsIndex, name: str) -> Algorithm:
     """The algorithm ``name`` fitted on ``ratings`` (the index cached at ``path``): from its own
-    cache file, else fitted now and cached for the next run."""
+    cache file, else fitted now and cached for the next run.
+
+    Fitting takes minutes at 25M ratings, so it happens under the cache folder's lock: runs
+    started together wait for the first one's model instead of each fitting their own.
+    """
     model = _model_path(path, name)
+    algorithm = _cached_model(model, name, warn=False)  # a first look, without the lock
+    if algorithm is None:
+        try:
+            with cache_lock(path.parent):
+                algorithm = _cached_model(model, name, warn=True)  # another run's, meanwhile?
+                if algorithm is None:
+                    algorithm = _fit(ratings, name)
+                    _write_pickle(algorithm, model)
+        except MoviesError as exc:  # the cache only saves time: answer anyway
+            logger.warning("%s not cached: %s", name, exc)
+    return algorithm if algorithm is not None else _fit(ratings, name)
+
+
+def _cached_model(model: Path, name: str, warn: bool) -> Algorithm | None:
+    """The fitted ``name`` cached at ``model``, or None (said in a warning if ``warn`` and the
+    file is there but unreadable)."""
     try:
         algorithm = _read(model, Algorithm)
         if algorithm.name == name:
             return algorithm
     except UNREADABLE as exc:
-        if model.exists():
+        if warn and model.exists():
             logger.warning("Fitting %s again (%s)", name, exc)
+    return None
+
+
+def _fit(ratings: RatingsIndex, name: str) -> Algorithm:
     started = time.perf_counter()
     algorithm = ALGORITHMS[name]().fit(ratings)
     logger.info("Fitted %s in %.2f s", name, time.perf_counter() - started)
-    try:
-        with cache_lock(path.parent):
-            _write_pickle(algorithm, model)
-    except MoviesError as exc:  # the cache only saves time: answer anyway
-        logger.warning("%s not cached: %s", name, exc)
     return algorithm
 
 

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from movies.algorithms import ALGORITHMS, similar_users_liked
+from movies.algorithms import ALGORITHMS, Classic
 from movies.errors import NoMatchError, QueryError
 from movies.index import MovieIndex
-from movies.ranking import Request, profiles_of, recommend
+from movies.ranking import Request, profiles_of
 from movies.recommender import Recommendation
 from movies.settings import MovieQuery
+from movies.shortlist import recommend_one
 from movies.titles import MAX_QUERY_CHARS, Match, clip_query
 
 logger = logging.getLogger(__name__)
@@ -114,14 +115,11 @@ def _ranked(index: MovieIndex, query: MovieQuery, seed_ids: list[int],
     fallback's (the most liked movies of the seeds' genres, score None)."""
     seeds = _columns(index, seed_ids)
     profile = profiles_of([seeds], index.ratings.movie_ids.size)
-    support = similar_users_liked(index.ratings, seeds)
     # Every pick needs one similar user at least; with --min-users 0 nothing falls back.
     request = Request(profile, profiles_of([seeds[:0]], profile.shape[1]), allowed, query.top_n,
                       max(query.min_users, 1))
-    found = recommend(index.algorithm(query.algorithm).scores(index.ratings, profile,
-                                                              support[None, :]),
-                      support[None, :], index.ratings, request,
-                      index.genre_matrix if query.min_users else None)[0]
+    found = recommend_one(index.algorithm(query.algorithm), index.ratings, request,
+                          index.genre_matrix if query.min_users else None)
     fans = max(fans, 1)
     return [Recommendation(movie_id=int(index.ratings.movie_ids[c]),
                            score=None if np.isnan(score) else round(float(score), 6),
@@ -151,24 +149,26 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
     allowed = filter_mask(index, query)
     seen = np.zeros(index.ratings.movie_ids.size, dtype=bool)
     seen[_columns(index, query.exclude_ids)] = True
-    similar_users = index.ratings.similar_users(seed_ids)
     classic = query.algorithm == "classic"
-    fallback = None if not classic or similar_users.size >= query.min_users else "popular_in_genre"
+    # The recipe's fallback needs who the similar users are; the others only how many.
+    similar_users = index.ratings.similar_users(seed_ids) if classic else None
+    fans = (similar_users.size if similar_users is not None
+            else index.ratings.count_fans(_columns(index, seed_ids)))
+    fallback = None if not classic or fans >= query.min_users else "popular_in_genre"
 
     def pick(mask: np.ndarray | None) -> list[Recommendation]:
         if query.exclude_ids:
             mask = ~seen if mask is None else mask & ~seen
         if not classic:
-            return _ranked(index, query, seed_ids, mask, similar_users.size)
+            return _ranked(index, query, seed_ids, mask, fans)
         if fallback is None:
             return index.ratings.recommend(seed_ids, query.top_n, query.min_share, mask)
         return _fallback(index, seed_ids, similar_users, mask, query.top_n)
 
     if fallback is not None:
         logger.warning("Only %d user(s) liked the chosen movie(s), fewer than %d: recommending "
-                       "the most liked movies of their genres", similar_users.size,
-                       query.min_users)
-    elif similar_users.size == 0:
+                       "the most liked movies of their genres", fans, query.min_users)
+    elif fans == 0:
         logger.warning("Nobody rated %s above %g: no recommendations",
                        seeds[0]["match"]["title"], index.ratings.like_threshold)
     recommendations = pick(allowed)
@@ -183,8 +183,10 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         "seeds": seeds,
         "filters": {"genres": list(query.genres), "year_from": query.year_from,
                     "year_to": query.year_to},
-        "similar_users": int(similar_users.size),
+        "similar_users": int(fans),
         "algorithm": query.algorithm,
+        "algorithm_description": (Classic.description if classic
+                                  else index.algorithm(query.algorithm).description),
         "fallback": fallback,
         "empty_because_of_filters": filtered_out,
         "notes": notes,

@@ -47,14 +47,23 @@ def profiles_of(seed_columns: list[np.ndarray], n_movies: int) -> sparse.csr_mat
     return matrix
 
 
+def best(values: np.ndarray, candidates: np.ndarray, top_n: int,
+         ratings: RatingsIndex) -> np.ndarray:
+    """Positions in ``candidates`` of the ``top_n`` best by ``values`` (one per candidate), best
+    first; ties: more ratings, then the lower movieId."""
+    positions = np.arange(candidates.size)
+    if candidates.size > top_n:  # everything tied with the n-th best stays in the running
+        threshold = np.partition(values, -top_n)[-top_n]
+        positions = positions[values >= threshold]
+    kept = candidates[positions]
+    ranked = np.lexsort((ratings.movie_ids[kept], -ratings.rating_counts[kept],
+                         -values[positions]))
+    return positions[ranked[:top_n]]
+
+
 def order(row: np.ndarray, candidates: np.ndarray, top_n: int, ratings: RatingsIndex) -> np.ndarray:
     """The ``top_n`` best of ``candidates`` by ``row``; ties: more ratings, then lower movieId."""
-    if candidates.size > top_n:  # everything tied with the n-th best stays in the running
-        threshold = np.partition(row[candidates], -top_n)[-top_n]
-        candidates = candidates[row[candidates] >= threshold]
-    best = np.lexsort((ratings.movie_ids[candidates], -ratings.rating_counts[candidates],
-                       -row[candidates]))
-    return candidates[best[:top_n]]
+    return candidates[best(row[candidates], candidates, top_n, ratings)]
 
 
 def genre_fallback(genre_matrix: sparse.csr_matrix, seeds: np.ndarray) -> np.ndarray:
@@ -85,26 +94,45 @@ def recommend(scores: np.ndarray, support: np.ndarray, ratings: RatingsIndex, re
     """
     answers = []
     for query, row in enumerate(scores):
-        seeds = request.profiles.indices[request.profiles.indptr[query]:
-                                         request.profiles.indptr[query + 1]]
-        blocked = np.zeros(row.size, dtype=bool)
-        blocked[seeds] = True
-        blocked[request.excluded.indices[request.excluded.indptr[query]:
-                                         request.excluded.indptr[query + 1]]] = True
-        if request.allowed is not None:
-            blocked |= ~request.allowed
+        blocked = blocked_in(request, query)
         open_ = ~blocked & (row > NOT_A_CANDIDATE)
         if request.min_users:
             open_ &= support[query] >= request.min_users
         picks = order(row, np.flatnonzero(open_), request.top_n, ratings)
-        picked_scores = row[picks]
-        missing = request.top_n - picks.size
-        if request.min_users and missing > 0 and genre_matrix is not None:
-            spare = ~blocked & (ratings.like_counts > 0) & genre_fallback(genre_matrix, seeds)
-            spare[picks] = False
-            extra = order(ratings.like_counts.astype(np.float64), np.flatnonzero(spare),
-                          missing, ratings)
-            picks = np.concatenate([picks, extra])
-            picked_scores = np.concatenate([picked_scores, np.full(extra.size, np.nan)])
-        answers.append(Ranked(picks, picked_scores, support[query][picks]))
+        extra = fallback_picks(picks, blocked, seeds_of(request, query), ratings, request,
+                               genre_matrix)
+        answers.append(Ranked(np.concatenate([picks, extra]),
+                              np.concatenate([row[picks], np.full(extra.size, np.nan)]),
+                              support[query][np.concatenate([picks, extra])]))
     return answers
+
+
+def seeds_of(request: Request, query: int) -> np.ndarray:
+    """The seed columns of query ``query``."""
+    profiles = request.profiles
+    return profiles.indices[profiles.indptr[query]:profiles.indptr[query + 1]]
+
+
+def blocked_in(request: Request, query: int) -> np.ndarray:
+    """The movies query ``query`` may not recommend: its seeds, its excluded movies and those
+    the filters leave out."""
+    blocked = np.zeros(request.profiles.shape[1], dtype=bool)
+    blocked[seeds_of(request, query)] = True
+    excluded = request.excluded
+    blocked[excluded.indices[excluded.indptr[query]:excluded.indptr[query + 1]]] = True
+    if request.allowed is not None:
+        blocked |= ~request.allowed
+    return blocked
+
+
+def fallback_picks(picks: np.ndarray, blocked: np.ndarray, seeds: np.ndarray,
+                   ratings: RatingsIndex, request: Request,
+                   genre_matrix: sparse.csr_matrix | None) -> np.ndarray:
+    """What fills the places ``picks`` left empty (with ``min_users`` and a ``genre_matrix``
+    only): the most liked movies sharing a genre with a seed, neither blocked nor picked."""
+    missing = request.top_n - picks.size
+    if not request.min_users or missing <= 0 or genre_matrix is None:
+        return picks[:0]
+    spare = ~blocked & (ratings.like_counts > 0) & genre_fallback(genre_matrix, seeds)
+    spare[picks] = False
+    return order(ratings.like_counts.astype(np.float64), np.flatnonzero(spare), missing, ratings)

@@ -50,6 +50,17 @@ class PopularFans:
     bits: np.ndarray  # slot -> bitset, uint64 words
 
 
+@dataclass
+class CoLiked:
+    """For some movies (the seeds), the movies most of each one's fans also liked, and how many
+    did: the counts a one-seed query needs, ready before any query."""
+
+    slot: np.ndarray  # matrix column -> row, -1 for movies without a list
+    movies: np.ndarray  # row -> the listed movie columns
+    counts: np.ndarray  # row -> how many of the seed's fans liked each listed movie
+    floor: np.ndarray  # row -> the most fans any movie left off the list can count
+
+
 class RatingsIndex:
     """Sparse "liked" matrix and per-movie counts, built once per data set and threshold."""
 
@@ -58,8 +69,10 @@ class RatingsIndex:
         ratings: "pd.DataFrame",
         movie_ids: np.ndarray,
         like_threshold: float = DataSettings.like_threshold,
+        popular_bitsets: int = POPULAR_BITSETS,
     ) -> None:
-        """Index ``ratings`` (userId, movieId, rating) over the movies in ``movie_ids``."""
+        """Index ``ratings`` (userId, movieId, rating) over the movies in ``movie_ids``; the fans
+        of the ``popular_bitsets`` most liked movies are kept as bitsets too."""
         self.like_threshold = like_threshold
         self.movie_ids = np.asarray(movie_ids, dtype=np.int64)
         order = np.argsort(self.movie_ids, kind="stable")
@@ -79,9 +92,9 @@ class RatingsIndex:
         self.fans_indptr, self.fans_rows = by_movie.indptr, by_movie.indices
         self.like_counts = np.diff(self.fans_indptr)
         self._column = {int(m): i for i, m in enumerate(self.movie_ids)}
-        self._index_popular_fans()
+        self._index_popular_fans(popular_bitsets)
 
-    def _index_popular_fans(self) -> None:
+    def _index_popular_fans(self, popular_bitsets: int) -> None:
         """Keep the fans of the most liked movies as bitsets too (one bit per user).
 
         Slot i holds the i-th most liked movie, so "every movie liked by more than n users" is a
@@ -90,7 +103,7 @@ class RatingsIndex:
         each; and for a popular seed, how many of its fans liked each candidate (see
         ``_similar_counts``).
         """
-        popular = np.argsort(-self.like_counts, kind="stable")[:POPULAR_BITSETS]
+        popular = np.argsort(-self.like_counts, kind="stable")[:popular_bitsets]
         slot = np.full(self.movie_ids.size, -1, dtype=np.int64)
         slot[popular] = np.arange(popular.size)
         n_words = -(-self.liked_by_user.shape[0] // 64)
@@ -104,7 +117,7 @@ class RatingsIndex:
         marked[users] = True
         return np.packbits(marked, bitorder="little").view(np.uint64)
 
-    def _fans_bitset(self, columns: np.ndarray) -> np.ndarray:
+    def fans_bitset(self, columns: np.ndarray) -> np.ndarray:
         """The users who liked any of the movies in ``columns``, as a bitset."""
         slots = self.popular_fans.slot[columns]
         union = np.bitwise_or.reduce(self.popular_fans.bits[slots[slots >= 0]], axis=0)
@@ -113,9 +126,45 @@ class RatingsIndex:
             union |= self._bitset(self._fans(rest))
         return union
 
+    def liked_among(self, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """How many of the users in the bitset ``users`` liked each movie of ``columns``.
+
+        A popcount of ``users & fans`` for movies whose fans are kept as a bitset, else a look-up
+        of each fan's bit: either way the work grows with the candidates, not the catalogue.
+        """
+        counts = np.zeros(columns.size, dtype=np.int64)
+        slots = self.popular_fans.slot[columns]
+        has_bits = slots >= 0
+        shared = self.popular_fans.bits[slots[has_bits]]
+        shared &= users
+        counts[has_bits] = np.bitwise_count(shared).sum(axis=1, dtype=np.int64)
+        rest = columns[~has_bits]
+        if rest.size:
+            fans = self._fans(rest)
+            hit = (users[fans >> 6] >> (fans & 63).astype(np.uint64)) & np.uint64(1)
+            ends = np.cumsum(self.like_counts[rest])
+            total = np.concatenate([[0], np.cumsum(hit, dtype=np.int64)])
+            counts[~has_bits] = total[ends] - total[ends - self.like_counts[rest]]
+        return counts
+
+    def co_liked(self, seeds: np.ndarray, keep: int, block: int = 64) -> CoLiked:
+        """For each of the ``seeds`` columns, the ``keep`` movies most of its fans liked."""
+        keep = max(min(keep, self.movie_ids.size), 1)
+        by_movie = self.liked_by_user.T.tocsr()
+        movies = np.zeros((seeds.size, keep), dtype=np.int32)
+        counts = np.zeros((seeds.size, keep), dtype=np.int32)
+        for start in range(0, seeds.size, block):  # a block at a time: rows of every movie
+            shared = (by_movie[seeds[start:start + block]] @ self.liked_by_user).toarray()
+            top = np.argpartition(-shared, keep - 1, axis=1)[:, :keep]
+            movies[start:start + block] = top
+            counts[start:start + block] = np.take_along_axis(shared, top, axis=1)
+        slot = np.full(self.movie_ids.size, -1, dtype=np.int64)
+        slot[seeds] = np.arange(seeds.size)
+        return CoLiked(slot, movies, counts, counts.min(axis=1))
+
     def count_fans(self, columns: np.ndarray) -> int:
         """How many users liked any of the movies in ``columns``."""
-        return int(np.bitwise_count(self._fans_bitset(columns)).sum())
+        return int(np.bitwise_count(self.fans_bitset(columns)).sum())
 
     def column(self, movie_id: int) -> int:
         """Return the matrix column of ``movie_id``; KeyError if it is not indexed."""
@@ -151,9 +200,9 @@ class RatingsIndex:
             likes_read = int((indptr[similar_users + 1] - indptr[similar_users]).sum())
             if (candidates <= popular.columns.size
                     and candidates * popular.bits.shape[1] < likes_read):
-                shared = popular.bits[:candidates] & self._fans_bitset(seeds)
                 counts = np.zeros(self.movie_ids.size, dtype=np.int64)
-                counts[popular.columns[:candidates]] = np.bitwise_count(shared).sum(axis=1)
+                counts[popular.columns[:candidates]] = self.liked_among(
+                    self.fans_bitset(seeds), popular.columns[:candidates])
                 return counts
         similar_likes = self.liked_by_user[similar_users].indices
         return np.bincount(similar_likes, minlength=self.movie_ids.size)

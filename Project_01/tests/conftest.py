@@ -14,6 +14,8 @@ import pytest
 from movielens_testkit import (REAL_DATA, STEER_MOVIES_CSV, STEER_RATINGS_CSV, FaultServer,
                                write_movielens)
 from movie_recommendations import main
+from movies.cache import load_or_build_index
+from movies.index import MovieIndex
 from movies.settings import DataSettings
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -60,6 +62,12 @@ def fixture_real_dir() -> Path:
     if not (REAL_DATA / "ratings.csv").is_file():
         pytest.skip(f"real MovieLens data not found at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(name="real_index", scope="module")
+def fixture_real_index(real_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> MovieIndex:
+    """The index of ml-latest-small at the default algorithm's threshold (4 stars or more)."""
+    return load_or_build_index(real_dir, tmp_path_factory.mktemp("cache"), 3.5)
 
 
 @pytest.fixture(name="generated")

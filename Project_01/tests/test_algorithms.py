@@ -11,6 +11,7 @@ from movies_recipe import recipe_scores
 
 from movies.algorithms import (ALGORITHMS, EASE, Classic, CoOccurrence, Hybrid, ItemKNN,
                                MostPopular, similar_users_liked, support_of)
+from movies.machine import BYTES_PER_CELL, movies_that_fit
 from movies.ranking import Request, genre_fallback, profiles_of, recommend
 from movies.recommender import RatingsIndex
 
@@ -173,3 +174,24 @@ def test_ties_go_to_more_ratings_then_the_lower_movie_id(small: RatingsIndex) ->
     small.rating_counts[2] += 5  # movie 3 now has more ratings than its tied rivals
     answer = recommend(scores, np.zeros_like(scores), small, request)[0]
     assert answer.columns.tolist() == [2, 0, 1, 3]
+
+
+def test_ease_models_only_what_fits_in_memory_and_says_so(small: RatingsIndex,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A budget for a 2 x 2 matrix: the 2 most liked movies only, in the description and a
+    warning; the default algorithm's description says it too."""
+    ease = EASE(min_likes=1, memory=2 * 2 * BYTES_PER_CELL).fit(small)
+    assert ease.movies.tolist() == [0, 1]
+    assert ease.description == ("EASE, l2 = 200, over the 2 most liked movies only (all 4 would "
+                                "need more than 0.0 GB)")
+    assert "over the 2 most liked movies only" in caplog.text
+    hybrid = Hybrid(min_likes=1, memory=3 * 3 * BYTES_PER_CELL - 1).fit(small)
+    assert hybrid.ease.movies.size == 2
+    assert "over the 2 most liked movies only" in hybrid.description
+    assert EASE(min_likes=1).fit(small).description == "EASE, l2 = 200"
+
+
+def test_the_machine_affords_ease_over_ml_25m_default_movies() -> None:
+    """Half of a 24 GB machine fits the 10,000 movies EASE models by default."""
+    assert movies_that_fit(12 * 2**30) >= 10_000
+    assert movies_that_fit(0) == 0

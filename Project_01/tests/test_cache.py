@@ -7,6 +7,8 @@ import errno
 import json
 import os
 import pickle
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from movielens_testkit import RATINGS_CSV
 
 from movies import cache as cache_module
 from movies import data as data_module
+from movies.algorithms import Hybrid
 from movies.cache import cache_path, load_or_build_index, remembered_checksum
 from movies.checksummed import HEADER, read_checksummed, write_checksummed
 from movies.errors import DataError, MoviesError
@@ -274,3 +277,55 @@ def test_a_read_only_cache_folder_without_an_index_answers_from_memory(
     read_only(cache)
     assert _answer(load_or_build_index(tiny_dir, cache, 4.0)) == expected
     assert "building the index in memory" in caplog.text and not list(cache.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "other"])
+def test_a_damaged_cached_model_is_fitted_again(tiny_dir: Path, tmp_path: Path, damage: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The default algorithm's fitted model is checked like the index: one flipped byte, a cut
+    file or another cache file under its name is fitted again, the same answer given and cached."""
+    cache = tmp_path / "cache"
+    query = MovieQuery(movie_ids=(1,))
+    expected = answer(load_or_build_index(tiny_dir, cache, 3.5), query)
+    model = next(cache.glob("model-*-hybrid.pkl"))
+    payload = bytearray(model.read_bytes())
+    if damage == "flip":
+        payload[-20] ^= 0x01
+    model.write_bytes(payload[:len(payload) // 2] if damage == "truncate" else
+                      cache_path(tiny_dir, cache, 3.5).read_bytes() if damage == "other" else
+                      bytes(payload))
+    assert answer(load_or_build_index(tiny_dir, cache, 3.5), query) == expected
+    assert "Fitting hybrid again" in caplog.text
+    caplog.clear()
+    assert answer(load_or_build_index(tiny_dir, cache, 3.5), query) == expected
+    assert "Fitting hybrid again" not in caplog.text  # the fitted model was cached again
+
+
+def test_runs_started_together_fit_the_model_once(tiny_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs that need the default model at once: one fits it (minutes at 25M ratings), the
+    other waits for the cache folder's lock and loads that model; the same answer."""
+    cache = tmp_path / "cache"
+    load_or_build_index(tiny_dir, cache, 3.5)  # the index is cached, the model not yet
+    fits = []
+    real_fit = Hybrid.fit
+
+    def slow_fit(self: Hybrid, ratings):
+        fits.append(threading.get_ident())
+        time.sleep(0.5)
+        return real_fit(self, ratings)
+
+    monkeypatch.setattr(Hybrid, "fit", slow_fit)
+    answers: list[dict] = []
+
+    def run() -> None:
+        index = load_or_build_index(tiny_dir, cache, 3.5)
+        answers.append(answer(index, MovieQuery(movie_ids=(1,))))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(fits) == 1
+    assert len(answers) == 2 and answers[0] == answers[1]

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from movies_recipe import ClassicTitleSearch
 
 from movie_recommendations import main
-from movies.cache import load_or_build_index
 from movies.data import load_movielens
 from movies.errors import NoMatchError, NotSureError
 from movies.index import MovieIndex, build_index
@@ -88,12 +87,6 @@ def test_search_finds_intended_movies_far_more_often_than_classic_tfidf(real) ->
     classic = _hits(lambda q: int(classic_search.search(q).iloc[0]["movieId"]), queries)
     assert ours >= 0.95 * len(queries)
     assert ours - classic >= 0.15 * len(queries)
-
-
-@pytest.fixture(name="real_index", scope="module")
-def fixture_real_index(real_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> MovieIndex:
-    """The index of ml-latest-small at the default algorithm's threshold (4 stars or more)."""
-    return load_or_build_index(real_dir, tmp_path_factory.mktemp("cache"), 3.5)
 
 
 @pytest.mark.parametrize(("query", "title"), [

@@ -12,10 +12,15 @@ import pytest
 from movielens_testkit import RATINGS_CSV, FaultServer, body, write_movielens
 
 from movie_recommendations import main
+from movies import algorithms
 from movies import cache as cache_module
+from movies.algorithms import Classic
 from movies.download import DEFAULT_BASE_URL
 from movies.errors import DownloadError
-from movies.settings import PROJECT_DIR, DataSettings
+from movies.index import build_index
+from movies.machine import BYTES_PER_CELL
+from movies.query import answer
+from movies.settings import PROJECT_DIR, DataSettings, MovieQuery
 
 
 def test_json_output_has_the_documented_shape(cli) -> None:
@@ -34,8 +39,22 @@ def test_json_output_has_the_documented_shape(cli) -> None:
         "similar_users_liked"}
     assert (result["similar_users"], result["fallback"], result["notes"]) == (2, None, [])
     assert result["algorithm"] == "classic"
+    assert result["algorithm_description"] == Classic.description
     assert [seed["match"]["movieId"] for seed in result["seeds"]] == [1]
     assert result["recommendations"][0]["score"] == pytest.approx(1.0)
+
+
+def test_a_default_model_cut_to_fit_in_memory_says_so(generated, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """On a machine too small for EASE over every movie it should model, the answer's
+    description and a warning name the movies it models; it still answers."""
+    monkeypatch.setattr(algorithms, "memory_budget", lambda: 20 * 20 * BYTES_PER_CELL)
+    index = build_index(*generated, 3.5)
+    result = answer(index, MovieQuery(movie_ids=(1,)))
+    assert result["algorithm_description"].startswith(
+        "EASE (l2 = 200, over the 20 most liked movies only (all ")
+    assert "over the 20 most liked movies only" in caplog.text
+    assert len(result["recommendations"]) == 10
 
 
 def test_movie_id_query(cli) -> None:

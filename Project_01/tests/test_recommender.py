@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from movies_recipe import recipe_scores
 
-from movies import recommender
 from movies.data import load_movielens
 from movies.recommender import RatingsIndex
 
@@ -91,12 +90,10 @@ def test_parity_with_the_pandas_recipe_on_ml_latest_small(real_dir: Path) -> Non
 
 
 @pytest.mark.parametrize("bitsets", [0, 5])
-def test_parity_when_few_or_no_movies_keep_fan_bitsets(generated, bitsets: int,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parity_when_few_or_no_movies_keep_fan_bitsets(generated, bitsets: int) -> None:
     """Counting fans from bitsets, from postings or from both gives the recipe's scores."""
-    monkeypatch.setattr(recommender, "POPULAR_BITSETS", bitsets)
     movies, ratings = generated
-    index = RatingsIndex(ratings, movies["movieId"].to_numpy())
+    index = RatingsIndex(ratings, movies["movieId"].to_numpy(), popular_bitsets=bitsets)
     assert index.popular_fans.bits.shape[0] == bitsets
     liked = ratings[ratings["rating"] > 4]["movieId"].value_counts()
     for movie_id in liked.index[:10]:
@@ -127,9 +124,7 @@ def test_any_seeds_and_share_give_the_brute_force_scores(likes, seeds, min_share
     fan), multi-seed recommendations equal the set-by-set definition."""
     ratings = pd.DataFrame(likes, columns=["userId", "movieId", "rating"])
     ratings = ratings.drop_duplicates(["userId", "movieId"])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(recommender, "POPULAR_BITSETS", bitsets)
-        index = RatingsIndex(ratings, np.arange(1, 9))
+    index = RatingsIndex(ratings, np.arange(1, 9), popular_bitsets=bitsets)
     got = {r.movie_id: r.score for r in index.recommend(seeds, top_n=8, min_share=min_share)}
     expected = dict(_brute_force(ratings, seeds, min_share))
     assert got.keys() == expected.keys()
