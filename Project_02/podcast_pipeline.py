@@ -8,6 +8,7 @@ Examples:
     python podcast_pipeline.py import-opml subscriptions.opml && python podcast_pipeline.py feeds
     python podcast_pipeline.py --feed-url URL --skip-download --report schedule.png --format json
     python podcast_pipeline.py search "interest rates" --limit 5
+    python podcast_pipeline.py search "interest rates" --open 1   # how to play the best hit
 
 Read next: podcasts/pipeline.py (the steps in order), then podcasts/feed.py,
 podcasts/downloader.py, podcasts/transcription.py and podcasts/storage.py.
@@ -23,7 +24,7 @@ from podcasts import cli
 from podcasts.files import atomic_write
 from podcasts.opml import opml_document, read_opml
 from podcasts.pipeline import run_pipeline, transcription_note
-from podcasts.report import render_feeds, render_search, render_summary, run_problems
+from podcasts.report import playable, render_feeds, render_search, render_summary, run_problems
 from podcasts.search import search as search_transcripts
 from podcasts.storage import create_table
 from podcasts.subscriptions import Subscription, feed_list, subscribe as add_subscriptions
@@ -47,9 +48,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def search(args: argparse.Namespace) -> int:
-    """The ``search`` command: print the best matches for a phrase; no match is not an error."""
-    results = search_transcripts(args.db_path, args.phrase, args.limit)
-    print(render_search(results, args.phrase, args.format))
+    """The ``search`` command: print the best matches for a phrase (no match is not an error),
+    or, with ``--open N``, the command that plays hit N from its second."""
+    limit = args.limit if args.open is None else max(args.limit, args.open)
+    results = search_transcripts(args.db_path, args.phrase, limit, feed=args.feed,
+                                 episodes_dir=args.episodes_dir)
+    if args.open is None:
+        print(render_search(results, args.phrase, args.format))
+        return 0
+    print(playable(results, args.open, args.phrase))
     return 0
 
 

@@ -17,9 +17,11 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from podcasts.arguments import ArgumentParser, http_url, int_range, non_empty_path, seconds
+from podcasts.arguments import (ArgumentParser, http_url, int_range, non_empty, non_empty_path,
+                                seconds)
 from podcasts.database import lock_path
 from podcasts.errors import ModelError, PodcastError, SettingsError
+from podcasts.exports import DEFAULT_FORMATS, RENDERERS
 from podcasts.pipeline import PipelineConfig
 from podcasts.settings import ENVIRONMENT, MAX_EPISODES, MAX_WORKERS, from_environment
 from podcasts.signals import EXIT_SIGINT, Interrupted, handle_signals
@@ -45,6 +47,19 @@ def whisper_model(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
     except OSError as exc:  # a name too long to be a folder, say
         raise argparse.ArgumentTypeError(f"cannot use {text[:80]!r}: {exc.strerror}") from None
+
+
+def transcript_formats(text: str) -> tuple[str, ...]:
+    """An argparse type: a comma-separated list of transcript formats, ``vtt`` among them."""
+    kinds = tuple(dict.fromkeys(kind.strip().lower() for kind in text.split(",")))
+    unknown = [kind for kind in kinds if kind not in RENDERERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown format {unknown[0]!r}: choose from "
+                                         + ", ".join(RENDERERS))
+    if "vtt" not in kinds:
+        raise argparse.ArgumentTypeError("must include vtt (players and the transcript page "
+                                         "read it), e.g. vtt," + ",".join(kinds))
+    return kinds
 
 
 def build_parser(environment: Mapping[str, Any] | None = None) -> ArgumentParser:
@@ -74,19 +89,32 @@ def build_parser(environment: Mapping[str, Any] | None = None) -> ArgumentParser
     search = commands.add_parser(
         "search", parents=[common], help="find the moments a phrase is said",
         description="Find the moments a phrase is said in the transcribed episodes (SQLite "
-                    "FTS5, best match first). Every word must be in one segment; end a word "
-                    "with * for a prefix.")
-    search.add_argument("phrase", metavar="PHRASE", help="words to find, e.g. \"interest rates\"")
-    search.add_argument("--db-path", type=non_empty_path, default=PipelineConfig.db_path,
-                        metavar="PATH", help="SQLite database")
-    search.add_argument("--limit", type=int_range(1, MAX_EPISODES), default=10, metavar="N",
-                        help="at most this many matches")
+                    "FTS5, best match first): its words side by side, in any of their forms "
+                    "(rates, rate), even across two segments; end a word with * for a prefix.")
+    _add_search_arguments(search)
     environment = environment or {}
     run_command.set_defaults(**environment)
-    if "db_path" in environment:
-        search.set_defaults(db_path=environment["db_path"])
+    search.set_defaults(**{key: environment[key] for key in ("db_path", "episodes_dir")
+                           if key in environment})
     _add_subscription_commands(commands, (logs, common), environment)
     return parser
+
+
+def _add_search_arguments(command: ArgumentParser) -> None:
+    """The ``search`` command's arguments."""
+    command.add_argument("phrase", metavar="PHRASE", help="words to find, e.g. \"interest rates\"")
+    command.add_argument("--db-path", type=non_empty_path, default=PipelineConfig.db_path,
+                         metavar="PATH", help="SQLite database")
+    command.add_argument("--episodes-dir", type=non_empty_path,
+                         default=PipelineConfig.episodes_dir, metavar="DIR",
+                         help="folder of the audio files and transcript pages")
+    command.add_argument("--limit", type=int_range(1, MAX_EPISODES), default=10, metavar="N",
+                         help="at most this many matches")
+    command.add_argument("--feed", type=non_empty, metavar="TITLE_OR_URL",
+                         help="search only this feed's episodes (its title or URL)")
+    command.add_argument("--open", type=int_range(1, MAX_EPISODES), metavar="N",
+                         help="print only the command that plays hit N from its second (mpv or "
+                              "ffplay when installed, else its transcript page's URL)")
 
 
 def _add_subscription_commands(commands: Any, shared: tuple[ArgumentParser, ArgumentParser],
@@ -171,6 +199,9 @@ def _add_run_arguments(command: ArgumentParser) -> None:
     group.add_argument("--max-transcripts", type=int_range(1, MAX_EPISODES), metavar="N",
                        help="transcribe at most the N newest episodes without a transcript "
                             "across the feeds this run updates, a budget per run (default: all)")
+    group.add_argument("--transcript-formats", type=transcript_formats, metavar="LIST",
+                       default=",".join(DEFAULT_FORMATS),
+                       help="transcript files written beside the audio: vtt, and srt, txt")
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -224,7 +255,8 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         skip_download=args.skip_download, report=args.report,
         downloads=DownloadSettings(workers=args.workers), lock_timeout=args.lock_timeout,
         transcribe=None if args.no_transcribe else TranscribeSettings(
-            model=args.whisper_model, threads=args.whisper_threads, limit=args.max_transcripts))
+            model=args.whisper_model, threads=args.whisper_threads, limit=args.max_transcripts,
+            formats=args.transcript_formats))
 
 
 def run(commands: Mapping[str, Command], argv: Sequence[str] | None = None) -> int:

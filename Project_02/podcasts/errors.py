@@ -26,6 +26,10 @@ class FeedError(PodcastError):
     """The feed could not be fetched or parsed."""
 
 
+class SearchError(PodcastError):
+    """A search cannot be run as asked (a feed the database does not hold, a hit past the last)."""
+
+
 class SubscriptionError(PodcastError):
     """A subscription cannot be changed as asked (an unknown URL, nothing subscribed)."""
 

@@ -14,10 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from podcasts.errors import SearchError
 from podcasts.files import atomic_write
+from podcasts.players import play_command
 
 WEEKDAYS = list(calendar.day_abbr)  # Mon .. Sun, matching datetime.weekday() 0 .. 6
-SEARCH_KEYS = ("link", "title", "published", "start", "end", "text")
+SEARCH_KEYS = ("link", "title", "feed", "published", "start", "end", "text", "audio_path",
+               "audio_url", "page")
 
 
 def publication_schedule(published: list[str]) -> dict[str, Any]:
@@ -146,13 +149,34 @@ def render_feeds(feeds: list[dict[str, Any]], output: str) -> str:
 
 
 def render_search(results: list[dict[str, Any]], phrase: str, output: str) -> str:
-    """Search results as JSON, or one line per moment (``hh:mm:ss  title  snippet``)."""
+    """Search results as JSON, or for people: per hit a numbered line (``hh:mm:ss  feed ·
+    title  snippet``), then where to play it (the file, the URL at that second, the page)."""
     if output == "json":
         return json.dumps([{key: result[key] for key in SEARCH_KEYS} for result in results])
     if not results:
         return f"No episode says {phrase!r}."
-    return "\n".join(f"{hhmmss(r['start'])}  {r['title'] or r['link']}  {r['snippet']}"
-                     for r in results)
+    lines = []
+    for number, hit in enumerate(results, start=1):
+        title = " · ".join(part for part in (hit["feed"], hit["title"] or hit["link"]) if part)
+        lines.append(f"{number}. {hhmmss(hit['start'])}  {title}  {hit['snippet']}")
+        lines += [f"   {label} {hit[key]}" for label, key in (
+            ("audio:", "audio_path"), ("url:  ", "audio_url"), ("page: ", "page")) if hit[key]]
+    return "\n".join(lines)
+
+
+def playable(results: list[dict[str, Any]], number: int, phrase: str) -> str:
+    """What plays hit ``number`` (from 1) of ``results`` from its second.
+
+    Raises:
+        SearchError: there is no such hit, or nothing to play it from.
+    """
+    if number > len(results):
+        raise SearchError(f"--open {number}: the search for {phrase!r} has "
+                          f"{len(results) or 'no'} hit{'' if len(results) == 1 else 's'}")
+    command = play_command(results[number - 1])
+    if command is None:
+        raise SearchError(f"hit {number} has no audio file, page or URL to play it from")
+    return command
 
 
 def hhmmss(seconds: float) -> str:

@@ -8,8 +8,8 @@ Parameterized SQL, one transaction per change, no overwrites. Tables (created id
   :mod:`podcasts.subscriptions`);
 - ``transcripts``: one row per transcribed episode (model, language, audio and work seconds);
 - ``segments``: what was said from ``start`` to ``end`` seconds, with its words' timestamps (JSON);
-- ``segments_fts``: an FTS5 index over the segments' text, kept in step by triggers
-  (searched by :mod:`podcasts.search`).
+- ``segments_fts``: the full-text index over the segments, kept in step by triggers (defined,
+  and rebuilt when an older version made it, in :mod:`podcasts.search_index`).
 
 A transcript is saved in one transaction, so an episode has all of its segments or none. Each
 function is one transaction, retried while another process holds the database
@@ -30,6 +30,7 @@ from podcasts.database import connect, when_free
 from podcasts.errors import StorageError
 from podcasts.feed import Episode
 from podcasts.http_client import FeedValidators
+from podcasts.search_index import index_script
 from podcasts.settings import DEFAULT_FEED_URL
 
 if TYPE_CHECKING:  # only a type here: importing it would load faster-whisper
@@ -82,15 +83,6 @@ CREATE TABLE IF NOT EXISTS segments (
     words TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS segments_by_link ON segments (link, start);
-CREATE VIRTUAL TABLE IF NOT EXISTS segments_fts USING fts5(
-    text, content='segments', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS segments_fts_insert AFTER INSERT ON segments BEGIN
-    INSERT INTO segments_fts (rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments BEGIN
-    INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
 """
 # Every column but the key, for an episodes table created before it had them all.
 ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "published": "TEXT",
@@ -166,6 +158,8 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
                              ATTACH_EPISODES if present and "feed_url" not in present else "",
                              INDEXES])
         for statement in _statements(script):
+            db.execute(statement)
+        for statement in _statements(index_script(db)):  # the search index, once segments exist
             db.execute(statement)
         db.execute("COMMIT")
 

@@ -1,10 +1,12 @@
 """The pipeline's transcribe step: every downloaded episode without a transcript gets one.
 
-For each episode the WebVTT file is written first (atomically, beside the MP3, same stem), then
-the segments are stored in one transaction. Ctrl-C while transcribing writes neither; an
-interruption between the two leaves a complete .vtt and no stored transcript, so the next run
-transcribes that episode again and replaces the file. A rerun transcribes nothing new, and
-writes again, from the stored segments, any transcript's .vtt that has gone from beside its audio.
+For each episode the transcript files are written first (atomically, beside the MP3, same stem:
+the .vtt, and the .srt and .txt when asked for), then the segments are stored in one
+transaction, then the episode's web page (:mod:`podcasts.pages`). Ctrl-C while transcribing
+writes none of them; an interruption between the files and the database leaves complete files
+and no stored transcript, so the next run transcribes that episode again and replaces them. A
+rerun transcribes nothing new, and writes again, from the stored segments, any transcript file
+or page that has gone from beside its audio; the index page is written at the end of each run.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from sqlite3 import Row
 from typing import Any
 
 from podcasts.errors import AudioDecodeError, FileWriteError
-from podcasts.files import PARTIAL_SUFFIX, atomic_write, remove_stale_partials
-from podcasts.speech_to_text import DEFAULT_MODEL, Segment, load_model, transcribe_file
+from podcasts.exports import DEFAULT_FORMATS, RENDERERS, write_transcripts
+from podcasts.files import PARTIAL_SUFFIX, remove_stale_partials
+from podcasts.pages import page_path, write_index, write_page
+from podcasts.speech_to_text import DEFAULT_MODEL, load_model, transcribe_file
 from podcasts.storage import (create_table, record_outcome, save_transcript,
                               transcribed_episodes, transcript_segments, untranscribed_episodes)
-from podcasts.vtt import render_vtt
+from podcasts.vtt import TimedText
 
 logger = logging.getLogger(__name__)
 
-# A .vtt is written in milliseconds: an older temporary one was left by a run that died. (The
-# DAG's parallel transcribe tasks hold no lock, so a younger one may be another's write.)
+# A transcript file or page is written in milliseconds: an older temporary one was left by a run
+# that died. (The DAG's parallel transcribe tasks hold no lock, so a younger one may be another's
+# write.)
 VTT_STALE_AFTER = 600.0
 
 
@@ -39,12 +44,14 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class TranscribeSettings:
-    """Which model, how many CPU threads, how many episodes per run (None: all)."""
+    """Which model, how many CPU threads, how many episodes per run (None: all), which
+    transcript files to write (``vtt`` always among them)."""
 
     model: str = DEFAULT_MODEL
     threads: int = field(default_factory=default_threads)
     limit: int | None = None
     show_progress: bool = True
+    formats: tuple[str, ...] = DEFAULT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -73,18 +80,14 @@ def vtt_path(audio: Path) -> Path:
     return audio.with_suffix(".vtt")
 
 
-def write_vtt(target: Path, segments: Iterable[Segment]) -> None:
-    """Write ``segments`` as the WebVTT file ``target``, atomically."""
-    with atomic_write(target) as stream:
-        stream.write(render_vtt(segments).encode("utf-8"))
-
-
 def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
                        settings: TranscribeSettings) -> TranscriptionResult:
-    """Transcribe one stored episode; write its .vtt, then store its segments.
+    """Transcribe one stored episode; write its transcript files, store its segments, then
+    write its page and the index page.
 
-    An undecodable or truncated file, or a .vtt that cannot be written (a full disk), is a
-    failed result, not an exception.
+    An undecodable or truncated file, or a transcript file that cannot be written (a full disk),
+    is a failed result, not an exception; a page that cannot be written is only logged (the
+    transcript is stored, and the next run writes the page).
 
     Raises:
         ModelError: the model cannot be loaded.
@@ -94,7 +97,7 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
     target = vtt_path(audio)
     try:
         transcript = transcribe_file(model, audio, settings.model, settings.show_progress)
-        write_vtt(target, transcript.segments)
+        write_transcripts(audio, transcript.segments, settings.formats)
     # A broken file, or no room for the .vtt (a full disk): this episode fails, the run goes on.
     except (AudioDecodeError, FileWriteError) as exc:
         logger.error("Cannot transcribe %s: %s", row["link"], exc)
@@ -102,24 +105,49 @@ def transcribe_episode(db_path: Path, episodes_dir: Path, row: Row,
         return TranscriptionResult(row["link"], "failed", error=str(exc))
     save_transcript(db_path, row["link"], transcript, target.name)
     record_outcome(db_path, row["link"], None)
+    try:
+        write_page(db_path, episodes_dir, row["link"])
+        write_index(db_path, episodes_dir)
+    except FileWriteError as exc:
+        logger.error("Cannot write the page of %s: %s", row["link"], exc)
     return TranscriptionResult(row["link"], "transcribed", transcript.audio_seconds,
                                transcript.real_time_factor)
 
 
-def restore_missing_vtts(db_path: Path, episodes_dir: Path) -> list[Path]:
-    """Write again, from its stored segments, each transcript's .vtt missing beside its audio.
+def needs_writing(path: Path) -> bool:
+    """Whether ``path`` is missing, empty, or (a page) cut short: a file a run must write again.
+
+    A file otherwise different from the database is left alone: someone may have corrected it.
+    """
+    try:
+        with open(path, "rb") as stream:
+            if path.suffix != ".html":
+                return not stream.read(1)
+            stream.seek(max(path.stat().st_size - 16, 0))
+            return not stream.read().rstrip().endswith(b"</html>")
+    except FileNotFoundError:
+        return True
+
+
+def restore_missing_files(db_path: Path, episodes_dir: Path,
+                          formats: Iterable[str] = DEFAULT_FORMATS) -> list[Path]:
+    """Write again, from its stored segments, each transcript file (of ``formats``) and page
+    missing beside its audio, empty, or (a page) cut short.
 
     Returns the files written. An episode whose audio is gone too is left alone.
     """
     restored = []
+    wanted = [*formats, "html"]
     for row in transcribed_episodes(db_path):
         audio = episodes_dir / row["filename"]
-        target = vtt_path(audio)
-        if audio.is_file() and not target.is_file():
-            segments = [Segment(cue["start"], cue["end"], cue["text"], ())
-                        for cue in transcript_segments(db_path, row["link"])]
-            write_vtt(target, segments)
-            restored.append(target)
+        missing = [kind for kind in wanted if needs_writing(audio.with_suffix(f".{kind}"))]
+        if not audio.is_file() or not missing:
+            continue
+        segments = [TimedText(cue["start"], cue["end"], cue["text"])
+                    for cue in transcript_segments(db_path, row["link"])]
+        restored += write_transcripts(audio, segments, [k for k in missing if k != "html"])
+        if "html" in missing:
+            restored.append(write_page(db_path, episodes_dir, row["link"]) or page_path(audio))
     return restored
 
 
@@ -129,16 +157,21 @@ def transcribe_episodes(db_path: Path, episodes_dir: Path,
     """Transcribe, newest first, up to ``settings.limit`` episodes that need it (of ``feeds``
     only, if given: the limit is across them all), one at a time.
 
-    The model is loaded only when there is something to transcribe. A transcript's missing .vtt
-    is written again from the database (no model needed).
+    The model is loaded only when there is something to transcribe. A transcript's missing
+    files and page are written again from the database (no model needed); the index page last.
     """
     rows = episodes_to_transcribe(db_path, episodes_dir, settings.limit, feeds)
-    remove_stale_partials(episodes_dir, VTT_STALE_AFTER, pattern=f".*.vtt.*{PARTIAL_SUFFIX}")
-    for restored in restore_missing_vtts(db_path, episodes_dir):
+    for kind in (*RENDERERS, "html"):
+        remove_stale_partials(episodes_dir, VTT_STALE_AFTER,
+                              pattern=f".*.{kind}.*{PARTIAL_SUFFIX}")
+    for restored in restore_missing_files(db_path, episodes_dir, settings.formats):
         logger.warning("%s was missing: written again from the stored transcript", restored.name)
     if rows:
         logger.info("Transcribing %d episode(s) with %s", len(rows), settings.model)
-    return [transcribe_episode(db_path, episodes_dir, row, settings) for row in rows]
+    results = [transcribe_episode(db_path, episodes_dir, row, settings) for row in rows]
+    if episodes_dir.is_dir():
+        write_index(db_path, episodes_dir)
+    return results
 
 
 def transcribe_link(db_path: Path, episodes_dir: Path, link: str,

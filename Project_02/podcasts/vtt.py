@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
 
-from podcasts.speech_to_text import Segment
+
+class Cue(Protocol):
+    """What a transcript file needs of a segment (a :class:`speech_to_text.Segment`, a row)."""
+
+    @property
+    def start(self) -> float:
+        """Seconds from the start of the episode."""
+
+    @property
+    def end(self) -> float:
+        """Seconds from the start of the episode."""
+
+    @property
+    def text(self) -> str:
+        """What was said."""
+
+
+@dataclass(frozen=True)
+class TimedText:
+    """A stored segment's timing and text, without its words: a :class:`Cue`."""
+
+    start: float
+    end: float
+    text: str
 
 
 def vtt_timestamp(seconds: float) -> str:
@@ -20,7 +45,7 @@ def cue_text(text: str) -> str:
     return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split())
 
 
-def render_vtt(segments: Iterable[Segment]) -> str:
+def render_vtt(segments: Iterable[Cue]) -> str:
     """A WebVTT document with one cue per segment (just the header when nothing was said)."""
     cues = [f"{vtt_timestamp(s.start)} --> {vtt_timestamp(max(s.end, s.start))}\n{cue_text(s.text)}"
             for s in segments]

@@ -97,7 +97,7 @@ def test_ctrl_c_while_transcribing_leaves_no_partial_transcript(
     with pytest.raises(KeyboardInterrupt):
         transcribe_episodes(db_path, episodes_dir, SETTINGS)
     assert sorted(p.name for p in episodes_dir.iterdir()) == [
-        "episode-0.mp3", "episode-1.mp3", "episode-1.vtt"]
+        "episode-0.mp3", "episode-1.html", "episode-1.mp3", "episode-1.vtt", "index.html"]
     assert [row["link"] for row in episodes_to_transcribe(db_path, episodes_dir)] == [links[0]]
     monkeypatch.setattr(transcription, "transcribe_file", real)
     assert [r.link for r in transcribe_episodes(db_path, episodes_dir, SETTINGS)] == [links[0]]
@@ -119,7 +119,8 @@ def test_a_deleted_vtt_is_written_again_from_the_database(
     assert transcribe_episodes(db_path, episodes_dir, SETTINGS) == []
     assert speech.read_bytes() == original
     assert not silence.exists()
-    assert sorted(p.name for p in episodes_dir.iterdir()) == ["episode-0.mp3", "episode-0.vtt"]
+    assert sorted(p.name for p in episodes_dir.iterdir()) == [
+        "episode-0.html", "episode-0.mp3", "episode-0.vtt", "episode-1.html", "index.html"]
 
 
 def test_an_m4a_episode_is_transcribed(db_path: Path, episodes_dir: Path, server: FaultServer,
@@ -162,4 +163,4 @@ def test_a_full_disk_fails_that_episode_only_naming_its_file(
     assert failure["step"] == "transcribe"
     assert f"cannot write {episodes_dir / 'episode-1.vtt'}: No space left" in failure["error"]
     assert sorted(p.name for p in episodes_dir.iterdir()) == [
-        "episode-0.mp3", "episode-0.vtt", "episode-1.mp3"]
+        "episode-0.html", "episode-0.mp3", "episode-0.vtt", "episode-1.mp3", "index.html"]
