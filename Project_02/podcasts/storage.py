@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from podcasts.database import connect, when_free
 from podcasts.errors import StorageError
-from podcasts.feed import Episode
+from podcasts.feed import Episode, iso_published
 from podcasts.http_client import FeedValidators
 from podcasts.search_index import index_script
 from podcasts.settings import DEFAULT_FEED_URL
@@ -94,23 +94,28 @@ ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "publi
 # After the columns are there: the index of episodes by feed.
 INDEXES = "CREATE INDEX IF NOT EXISTS episodes_by_feed ON episodes (feed_url, published);"
 # A feeds table from before subscriptions (no title, checked_at NOT NULL) is copied into the new
-# one, each of its feeds subscribed: it is a feed the database was being run on.
+# one, each of its feeds subscribed: it is a feed the database was being run on. Its validators
+# are not copied: the next fetch is a full one, which brings the channel's title (a 304 would
+# leave the feed untitled, and search hits without their show, until the feed changed).
 OLD_FEEDS = "feeds_before_subscriptions"
 COPY_OLD_FEEDS = f"""
-INSERT INTO feeds (url, etag, last_modified, checked_at, subscribed_at)
-    SELECT url, etag, last_modified, checked_at, COALESCE(checked_at, now()) FROM {OLD_FEEDS};
+INSERT INTO feeds (url, checked_at, subscribed_at)
+    SELECT url, checked_at, COALESCE(checked_at, now()) FROM {OLD_FEEDS};
 DROP TABLE {OLD_FEEDS};
 """
 # Episodes stored before they had a feed_url belong to the one feed the feeds table names, or to
 # the default feed (subscribed) when it names none. When it names several, nobody can tell which
 # episode came from which: they are left NULL and each feed's next fetch (a full one: its
-# validators are forgotten) claims its own (see load_episodes).
+# validators are forgotten) claims its own (see load_episodes). Publication dates become ISO 8601
+# (the classic course stored RSS's "Wed, 01 Jan 2025 20:52:15 +0000", which sorts as text after
+# every ISO date, so "the newest" was wrong, and which the summary could not read).
 ATTACH_EPISODES = """
 INSERT INTO feeds (url, subscribed_at) SELECT default_feed(), now()
     WHERE NOT EXISTS (SELECT 1 FROM feeds) AND EXISTS (SELECT 1 FROM episodes);
 UPDATE episodes SET feed_url = (SELECT url FROM feeds)
     WHERE feed_url IS NULL AND (SELECT COUNT(*) FROM feeds) = 1;
 UPDATE feeds SET etag = NULL, last_modified = NULL WHERE (SELECT COUNT(*) FROM feeds) > 1;
+UPDATE episodes SET published = iso_published(CAST(published AS TEXT)) WHERE published IS NOT NULL;
 """
 
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
@@ -140,6 +145,7 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
     with connect(db_path) as db:
         db.create_function("default_feed", 0, lambda: default_feed)
         db.create_function("now", 0, _now)
+        db.create_function("iso_published", 1, iso_published)
         # The columns are read inside the write transaction: another process migrating the same
         # database at the same moment is waited for, then seen (never migrated twice).
         db.isolation_level = None  # transactions by hand: BEGIN IMMEDIATE ... COMMIT below
@@ -181,14 +187,21 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement: {statement!r}")
 
 
+# An episode row that the feed listing it may claim: it has no feed, or its feed is not subscribed.
+UNCLAIMED = ("(feed_url IS NULL OR feed_url NOT IN "
+             "(SELECT url FROM feeds WHERE subscribed_at IS NOT NULL))")
+
+
 @when_free
 def load_episodes(db_path: Path, episodes: Iterable[Episode], feed_url: str | None = None) -> int:
     """Insert the episodes of ``feed_url`` whose link is not stored yet, in one transaction;
     return how many.
 
     An episode keeps the feed it was first stored from (two feeds listing one link share one
-    row); one stored before the database knew its feed (see :data:`ATTACH_EPISODES`) is
-    claimed by ``feed_url``.
+    row) while that feed is subscribed; one stored before the database knew its feed (see
+    :data:`ATTACH_EPISODES`), or whose feed is no longer subscribed (the show moved to a new
+    URL, say), is claimed by ``feed_url``, so that the feed still listing it downloads and
+    transcribes it.
 
     A stored row is never overwritten with blanks, but the feed's latest usable enclosure URL
     wins (hosts move files; the old URL would 404 on every run): the row takes the new URL, and
@@ -207,8 +220,8 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode], feed_url: str | No
             rows,
         )
         new = db.total_changes - before
-        db.executemany("UPDATE episodes SET feed_url = :feed_url "
-                       "WHERE link = :link AND feed_url IS NULL", rows)
+        db.executemany(f"UPDATE episodes SET feed_url = :feed_url WHERE link = :link "
+                       f"AND :feed_url IS NOT NULL AND {UNCLAIMED}", rows)
         db.executemany(
             "UPDATE episodes SET url = :url, skip_reason = NULL, resume_validator = NULL, "
             "resume_size = NULL, "
