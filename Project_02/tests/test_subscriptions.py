@@ -182,6 +182,30 @@ def test_subscribe_is_idempotent_and_fetches_nothing(cli, server: FaultServer) -
     assert (listed["title"], listed["checked_at"], listed["episodes"]) == (None, None, 0)
 
 
+@pytest.mark.parametrize("spelling", ["HTTP://127.0.0.1:9/a.xml", "http://127.0.0.1:9/a.xml#new",
+                                      " feed://127.0.0.1:9/a.xml "])
+def test_one_feed_under_another_spelling_is_subscribed_once(cli, spelling: str) -> None:
+    """Host case, a fragment, an app's ``feed://``: the same feed, not a second subscription
+    (which was fetched on its own and listed with 0 episodes, its episodes all under the first)."""
+    assert cli("subscribe", "http://127.0.0.1:9/a.xml")[0] == 0
+    assert cli("subscribe", spelling)[1] == "Already subscribed to http://127.0.0.1:9/a.xml\n"
+    assert list(feeds_json(cli)) == ["http://127.0.0.1:9/a.xml"]
+    assert cli("unsubscribe", spelling)[0] == 0
+    assert not feeds_json(cli)["http://127.0.0.1:9/a.xml"]["subscribed"]
+
+
+def test_a_feed_stored_under_an_old_spelling_is_still_that_feed(cli, db_path: Path) -> None:
+    """A row an older version stored as typed is found by the feed's one spelling."""
+    cli("subscribe", "http://127.0.0.1:9/b.xml")
+    with sqlite3.connect(db_path) as db:
+        db.execute("INSERT INTO feeds (url, subscribed_at) VALUES ('HTTP://127.0.0.1:9/A.xml#x', "
+                   "'2024-01-01T00:00:00+00:00')")
+    db.close()
+    assert cli("subscribe", "http://127.0.0.1:9/A.xml")[1].startswith("Already subscribed")
+    assert cli("unsubscribe", "http://127.0.0.1:9/A.xml")[0] == 0
+    assert feeds_json(cli)["HTTP://127.0.0.1:9/A.xml#x"]["subscribed"] is False
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "feed.xml", "ftp://host/feed.xml", ""])
 def test_subscribe_refuses_what_is_not_an_http_url(cli, url: str, db_path: Path) -> None:
     """A usage error before anything is written."""
