@@ -118,7 +118,7 @@ def http_url(text: str) -> str:
         argparse.ArgumentTypeError: not http(s), no host, or malformed (``http://[::1``, a port
             over 65535).
     """
-    url = text.strip()
+    url = text.split("#", 1)[0].strip()
     for scheme in APP_SCHEMES:
         if url.lower().startswith(scheme):
             rest = url[len(scheme):]
@@ -136,4 +136,4 @@ def http_url(text: str) -> str:
     port = "" if number in (None, DEFAULT_PORTS[scheme]) else f":{number}"
     user = parts.netloc.rpartition("@")[0]
     netloc = f"{user}@{host}{port}" if user else f"{host}{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")).strip()
