@@ -91,8 +91,11 @@ ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "publi
                  "skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
                  "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT",
                  "feed_url": "TEXT"}
-# After the columns are there: the index of episodes by feed.
-INDEXES = "CREATE INDEX IF NOT EXISTS episodes_by_feed ON episodes (feed_url, published);"
+# After the columns are there: the indexes of episodes by feed and by enclosure URL.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS episodes_by_feed ON episodes (feed_url, published);
+CREATE INDEX IF NOT EXISTS episodes_by_url ON episodes (url);
+"""
 # A feeds table from before subscriptions (no title, checked_at NOT NULL) is copied into the new
 # one, each of its feeds subscribed: it is a feed the database was being run on. Its validators
 # are not copied: the next fetch is a full one, which brings the channel's title (a 304 would
@@ -234,17 +237,21 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode], feed_url: str | No
 
 
 def _as_stored(db: sqlite3.Connection, episode: Episode) -> Episode:
-    """``episode`` under the key it is stored with: its own, or an alias whose row has the same
-    enclosure URL or title (an item whose <link> another item now shares keeps its identity)."""
-    if not episode.aliases or db.execute("SELECT 1 FROM episodes WHERE link = ?",
-                                         (episode.link,)).fetchone():
+    """``episode`` under the key it is stored with: its own; or an alias whose row has the same
+    enclosure URL or title (an item whose <link> another item now shares keeps its identity);
+    or, when its key is new, the row with its enclosure URL and title (the show's website moved,
+    so every <link> changed: each episode would have been stored, downloaded and transcribed a
+    second time)."""
+    if db.execute("SELECT 1 FROM episodes WHERE link = ?", (episode.link,)).fetchone():
         return episode
     for alias in episode.aliases:
         row = db.execute("SELECT link FROM episodes WHERE link = ? AND (url = ? OR title IS ?)",
                          (alias, episode.url, episode.title)).fetchone()
         if row is not None:
             return replace(episode, link=row["link"])
-    return episode
+    row = db.execute("SELECT link FROM episodes WHERE url = ? AND title IS ? AND url != '' "
+                     "ORDER BY link LIMIT 1", (episode.url, episode.title)).fetchone()
+    return episode if row is None else replace(episode, link=row["link"])
 
 
 def _in_feeds(feeds: Sequence[str] | None) -> str | None:
