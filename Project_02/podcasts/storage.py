@@ -118,7 +118,11 @@ INSERT INTO feeds (url, subscribed_at) SELECT default_feed(), now()
 UPDATE episodes SET feed_url = (SELECT url FROM feeds)
     WHERE feed_url IS NULL AND (SELECT COUNT(*) FROM feeds) = 1;
 UPDATE feeds SET etag = NULL, last_modified = NULL WHERE (SELECT COUNT(*) FROM feeds) > 1;
-UPDATE episodes SET published = iso_published(CAST(published AS TEXT)) WHERE published IS NOT NULL;
+"""
+# Checked at every opening, so that a database migrated by an earlier version is repaired too.
+ISO_DATES = """
+UPDATE episodes SET published = iso_published(CAST(published AS TEXT))
+    WHERE published IS NOT NULL AND published NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*';
 """
 
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
@@ -165,7 +169,7 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
         script = "\n".join([f"ALTER TABLE feeds RENAME TO {OLD_FEEDS};" if old_feeds else "",
                              SCHEMA, COPY_OLD_FEEDS if old_feeds else "", *missing,
                              ATTACH_EPISODES if present and "feed_url" not in present else "",
-                             INDEXES])
+                             INDEXES, ISO_DATES])
         for statement in _statements(script):
             db.execute(statement)
         for statement in _statements(index_script(db)):  # the search index, once segments exist

@@ -155,6 +155,18 @@ def test_classic_rss_dates_become_iso_so_the_newest_is_the_newest(db_path: Path)
     assert summarize(db_path)["episodes"] == 2
 
 
+def test_rss_dates_left_by_an_earlier_migration_are_repaired(db_path: Path) -> None:
+    """A database an earlier version migrated (its feed_url column is there) with the classic
+    course's dates still in RSS form: repaired when next opened."""
+    create_table(db_path, default_feed=DEFAULT)
+    with sqlite3.connect(db_path) as db:
+        db.execute("INSERT INTO episodes (link, filename, url, published) VALUES "
+                   "('https://example.org/ep/1', 'one.mp3', '', 'Mon, 01 Jan 2024 10:00:00 GMT')")
+    db.close()
+    create_table(db_path, default_feed=DEFAULT)
+    assert newest_episodes(db_path)[0]["published"] == "2024-01-01T10:00:00+00:00"
+
+
 def test_several_feeds_leave_episodes_to_be_claimed_and_fetched_in_full(db_path: Path) -> None:
     """Two feeds in one old database: no episode is guessed into a feed, and both feeds forget
     their validators, so each one's next fetch is a full one that claims its episodes."""
