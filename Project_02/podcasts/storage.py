@@ -109,9 +109,7 @@ DROP TABLE {OLD_FEEDS};
 # Episodes stored before they had a feed_url belong to the one feed the feeds table names, or to
 # the default feed (subscribed) when it names none. When it names several, nobody can tell which
 # episode came from which: they are left NULL and each feed's next fetch (a full one: its
-# validators are forgotten) claims its own (see load_episodes). Publication dates become ISO 8601
-# (the classic course stored RSS's "Wed, 01 Jan 2025 20:52:15 +0000", which sorts as text after
-# every ISO date, so "the newest" was wrong, and which the summary could not read).
+# validators are forgotten) claims its own (see load_episodes).
 ATTACH_EPISODES = """
 INSERT INTO feeds (url, subscribed_at) SELECT default_feed(), now()
     WHERE NOT EXISTS (SELECT 1 FROM feeds) AND EXISTS (SELECT 1 FROM episodes);
@@ -119,7 +117,10 @@ UPDATE episodes SET feed_url = (SELECT url FROM feeds)
     WHERE feed_url IS NULL AND (SELECT COUNT(*) FROM feeds) = 1;
 UPDATE feeds SET etag = NULL, last_modified = NULL WHERE (SELECT COUNT(*) FROM feeds) > 1;
 """
-# Checked at every opening, so that a database migrated by an earlier version is repaired too.
+# Publication dates become ISO 8601: the classic course stored RSS's "Wed, 01 Jan 2025 20:52:15
+# +0000", which sorts as text after every ISO date (so "the newest" was wrong) and which the
+# summary cannot read. Checked at every opening, so a database an earlier version migrated is
+# repaired too.
 ISO_DATES = """
 UPDATE episodes SET published = iso_published(CAST(published AS TEXT))
     WHERE published IS NOT NULL AND published NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*';
