@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
 EXIT_CODES = ("exit codes: 0 done, 1 error (one 'error:' line on stderr), 2 usage error, "
               "130 Ctrl-C, 141 output closed early (| head), 143 SIGTERM")
@@ -100,9 +100,40 @@ def non_empty_path(text: str) -> Path:
 seconds = float_range(0.0, 86400.0)  # a wait: none at all up to a day
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Schemes podcast apps write for an http feed (in OPML files and "subscribe" links).
+APP_SCHEMES = ("feed:", "itpc:", "pcast:")
+
+
 def http_url(text: str) -> str:
-    """An argparse type: an http(s) URL with a host."""
-    parts = urlparse(text.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    """An argparse type: an http(s) URL with a host, in one spelling per feed.
+
+    The spellings of one address become one (so a feed is not subscribed twice): scheme and host
+    in lower case, no default port, no ``#fragment`` (never sent to the server), ``/`` for an
+    empty path; ``feed://``, ``itpc://`` and ``pcast://`` (what podcast apps write) mean
+    ``http://``, and ``feed:https://...`` means ``https://...``. The path and query keep their
+    case: a server may tell them apart.
+
+    Raises:
+        argparse.ArgumentTypeError: not http(s), no host, or malformed (``http://[::1``, a port
+            over 65535).
+    """
+    url = text.split("#", 1)[0].strip()
+    for scheme in APP_SCHEMES:
+        if url.lower().startswith(scheme):
+            rest = url[len(scheme):]
+            url = rest if rest.lower().startswith(("http:", "https:")) else "http:" + rest
+            break
+    try:
+        parts = urlsplit(url)
+        number = parts.port
+    except ValueError as exc:  # http://[::1, a port over 65535 or not a number
+        raise argparse.ArgumentTypeError(f"must be an http(s) URL, got {text!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise argparse.ArgumentTypeError(f"must be an http(s) URL, got {text!r}")
-    return text.strip()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = "" if number in (None, DEFAULT_PORTS[scheme]) else f":{number}"
+    user = parts.netloc.rpartition("@")[0]
+    netloc = f"{user}@{host}{port}" if user else f"{host}{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")).strip()

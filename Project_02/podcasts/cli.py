@@ -49,6 +49,14 @@ def whisper_model(text: str) -> str:
         raise argparse.ArgumentTypeError(f"cannot use {text[:80]!r}: {exc.strerror}") from None
 
 
+def feed_title_or_url(text: str) -> str:
+    """An argparse type: a feed's title, or its URL in the one spelling it is stored under."""
+    try:
+        return http_url(non_empty(text))
+    except argparse.ArgumentTypeError:  # not a URL: a title (or blank, refused by non_empty)
+        return non_empty(text)
+
+
 def transcript_formats(text: str) -> tuple[str, ...]:
     """An argparse type: a comma-separated list of transcript formats, ``vtt`` among them."""
     kinds = tuple(dict.fromkeys(kind.strip().lower() for kind in text.split(",")))
@@ -110,7 +118,7 @@ def _add_search_arguments(command: ArgumentParser) -> None:
                          help="folder of the audio files and transcript pages")
     command.add_argument("--limit", type=int_range(1, MAX_EPISODES), default=10, metavar="N",
                          help="at most this many matches")
-    command.add_argument("--feed", type=non_empty, metavar="TITLE_OR_URL",
+    command.add_argument("--feed", type=feed_title_or_url, metavar="TITLE_OR_URL",
                          help="search only this feed's episodes (its title or URL)")
     command.add_argument("--open", type=int_range(1, MAX_EPISODES), metavar="N",
                          help="print only the command that plays hit N from its second (mpv or "

@@ -19,7 +19,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -100,14 +100,20 @@ def html_to_text(value: str | None) -> str | None:
     return re.sub(r"\s+", " ", text).strip() or None
 
 
-def _published(value: str | None) -> str | None:
+def iso_published(value: str | None) -> str | None:
+    """A publication date as stored: ISO 8601 in UTC (so that text order is time order), from
+    RSS's RFC 822 ``pubDate`` or an ISO 8601 one; None when it is blank or unreadable (logged).
+    """
     if not value:
         return None
     try:
         stamp = parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        logger.warning("Unreadable pubDate %r", value)
-        return None
+        try:
+            stamp = datetime.fromisoformat(value.strip())
+        except ValueError:
+            logger.warning("Unreadable pubDate %r", value)
+            return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)
     return stamp.astimezone(timezone.utc).isoformat()
@@ -191,7 +197,7 @@ def _episode(item: dict[str, Any], shared_links: set[str]) -> Episode | None:
         link=link,
         title=title,
         filename=episode_filename(link, title, url, enclosure.get("@type")),
-        published=_published(_text(item.get("pubDate"))),
+        published=iso_published(_text(item.get("pubDate"))),
         description=html_to_text(_text(description)),
         url=url,
         skip_reason=problem,

@@ -81,7 +81,7 @@ def _feeds(body: dict[str, Any]) -> OpmlFeeds:
         if url:
             try:
                 url = http_url(url)
-            except (argparse.ArgumentTypeError, ValueError):  # ValueError: http://[::1
+            except argparse.ArgumentTypeError:
                 skipped.append(f"{label or 'an outline'}: xmlUrl {url[:200]!r} is not http(s)")
             else:
                 feeds.setdefault(url, Subscription(url, label if label != url else None))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from podcasts.database import connect, when_free
 from podcasts.errors import StorageError
-from podcasts.feed import Episode
+from podcasts.feed import Episode, iso_published
 from podcasts.http_client import FeedValidators
 from podcasts.search_index import index_script
 from podcasts.settings import DEFAULT_FEED_URL
@@ -91,14 +91,19 @@ ADDED_COLUMNS = {"title": "TEXT", "filename": "TEXT NOT NULL DEFAULT ''", "publi
                  "skip_reason": "TEXT", "resume_validator": "TEXT", "resume_size": "INTEGER",
                  "failed_runs": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT",
                  "feed_url": "TEXT"}
-# After the columns are there: the index of episodes by feed.
-INDEXES = "CREATE INDEX IF NOT EXISTS episodes_by_feed ON episodes (feed_url, published);"
+# After the columns are there: the indexes of episodes by feed and by enclosure URL.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS episodes_by_feed ON episodes (feed_url, published);
+CREATE INDEX IF NOT EXISTS episodes_by_url ON episodes (url);
+"""
 # A feeds table from before subscriptions (no title, checked_at NOT NULL) is copied into the new
-# one, each of its feeds subscribed: it is a feed the database was being run on.
+# one, each of its feeds subscribed: it is a feed the database was being run on. Its validators
+# are not copied: the next fetch is a full one, which brings the channel's title (a 304 would
+# leave the feed untitled, and search hits without their show, until the feed changed).
 OLD_FEEDS = "feeds_before_subscriptions"
 COPY_OLD_FEEDS = f"""
-INSERT INTO feeds (url, etag, last_modified, checked_at, subscribed_at)
-    SELECT url, etag, last_modified, checked_at, COALESCE(checked_at, now()) FROM {OLD_FEEDS};
+INSERT INTO feeds (url, checked_at, subscribed_at)
+    SELECT url, checked_at, COALESCE(checked_at, now()) FROM {OLD_FEEDS};
 DROP TABLE {OLD_FEEDS};
 """
 # Episodes stored before they had a feed_url belong to the one feed the feeds table names, or to
@@ -111,6 +116,14 @@ INSERT INTO feeds (url, subscribed_at) SELECT default_feed(), now()
 UPDATE episodes SET feed_url = (SELECT url FROM feeds)
     WHERE feed_url IS NULL AND (SELECT COUNT(*) FROM feeds) = 1;
 UPDATE feeds SET etag = NULL, last_modified = NULL WHERE (SELECT COUNT(*) FROM feeds) > 1;
+"""
+# Publication dates become ISO 8601: the classic course stored RSS's "Wed, 01 Jan 2025 20:52:15
+# +0000", which sorts as text after every ISO date (so "the newest" was wrong) and which the
+# summary cannot read. Checked at every opening, so a database an earlier version migrated is
+# repaired too.
+ISO_DATES = """
+UPDATE episodes SET published = iso_published(CAST(published AS TEXT))
+    WHERE published IS NOT NULL AND published NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*';
 """
 
 # An episode that failed this many runs in a row is parked: reported, no longer tried (so a
@@ -140,6 +153,7 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
     with connect(db_path) as db:
         db.create_function("default_feed", 0, lambda: default_feed)
         db.create_function("now", 0, _now)
+        db.create_function("iso_published", 1, iso_published)
         # The columns are read inside the write transaction: another process migrating the same
         # database at the same moment is waited for, then seen (never migrated twice).
         db.isolation_level = None  # transactions by hand: BEGIN IMMEDIATE ... COMMIT below
@@ -156,7 +170,7 @@ def create_table(db_path: Path, default_feed: str = DEFAULT_FEED_URL) -> None:
         script = "\n".join([f"ALTER TABLE feeds RENAME TO {OLD_FEEDS};" if old_feeds else "",
                              SCHEMA, COPY_OLD_FEEDS if old_feeds else "", *missing,
                              ATTACH_EPISODES if present and "feed_url" not in present else "",
-                             INDEXES])
+                             INDEXES, ISO_DATES])
         for statement in _statements(script):
             db.execute(statement)
         for statement in _statements(index_script(db)):  # the search index, once segments exist
@@ -181,14 +195,21 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement: {statement!r}")
 
 
+# An episode row that the feed listing it may claim: it has no feed, or its feed is not subscribed.
+UNCLAIMED = ("(feed_url IS NULL OR feed_url NOT IN "
+             "(SELECT url FROM feeds WHERE subscribed_at IS NOT NULL))")
+
+
 @when_free
 def load_episodes(db_path: Path, episodes: Iterable[Episode], feed_url: str | None = None) -> int:
     """Insert the episodes of ``feed_url`` whose link is not stored yet, in one transaction;
     return how many.
 
     An episode keeps the feed it was first stored from (two feeds listing one link share one
-    row); one stored before the database knew its feed (see :data:`ATTACH_EPISODES`) is
-    claimed by ``feed_url``.
+    row) while that feed is subscribed; one stored before the database knew its feed (see
+    :data:`ATTACH_EPISODES`), or whose feed is no longer subscribed (the show moved to a new
+    URL, say), is claimed by ``feed_url``, so that the feed still listing it downloads and
+    transcribes it.
 
     A stored row is never overwritten with blanks, but the feed's latest usable enclosure URL
     wins (hosts move files; the old URL would 404 on every run): the row takes the new URL, and
@@ -207,8 +228,8 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode], feed_url: str | No
             rows,
         )
         new = db.total_changes - before
-        db.executemany("UPDATE episodes SET feed_url = :feed_url "
-                       "WHERE link = :link AND feed_url IS NULL", rows)
+        db.executemany(f"UPDATE episodes SET feed_url = :feed_url WHERE link = :link "
+                       f"AND :feed_url IS NOT NULL AND {UNCLAIMED}", rows)
         db.executemany(
             "UPDATE episodes SET url = :url, skip_reason = NULL, resume_validator = NULL, "
             "resume_size = NULL, "
@@ -221,17 +242,21 @@ def load_episodes(db_path: Path, episodes: Iterable[Episode], feed_url: str | No
 
 
 def _as_stored(db: sqlite3.Connection, episode: Episode) -> Episode:
-    """``episode`` under the key it is stored with: its own, or an alias whose row has the same
-    enclosure URL or title (an item whose <link> another item now shares keeps its identity)."""
-    if not episode.aliases or db.execute("SELECT 1 FROM episodes WHERE link = ?",
-                                         (episode.link,)).fetchone():
+    """``episode`` under the key it is stored with: its own; or an alias whose row has the same
+    enclosure URL or title (an item whose <link> another item now shares keeps its identity);
+    or, when its key is new, the row with its enclosure URL and title (the show's website moved,
+    so every <link> changed: each episode would have been stored, downloaded and transcribed a
+    second time)."""
+    if db.execute("SELECT 1 FROM episodes WHERE link = ?", (episode.link,)).fetchone():
         return episode
     for alias in episode.aliases:
         row = db.execute("SELECT link FROM episodes WHERE link = ? AND (url = ? OR title IS ?)",
                          (alias, episode.url, episode.title)).fetchone()
         if row is not None:
             return replace(episode, link=row["link"])
-    return episode
+    row = db.execute("SELECT link FROM episodes WHERE url = ? AND title IS ? AND url != '' "
+                     "ORDER BY link LIMIT 1", (episode.url, episode.title)).fetchone()
+    return episode if row is None else replace(episode, link=row["link"])
 
 
 def _in_feeds(feeds: Sequence[str] | None) -> str | None:

@@ -10,6 +10,7 @@ see :func:`podcasts.database.when_free`).
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from podcasts.arguments import http_url
 from podcasts.database import connect, when_free
 from podcasts.errors import SubscriptionError
 
@@ -40,12 +42,26 @@ def subscribe(db_path: Path, feeds: Iterable[Subscription]) -> int:
     only a title still unknown (the feed's own replaces it at its next fetch)."""
     with connect(db_path) as db:
         before = _subscribed_count(db)
+        stored = _stored_spellings(db)
         db.executemany(
             "INSERT INTO feeds (url, title, subscribed_at) VALUES (:url, :title, :now) "
             "ON CONFLICT(url) DO UPDATE SET title = COALESCE(title, excluded.title), "
             "subscribed_at = COALESCE(subscribed_at, excluded.subscribed_at)",
-            [{"url": feed.url, "title": feed.title, "now": _now()} for feed in feeds])
+            [{"url": stored.get(feed.url, feed.url), "title": feed.title, "now": _now()}
+             for feed in feeds])
         return _subscribed_count(db) - before
+
+
+def _stored_spellings(db: sqlite3.Connection) -> dict[str, str]:
+    """The stored URL of each feed under its one spelling (:func:`arguments.http_url`): a row an
+    older version stored as typed (``HTTP://Host/feed#top``) is the feed a new spelling names."""
+    spellings = {}
+    for (url,) in db.execute("SELECT url FROM feeds"):
+        try:
+            spellings.setdefault(http_url(url), url)
+        except argparse.ArgumentTypeError:  # not an http(s) URL: no new spelling can name it
+            pass
+    return spellings
 
 
 def _subscribed_count(db: sqlite3.Connection) -> int:
@@ -64,7 +80,8 @@ def unsubscribe(db_path: Path, url: str) -> None:
         raise _not_subscribed(url, [])
     with connect(db_path) as db:
         changed = db.execute("UPDATE feeds SET subscribed_at = NULL "
-                             "WHERE url = ? AND subscribed_at IS NOT NULL", (url,)).rowcount
+                             "WHERE url = ? AND subscribed_at IS NOT NULL",
+                             (_stored_spellings(db).get(url, url),)).rowcount
         if not changed:
             raise _not_subscribed(url, [row["url"] for row in db.execute(
                 "SELECT url FROM feeds WHERE subscribed_at IS NOT NULL ORDER BY url LIMIT 4")])

@@ -4,6 +4,7 @@ run imports. What each command does is in test_run_command.py and test_search.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from podcast_testkit import (MP3, PROJECT_DIR, FaultServer, make_feed, make_item
                              user_files)
 
 from podcast_pipeline import main
+from podcasts.arguments import http_url
 from podcasts.cli import parse_arguments
 from podcasts.settings import PROJECT_DIR as SETTINGS_PROJECT_DIR
 
@@ -257,3 +259,27 @@ def test_a_run_without_path_flags_writes_only_where_the_tests_point(
     assert summary["db_path"] == str(default_paths / "data" / "episodes.db")
     assert (summary["downloaded"], summary["episodes_dir"]) == (2, str(default_paths / "episodes"))
     assert user_files() == before
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("HTTP://Feeds.Example.org:80/show.xml#latest", "http://feeds.example.org/show.xml"),
+    ("feed://feeds.example.org/show.xml", "http://feeds.example.org/show.xml"),
+    ("Planet Money", "Planet Money"), ("https: a title, not a URL", "https: a title, not a URL")])
+def test_search_feed_takes_a_url_in_any_spelling_or_a_title(given: str, expected: str) -> None:
+    """``search --feed`` compares a URL in the spelling feeds are stored under (a feed typed as
+    subscribed, HTTP://Host/...#x, was 'no feed ... in this database'); a title is kept as is."""
+    assert parse_arguments(["search", "rates", "--feed", given]).feed == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(prefix=st.sampled_from(["http://", "HTTPS://", "feed://", "feed:https://", "itpc://", ""]),
+       rest=st.text(alphabet=":/@[]%#?.Hh18a \t\n\0", max_size=20))
+def test_a_feed_url_has_one_spelling(prefix: str, rest: str) -> None:
+    """The spelling a URL is stored under is its own spelling (``http://1/ ?`` became
+    ``http://1/ `` and then ``http://1/``: one feed, two rows); what is refused is refused
+    as a usage error, never with another exception."""
+    try:
+        once = http_url(prefix + rest)
+    except argparse.ArgumentTypeError:
+        return
+    assert http_url(once) == once

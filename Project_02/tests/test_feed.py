@@ -281,6 +281,22 @@ def test_an_episode_keeps_its_identity_when_another_item_shares_its_link(db_path
         "ep-2", "https://example.org/ep/1"]
 
 
+def test_an_episode_keeps_its_identity_when_the_shows_website_moves(db_path: Path) -> None:
+    """Every <link> changes (the show's site moved; here the guid changes too), the enclosure
+    URL and title stay: the same two episodes, not two more stored, downloaded and transcribed
+    a second time. A new episode with a new enclosure is still new."""
+    create_table(db_path)
+    old = [make_item(n, f"http://h/{n}.mp3") for n in (1, 2)]
+    assert load_episodes(db_path, parse_feed(make_feed(old))) == 2
+    moved = [item.replace("https://example.org/", "https://example.com/").replace(
+        "<guid>ep-", "<guid>moved-") for item in old]
+    assert load_episodes(db_path, parse_feed(make_feed(moved))) == 0
+    assert load_episodes(db_path, parse_feed(make_feed(
+        [*moved, make_item(3, "http://h/3.mp3")]))) == 1
+    assert sorted(row["link"] for row in newest_episodes(db_path)) == [
+        "https://example.org/ep/1", "https://example.org/ep/2", "https://example.org/ep/3"]
+
+
 def test_a_refused_connection_is_not_called_a_timeout() -> None:
     """urllib3 files a refused connection under its timeouts; the error line must not."""
     with socket.socket() as probe:  # a loopback port nobody listens on

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from podcasts.errors import StorageError
+from podcasts.pipeline import summarize
 from podcasts.storage import create_table, newest_episodes, transcript_segments
 from podcasts.subscriptions import feed_list, subscribed_feeds
 
@@ -78,7 +79,8 @@ def episode_feeds(db_path: Path) -> dict[str, str | None]:
 
 def test_single_feed_database_keeps_everything_and_subscribes_its_feed(db_path: Path) -> None:
     """Every episode and segment kept, each episode attached to the feed the database names,
-    that feed subscribed with its validators, its counts right."""
+    that feed subscribed (its validators forgotten, so that the next fetch brings its title),
+    its counts right."""
     make_single_feed_db(db_path)
     create_table(db_path, default_feed=DEFAULT)
     assert set(episode_feeds(db_path).values()) == {FEED}
@@ -90,7 +92,7 @@ def test_single_feed_database_keeps_everything_and_subscribes_its_feed(db_path: 
     assert (listed["url"], listed["episodes"], listed["downloaded"], listed["transcribed"]) == (
         FEED, 3, 2, 1)
     with sqlite3.connect(db_path) as db:
-        assert db.execute("SELECT etag FROM feeds").fetchone() == ('"v1"',)
+        assert db.execute("SELECT etag FROM feeds").fetchone() == (None,)  # fetched in full
         assert db.execute("SELECT rowid FROM segments_fts WHERE segments_fts MATCH 'rates'"
                           ).fetchall() == [(1,)]
     db.close()
@@ -129,6 +131,40 @@ def test_classic_podcast_summary_database_is_attached_to_the_default_feed(db_pat
     db.close()
     create_table(db_path, default_feed=DEFAULT)
     assert episode_feeds(db_path) == {"https://example.org/ep/1": DEFAULT}
+
+
+def test_classic_rss_dates_become_iso_so_the_newest_is_the_newest(db_path: Path) -> None:
+    """The classic course stored RSS's pubDate as it came ("Mon, 01 Jan 2024 ..."), which sorts
+    as text after every ISO date: such an episode passed for the newest of all, and the run's
+    summary ended in a traceback (ValueError: Invalid isoformat string). After the migration
+    every date is ISO 8601 in UTC; an unreadable one is left blank."""
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE episodes (link TEXT PRIMARY KEY, title TEXT, filename TEXT, "
+                   "published TEXT, description TEXT, transcript TEXT)")
+        db.executemany("INSERT INTO episodes (link, published) VALUES (?, ?)", [
+            ("https://example.org/ep/old", "Mon, 01 Jan 2024 10:00:00 -0500"),
+            ("https://example.org/ep/new", "2024-03-01T10:00:00+00:00"),
+            ("https://example.org/ep/bad", "someday")])
+    db.close()
+    create_table(db_path, default_feed=DEFAULT)
+    assert [(row["link"], row["published"]) for row in newest_episodes(db_path)] == [
+        ("https://example.org/ep/new", "2024-03-01T10:00:00+00:00"),
+        ("https://example.org/ep/old", "2024-01-01T15:00:00+00:00"),
+        ("https://example.org/ep/bad", None)]
+    assert summarize(db_path)["episodes"] == 2
+
+
+def test_rss_dates_left_by_an_earlier_migration_are_repaired(db_path: Path) -> None:
+    """A database an earlier version migrated (its feed_url column is there) with the classic
+    course's dates still in RSS form: repaired when next opened."""
+    create_table(db_path, default_feed=DEFAULT)
+    with sqlite3.connect(db_path) as db:
+        db.execute("INSERT INTO episodes (link, filename, url, published) VALUES "
+                   "('https://example.org/ep/1', 'one.mp3', '', 'Mon, 01 Jan 2024 10:00:00 GMT')")
+    db.close()
+    create_table(db_path, default_feed=DEFAULT)
+    assert newest_episodes(db_path)[0]["published"] == "2024-01-01T10:00:00+00:00"
 
 
 def test_several_feeds_leave_episodes_to_be_claimed_and_fetched_in_full(db_path: Path) -> None:

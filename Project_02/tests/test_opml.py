@@ -4,6 +4,7 @@ every subscription."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from podcast_reliability_kit import error_lines
 
 from podcast_pipeline import main
+from podcasts.arguments import http_url
 from podcasts.errors import OpmlError
 from podcasts.opml import opml_document, read_opml
 
@@ -210,6 +212,33 @@ def test_document_escapes_what_xml_needs(tmp_path: Path) -> None:
         ("http://h/f?a=1&b=\"2\"", "Tom & Jerry's <show>")]
 
 
+def spelling(url: str) -> str | None:
+    """The one spelling of ``url`` that is stored (None for what is not an http(s) URL)."""
+    try:
+        return http_url(url)
+    except argparse.ArgumentTypeError:
+        return None
+
+
+def test_app_schemes_and_spellings_of_one_feed_import_once(tmp_path: Path) -> None:
+    """``feed://``, ``itpc://``, ``pcast://`` and ``feed:https://`` (what podcast apps write)
+    are http(s) feeds; one feed written with an upper-case host, its default port or a
+    ``#fragment`` is one subscription, not three (each was subscribed and fetched on its own)."""
+    path = tmp_path / "apps.opml"
+    path.write_bytes(opml_document([]).replace(b"<body></body>", b"""<body>
+      <outline text="A" xmlUrl="feed://example.org/a.xml"/>
+      <outline text="A again" xmlUrl="HTTP://Example.ORG:80/a.xml#latest"/>
+      <outline text="B" xmlUrl="itpc://example.org/B.xml"/>
+      <outline text="C" xmlUrl="feed:https://example.org:443/c.xml"/>
+      <outline text="D" xmlUrl="pcast://example.org"/>
+      <outline text="E" xmlUrl="itms://itunes.apple.com/podcast/id1"/></body>"""))
+    found = read_opml(path)
+    assert [(f.url, f.title) for f in found.feeds] == [
+        ("http://example.org/a.xml", "A"), ("http://example.org/B.xml", "B"),
+        ("https://example.org/c.xml", "C"), ("http://example.org/", "D")]
+    assert found.skipped == ["E: xmlUrl 'itms://itunes.apple.com/podcast/id1' is not http(s)"]
+
+
 OUTLINE = st.fixed_dictionaries({}, optional={
     "text": st.text(max_size=20), "title": st.text(max_size=20), "type": st.just("rss"),
     "xmlUrl": st.one_of(st.text(max_size=30), st.just("http://h/feed.xml"),
@@ -236,6 +265,7 @@ def test_any_outlines_import_as_http_feeds_or_fail_cleanly(tmp_path: Path, outli
     except OpmlError:
         return
     listed = {outline.get("xmlUrl", "").strip() for outline in outlines}
+    listed |= {spelling(url) for url in listed}
     assert all(feed.url in listed and feed.url.startswith(("http://", "https://"))
                for feed in found.feeds)
     assert len({feed.url for feed in found.feeds}) == len(found.feeds)

@@ -182,6 +182,30 @@ def test_subscribe_is_idempotent_and_fetches_nothing(cli, server: FaultServer) -
     assert (listed["title"], listed["checked_at"], listed["episodes"]) == (None, None, 0)
 
 
+@pytest.mark.parametrize("spelling", ["HTTP://127.0.0.1:9/a.xml", "http://127.0.0.1:9/a.xml#new",
+                                      " feed://127.0.0.1:9/a.xml "])
+def test_one_feed_under_another_spelling_is_subscribed_once(cli, spelling: str) -> None:
+    """Host case, a fragment, an app's ``feed://``: the same feed, not a second subscription
+    (which was fetched on its own and listed with 0 episodes, its episodes all under the first)."""
+    assert cli("subscribe", "http://127.0.0.1:9/a.xml")[0] == 0
+    assert cli("subscribe", spelling)[1] == "Already subscribed to http://127.0.0.1:9/a.xml\n"
+    assert list(feeds_json(cli)) == ["http://127.0.0.1:9/a.xml"]
+    assert cli("unsubscribe", spelling)[0] == 0
+    assert not feeds_json(cli)["http://127.0.0.1:9/a.xml"]["subscribed"]
+
+
+def test_a_feed_stored_under_an_old_spelling_is_still_that_feed(cli, db_path: Path) -> None:
+    """A row an older version stored as typed is found by the feed's one spelling."""
+    cli("subscribe", "http://127.0.0.1:9/b.xml")
+    with sqlite3.connect(db_path) as db:
+        db.execute("INSERT INTO feeds (url, subscribed_at) VALUES ('HTTP://127.0.0.1:9/A.xml#x', "
+                   "'2024-01-01T00:00:00+00:00')")
+    db.close()
+    assert cli("subscribe", "http://127.0.0.1:9/A.xml")[1].startswith("Already subscribed")
+    assert cli("unsubscribe", "http://127.0.0.1:9/A.xml")[0] == 0
+    assert feeds_json(cli)["HTTP://127.0.0.1:9/A.xml#x"]["subscribed"] is False
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "feed.xml", "ftp://host/feed.xml", ""])
 def test_subscribe_refuses_what_is_not_an_http_url(cli, url: str, db_path: Path) -> None:
     """A usage error before anything is written."""
@@ -206,6 +230,36 @@ def test_unsubscribe_keeps_episodes_and_files(cli, server: FaultServer, db_path:
     assert (listed["subscribed"], listed["episodes"], listed["downloaded"]) == (False, 1, 1)
     code, out, _ = cli("feeds")
     assert code == 0 and "A [unsubscribed]" in out
+
+
+def test_a_feed_subscribed_under_its_new_url_takes_over_its_episodes(
+        cli, server: FaultServer, db_path: Path, episodes_dir: Path) -> None:
+    """A show that moved: the old URL unsubscribed, the new one subscribed, both listing the same
+    episodes. The new feed claims them, so they are downloaded and counted under it (they were
+    left under the old URL, never downloaded, with "0 failed" and exit 0)."""
+    old = show(server, "old", (1, 2), "Show")
+    server.routes["/new.xml"] = server.routes["/old.xml"]
+    new = server.url("/new.xml")
+    cli("subscribe", old)
+    assert cli("run", "--skip-download")[0] == 0
+    cli("unsubscribe", old)
+    cli("subscribe", new)
+    code, out, _ = cli("run", "--format", "json")
+    assert code == 0 and json.loads(out)["downloaded"] == 2
+    assert set(episode_feeds(db_path).values()) == {new}
+    assert len(list(episodes_dir.glob("*.mp3"))) == 2
+    assert (feeds_json(cli)[new]["episodes"], feeds_json(cli)[old]["episodes"]) == (2, 0)
+
+
+def test_an_episode_of_a_subscribed_feed_is_not_claimed_by_a_one_off(
+        cli, server: FaultServer, db_path: Path) -> None:
+    """A one-off --feed-url run listing an episode of a subscribed feed leaves it there."""
+    a = show(server, "a", (1,), "A")
+    server.routes["/b.xml"] = server.routes["/a.xml"]
+    cli("subscribe", a)
+    assert cli("run", "--skip-download")[0] == 0
+    assert cli("run", "--skip-download", "--feed-url", server.url("/b.xml"))[0] == 0
+    assert set(episode_feeds(db_path).values()) == {a}
 
 
 @pytest.mark.parametrize("exists", [True, False])
@@ -244,6 +298,23 @@ def test_a_single_feed_database_runs_on_after_its_migration(cli, server: FaultSe
     assert len(episode_feeds(db_path)) == 4
     (listed,) = feeds_json(cli).values()
     assert (listed["title"], listed["episodes"], listed["transcribed"]) == ("Test", 4, 1)
+
+
+def test_a_migrated_feed_that_has_not_changed_gets_its_title(cli, server: FaultServer,
+                                                             db_path: Path) -> None:
+    """The old database's feed answers 304 to its old validators: the first run after the
+    migration fetches it in full all the same, so the feed and its search hits have a title (it
+    stayed "title unknown" until the show next published)."""
+    make_single_feed_db(db_path, feeds=(FEED,))
+    url = server.url("/marketplace.xml")
+    server.routes["/marketplace.xml"] = [conditional(
+        make_feed([make_item(1, server.url("/audio/1.mp3"), day=1)]), etag='"v1"')]
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE feeds SET url = ?", (url,))
+    db.close()
+    code, out, _ = cli("run", "--skip-download", "--format", "json")
+    assert code == 0 and json.loads(out)["feeds"][0]["title"] == "Test"
+    assert feeds_json(cli)[url]["title"] == "Test"
 
 
 @pytest.mark.slow
