@@ -63,6 +63,22 @@ def _check_lines(path: Path) -> None:
                                 f"{fields} (a title with a comma must be in double quotes)")
 
 
+def _check_field_counts(path: Path) -> None:
+    """:func:`_check_lines` for a file of numbers, fast: its commas are counted in bulk (about a
+    second for 25M ratings), and only when they are not the header's count on every line is the
+    file read line by line to name the line at fault (blank lines, which pandas skips, may explain
+    the difference). A rating written with a decimal comma (``1,2,4,5,964982703``) would
+    otherwise be read as 4 by pandas, which keeps the first fields of a long line."""
+    commas = lines = 0
+    with open(path, "rb") as handle:
+        fields = handle.readline().count(b",")
+        while chunk := handle.read(CHUNK):
+            commas += chunk.count(b",")
+            lines += chunk.count(b"\n")
+    if commas != fields * lines:
+        _check_lines(path)
+
+
 def _utf8_error(path: Path, exc: UnicodeDecodeError) -> DataError:
     """The first byte of ``path`` that is not UTF-8, by its offset in the file and its line.
 
@@ -89,6 +105,8 @@ def _read_csv(path: Path, columns: tuple[str, ...], dtypes: dict[str, str]) -> p
     _check_text_file(path)
     if any(column in TEXT_COLUMNS for column in columns):
         _check_lines(path)
+    else:
+        _check_field_counts(path)
     try:
         header = pd.read_csv(path, nrows=0).columns
         missing = [c for c in columns if c not in header]

@@ -39,6 +39,10 @@ from movies.errors import DataError
         # Regression: read as title "Father of the Bride", genres " Part II (1995)", no error
         (MOVIES_CSV.replace("\n", "\n5,Father of the Bride, Part II (1995),Comedy\n", 1),
          RATINGS_CSV, r"movies.csv line 2 has 4 fields, the header 3 \(a title with a comma"),
+        # Regression: a rating written with a decimal comma was read as 4 (pandas keeps the
+        # first fields of a long line)
+        (MOVIES_CSV, RATINGS_CSV + "4,2,4,5,1\n",
+         r"ratings.csv line 11 has 5 fields, the header 4"),
         ('movieId,title,genres\n1,"Heat, The (1995)",x\n2,"A ""B"", C",y\n', RATINGS_CSV,
          "rates 4 movieId.s. absent"),  # quoted commas are fine: the next check speaks
     ],
@@ -97,6 +101,13 @@ def test_a_latin1_byte_far_into_a_file_is_named_by_its_offset_and_line(tmp_path:
     with pytest.raises(DataError, match=f"movies.csv is not UTF-8 text \\(invalid continuation "
                                         f"byte at byte offset {offset:,}, line {line}\\)"):
         load_movielens(folder)
+
+
+def test_blank_lines_in_ratings_are_skipped_not_taken_for_short_rows(tmp_path: Path) -> None:
+    """Blank lines upset the bulk count of commas; the line-by-line check then finds no fault."""
+    folder = write_movielens(tmp_path, MOVIES_CSV, RATINGS_CSV + "\n4,2,4.5,1\n\n")
+    _, ratings = load_movielens(folder)
+    assert len(ratings) == 10 and ratings["rating"].iloc[-1] == 4.5
 
 
 def test_missing_files_raise_a_data_error(tmp_path: Path) -> None:

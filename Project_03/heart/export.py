@@ -7,6 +7,7 @@ without scikit-learn or pandas and refuses a model file that ``train`` did not w
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from heart.checks import ALLOWED_CATEGORIES, IMPOSSIBLE_ZEROS, PHYSIOLOGICAL_RAN
 from heart.data import CATEGORICAL, NUMERIC
 from heart.errors import ExportError
 from heart.files import atomic_write
-from heart.serving import PRODUCER, SCHEMA_KEY, SCHEMA_VERSION, OnnxModel
+from heart.serving import GRAPH_KEY, PRODUCER, SCHEMA_KEY, SCHEMA_VERSION, OnnxModel
 
 PARITY_TOLERANCE = 1e-5
 
@@ -65,7 +66,8 @@ def _integer_missing_flags() -> Iterator[None]:
 
 
 def export_onnx(pipeline: Pipeline, path: Path, schema: dict[str, Any]) -> Path:
-    """Write ``pipeline`` as ONNX with one input per column and ``schema`` in its metadata."""
+    """Write ``pipeline`` as ONNX with one input per column, and ``schema`` and the SHA-256 of
+    the graph in its metadata."""
     inputs = [(c, FloatTensorType([None, 1])) for c in NUMERIC]
     inputs += [(c, StringTensorType([None, 1])) for c in CATEGORICAL]
     with _integer_missing_flags():
@@ -73,6 +75,9 @@ def export_onnx(pipeline: Pipeline, path: Path, schema: dict[str, Any]) -> Path:
                              options={id(pipeline.steps[-1][1]): {"zipmap": False}})
     entry = onnx_model.metadata_props.add()
     entry.key, entry.value = SCHEMA_KEY, json.dumps(schema)
+    entry = onnx_model.metadata_props.add()  # checked on load: a damaged copy is refused
+    entry.key = GRAPH_KEY
+    entry.value = hashlib.sha256(onnx_model.graph.SerializeToString()).hexdigest()
     onnx_model.producer_name = PRODUCER
     with atomic_write(path) as stream:
         stream.write(onnx_model.SerializeToString())

@@ -9,9 +9,10 @@ runs code when loaded: load only files you wrote).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 PRODUCER = "heart_disease.py train"
 SCHEMA_KEY = "heart_disease_schema"
+GRAPH_KEY = "heart_disease_graph_sha256"  # of the model's graph, as train serialized it
+GRAPH_FIELD = 7  # ModelProto.graph in onnx.proto
 SCHEMA_VERSION = 2
 # What ONNX Runtime raises for a file that is not a loadable model (pybind11 classes, looked up
 # by name because they are invisible to static analysis).
@@ -38,6 +41,58 @@ ORT_LOAD_ERRORS = tuple(getattr(ort_state, name) for name in (
 def not_ours(path: Path) -> ModelFileError:
     """The one error for a file that is not a model ``train`` wrote."""
     return ModelFileError(f"{path} is not a model written by {PRODUCER}")
+
+
+def _protobuf_fields(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """The length-delimited top-level fields of a protobuf message: (field number, bytes).
+
+    Enough of the wire format to find an ONNX file's graph without importing ``onnx``.
+    Raises IndexError or ValueError on bytes that are not a protobuf message.
+    """
+    def varint(at: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = data[at]
+            value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
+            if byte < 0x80:
+                return value, at
+
+    at = 0
+    while at < len(data):
+        key, at = varint(at)
+        kind = key & 7
+        if kind == 0:
+            at = varint(at)[1]
+        elif kind in (1, 5):
+            at += 8 if kind == 1 else 4
+        elif kind == 2:
+            size, at = varint(at)
+            yield key >> 3, data[at:at + size]
+            at += size
+        else:
+            raise ValueError(f"protobuf wire type {kind}")
+
+
+def graph_sha256(data: bytes) -> str | None:
+    """SHA-256 of the graph inside the ONNX file ``data`` (None if it has none)."""
+    graph = next((value for field, value in _protobuf_fields(data) if field == GRAPH_FIELD), None)
+    return None if graph is None else hashlib.sha256(graph).hexdigest()
+
+
+def _check_graph(path: Path, recorded: str | None) -> None:
+    """A model copied out alone has no manifest to vouch for it: its graph must still be the one
+    ``train`` wrote (a flipped byte in a weight loads, and answers differently, without an error).
+    A model written before the digest was recorded has none to check."""
+    if recorded is None:
+        return
+    try:
+        found = graph_sha256(path.read_bytes())
+    except (IndexError, ValueError) as exc:
+        raise not_ours(path) from exc
+    if found != recorded:
+        raise ModelFileError(f"{path}: its graph differs from the one train wrote (SHA-256 "
+                             "recorded inside it): the file was damaged or edited since; train "
+                             "again or copy it anew")
 
 
 def _number(value: Any) -> bool:
@@ -101,9 +156,11 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=["CPUExecutionProvider"])
-            schema = json.loads(self.session.get_modelmeta().custom_metadata_map[SCHEMA_KEY])
+            metadata = self.session.get_modelmeta().custom_metadata_map
+            schema = json.loads(metadata[SCHEMA_KEY])
         except (*ORT_LOAD_ERRORS, KeyError, ValueError) as exc:
             raise not_ours(path) from exc
+        _check_graph(path, metadata.get(GRAPH_KEY))
         self.schema = checked_schema(schema, path, {i.name for i in self.session.get_inputs()})
         output = next((o.name for o in self.session.get_outputs() if "prob" in o.name), None)
         if output is None:

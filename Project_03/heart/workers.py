@@ -1,4 +1,4 @@
-"""Worker processes that leave Ctrl-C to the command: loky workers start with SIGINT blocked.
+"""Worker processes that leave Ctrl-C to the command and never outlive it (loky workers).
 
 A terminal's Ctrl-C sends SIGINT to the whole foreground process group, the search's worker
 processes included. A worker that is still starting (importing joblib, numpy, scikit-learn) would
@@ -11,7 +11,7 @@ arrives meanwhile is delivered as soon as the block ends, never lost. The thread
 at the same moment inherit the mask too, so the workers they restart later are quiet as well.
 This is how CPython's own ``multiprocessing`` starts its resource tracker.
 
-A worker must also end when the command is killed outright (``kill -9``, the out-of-memory
+Each worker must also end when the command is killed outright (``kill -9``, the out-of-memory
 killer), where no clean-up runs: loky's idle workers (each holding a fitted model's worth of
 memory) would otherwise wait up to five minutes for a next task. :func:`watch_parent`, every
 worker's initializer, starts a thread that ends the worker within half a second of its parent's

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 
 from heart import artifacts
 from heart.artifacts import publish, staging_dir
-from heart.errors import PatientValidationError
+from heart.errors import ModelFileError, PatientValidationError
 from heart.export import check_parity, export_joblib, export_onnx, serving_schema
 from heart.patients import read_patients, validate
 from heart.pipeline import build_pipeline, model_frame
@@ -135,6 +136,24 @@ def test_a_file_that_is_not_our_model_is_one_error_line(name: str, exported: Pat
     err = capfd.readouterr().err
     assert code == 1
     assert err.strip() == f"error: {path} is not a model written by heart_disease.py train"
+
+
+def test_a_model_copied_alone_with_one_flipped_bit_in_a_weight_is_refused(
+        exported: Path, tmp_path: Path) -> None:
+    """Regression: out of its folder (no manifest), a model whose first coefficient had one bit
+    flipped loaded and scored differently, exit 0. The graph's SHA-256 inside it is checked."""
+    model = onnx.load(exported / "model.onnx")
+    node = next(n for n in model.graph.node if n.op_type == "LinearClassifier")
+    weight = next(a for a in node.attribute if a.name == "coefficients").floats[0]
+    data = bytearray((exported / "model.onnx").read_bytes())
+    data[data.index(struct.pack("<f", weight))] ^= 1
+    path = tmp_path / "alone" / "model.onnx"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    with pytest.raises(ModelFileError, match="its graph differs from the one train wrote"):
+        predict(path, [PATIENT])
+    shutil.copy(exported / "model.onnx", path)  # an intact copy alone is served
+    assert predict(path, [PATIENT]) == predict(exported / "model.onnx", [PATIENT])
 
 
 @pytest.mark.parametrize("value", [True, "true", "TRUE", 1, "1"])
