@@ -43,8 +43,8 @@ if TYPE_CHECKING:  # only for annotations: a cached start never imports pandas
 
 logger = logging.getLogger(__name__)
 
-INDEX_CODE = ("cache.py", "checksummed.py", "index.py", "facets.py", "recommender.py",
-              "titles.py", "algorithms.py", "machine.py")
+INDEX_CODE = ("cache.py", "checksummed.py", "data.py", "index.py", "facets.py",
+              "recommender.py", "titles.py", "algorithms.py", "machine.py")
 # What reading a damaged file, or one written by other code, can raise.
 UNREADABLE = (DamagedFileError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
               OSError, ImportError, TypeError, KeyError, IndexError, MemoryError)

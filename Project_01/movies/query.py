@@ -169,7 +169,7 @@ def answer(index: MovieIndex, query: MovieQuery) -> dict[str, Any]:
         logger.warning("Only %d user(s) liked the chosen movie(s), fewer than %d: recommending "
                        "the most liked movies of their genres", fans, query.min_users)
     elif fans == 0:
-        logger.warning("Nobody rated %s above %g: no recommendations",
+        logger.warning("Nobody rated %s above %g: no similar users to learn from",
                        seeds[0]["match"]["title"], index.ratings.like_threshold)
     recommendations = pick(allowed)
     if any(rec.score is None for rec in recommendations) and fallback is None:

@@ -93,6 +93,17 @@ def test_movie_nobody_liked_says_so(cli, caplog: pytest.LogCaptureFixture) -> No
     assert "Nobody rated Obscure Film (2001) above 4" in caplog.text
 
 
+def test_movie_nobody_liked_fills_from_its_genres_without_denying_it(
+        cli, caplog: pytest.LogCaptureFixture) -> None:
+    """Under the default algorithm a movie without fans may still get picks from its genres:
+    the log says why and never claims "no recommendations" above them (the answer says whether
+    there are any)."""
+    code, out, _ = cli("--movie-id", "5", "--format", "json")
+    assert code == 0 and "recommendations" in json.loads(out)
+    assert "Nobody rated Obscure Film (2001) above 3.5: no similar users" in caplog.text
+    assert "no recommendations" not in caplog.text.lower()
+
+
 def test_bad_data_exits_1_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Malformed CSVs end with one line on stderr."""
     folder = tmp_path / "bad"
