@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -47,6 +47,23 @@ def _template(name: str) -> Template:
     return Template((TEMPLATES / name).read_text(encoding="utf-8"))
 
 
+def _heading(episode: Mapping[str, Any]) -> str:
+    """The page's heading lines: the feed, then the episode's title (both escaped)."""
+    escape = html.escape
+    return (f'<p class="feed">{escape(episode["feed"] or "Podcast")} · '
+            f'{escape((episode["published"] or "")[:10])}</p>\n'
+            f'  <h1>{escape(episode["title"] or episode["link"] or "Untitled episode")}</h1>')
+
+
+def shows_current_titles(page: Path, episode: Mapping[str, Any]) -> bool:
+    """Whether ``page`` still shows ``episode``'s stored title and feed title (``title``,
+    ``feed``, ``published``, ``link``): a show or episode renamed since needs its page again."""
+    try:
+        return _heading(episode) in page.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 def render_page(episode: dict[str, Any], segments: Iterable[Cue]) -> str:
     """The transcript page of ``episode`` (``title``, ``feed``, ``published``, ``filename``,
     ``language``), one clickable line per segment (``start``, ``end``, ``text``)."""
@@ -61,8 +78,8 @@ def render_page(episode: dict[str, Any], segments: Iterable[Cue]) -> str:
         nonce=secrets.token_urlsafe(16),
         language=escape(episode.get("language") or "en"),
         title=escape(episode.get("title") or episode.get("link") or "Untitled episode"),
-        feed=escape(episode.get("feed") or "Podcast"),
-        published=escape((episode.get("published") or "")[:10]),
+        heading=_heading({key: episode.get(key) for key in ("feed", "published", "title",
+                                                            "link")}),
         audio=escape(quote(episode["filename"])),
         captions="data:text/vtt;base64," + base64.b64encode(vtt).decode("ascii"),
         lines=lines)

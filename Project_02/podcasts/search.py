@@ -38,6 +38,7 @@ WITH best AS (
     WHERE segments_fts MATCH :query AND (:feed IS NULL OR e.feed_url = :feed)
     ORDER BY rank LIMIT :rows OFFSET :skip)
 SELECT s.link, e.title, f.title AS feed, e.published, e.url, e.filename, e.downloaded_at,
+       e.size_bytes,
        s.start, s."end", s.text, s.words, n.text AS next_text, n.words AS next_words,
        n."end" AS next_end, highlight(segments_fts, 0, char(2), char(3)) AS marked
 FROM best
@@ -168,12 +169,23 @@ def _hit(row: Any, episodes_dir: Path) -> dict[str, Any] | None:
         "link": row["link"], "title": row["title"], "feed": row["feed"],
         "published": row["published"], "start": start, "end": end,
         "text": f"{row['text']} {row['next_text']}" if crosses else row["text"],
-        "audio_path": str(audio.resolve()) if audio and row["downloaded_at"]
-        and audio.is_file() else None,
+        "audio_path": str(audio.resolve()) if audio and _is_download(audio, row) else None,
         "audio_url": row["url"] + fragment if row["url"] else None,
         "page": str(page.resolve()) + fragment if page and page.is_file() else None,
         "snippet": _snippet(row["marked"], len(row["marked"]) if crosses else boundary),
     }
+
+
+def _is_download(audio: Path, row: Any) -> bool:
+    """Whether ``audio`` is still the file the run downloaded: recorded as complete and of the
+    recorded size (a file replaced or cut since is not offered to a player)."""
+    if not row["downloaded_at"]:
+        return False
+    try:
+        size = audio.stat().st_size
+    except OSError:
+        return False
+    return audio.is_file() and (row["size_bytes"] is None or size == row["size_bytes"])
 
 
 def feed_url(db: Any, wanted: str) -> str:

@@ -406,10 +406,12 @@ def untranscribed_episodes(db_path: Path, link: str | None = None,
 
 @when_free
 def transcribed_episodes(db_path: Path) -> list[sqlite3.Row]:
-    """Every episode with a stored transcript: its ``link`` and audio ``filename``."""
+    """Every episode with a stored transcript: its ``link``, audio ``filename``, ``title``,
+    ``published`` and its feed's title (``feed``)."""
     with connect(db_path) as db:
-        return db.execute("SELECT t.link, e.filename FROM transcripts AS t "
-                          "JOIN episodes AS e ON e.link = t.link "
+        return db.execute("SELECT t.link, e.filename, e.title, e.published, f.title AS feed "
+                          "FROM transcripts AS t JOIN episodes AS e ON e.link = t.link "
+                          "LEFT JOIN feeds AS f ON f.url = e.feed_url "
                           "WHERE e.filename IS NOT NULL ORDER BY t.link").fetchall()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from podcasts.errors import AudioDecodeError, FileWriteError
 from podcasts.exports import DEFAULT_FORMATS, RENDERERS, write_transcripts
 from podcasts.files import PARTIAL_SUFFIX, remove_stale_partials
-from podcasts.pages import page_path, write_index, write_page
+from podcasts.pages import page_path, shows_current_titles, write_index, write_page
 from podcasts.speech_to_text import DEFAULT_MODEL, load_model, transcribe_file
 from podcasts.storage import (create_table, record_outcome, save_transcript,
                               transcribed_episodes, transcript_segments, untranscribed_episodes)
@@ -132,7 +132,7 @@ def needs_writing(path: Path) -> bool:
 def restore_missing_files(db_path: Path, episodes_dir: Path,
                           formats: Iterable[str] = DEFAULT_FORMATS) -> list[Path]:
     """Write again, from its stored segments, each transcript file (of ``formats``) and page
-    missing beside its audio, empty, or (a page) cut short.
+    missing beside its audio, empty, or (a page) cut short or showing an old title.
 
     Returns the files written. An episode whose audio is gone too is left alone.
     """
@@ -141,6 +141,8 @@ def restore_missing_files(db_path: Path, episodes_dir: Path,
     for row in transcribed_episodes(db_path):
         audio = episodes_dir / row["filename"]
         missing = [kind for kind in wanted if needs_writing(audio.with_suffix(f".{kind}"))]
+        if "html" not in missing and not shows_current_titles(page_path(audio), row):
+            missing.append("html")  # the show or the episode was renamed since
         if not audio.is_file() or not missing:
             continue
         segments = [TimedText(cue["start"], cue["end"], cue["text"])
@@ -165,7 +167,8 @@ def transcribe_episodes(db_path: Path, episodes_dir: Path,
         remove_stale_partials(episodes_dir, VTT_STALE_AFTER,
                               pattern=f".*.{kind}.*{PARTIAL_SUFFIX}")
     for restored in restore_missing_files(db_path, episodes_dir, settings.formats):
-        logger.warning("%s was missing: written again from the stored transcript", restored.name)
+        logger.warning("%s was missing or out of date: written again from the stored transcript",
+                       restored.name)
     if rows:
         logger.info("Transcribing %d episode(s) with %s", len(rows), settings.model)
     results = [transcribe_episode(db_path, episodes_dir, row, settings) for row in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sqlite3
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,6 +17,7 @@ from podcast_testkit import SILENT_MP3, FaultServer, make_feed, make_item, respo
 
 from podcast_pipeline import main
 from podcasts.pages import clock, render_index, render_page
+from podcasts.transcription import restore_missing_files
 from podcasts.vtt import TimedText, render_vtt
 
 EVIL = '<script>document.title="pwned"</script> & "quotes"'
@@ -105,6 +107,26 @@ def test_a_run_writes_each_page_and_the_index(server: FaultServer, speech_dir: P
     assert "fellow Americans" in speech.read_text()
     assert silence.read_text().endswith("</html>\n")
     assert not list(episodes_dir.glob(".*.part"))
+
+
+def test_a_renamed_show_or_episode_gets_its_page_again(server: FaultServer, speech_dir: Path,
+                                                       db_path: Path, episodes_dir: Path) -> None:
+    """A page showing a title the database no longer holds (the show renamed itself, an episode
+    was retitled) is written again with the stored titles; pages still current are left alone."""
+    args = ["run", "--feed-url", serve(server, (speech_dir / "jfk.mp3").read_bytes()),
+            "--db-path", str(db_path), "--episodes-dir", str(episodes_dir)]
+    assert main(args) == 0
+    pages = {p: p.stat().st_mtime_ns for p in episodes_dir.glob("*.html") if p.name != "index.html"}
+    assert not restore_missing_files(db_path, episodes_dir)
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE feeds SET title = 'Renamed <show>'")
+        db.execute("UPDATE episodes SET title = 'New & improved' WHERE title = 'Episode <b>2'")
+    restored = restore_missing_files(db_path, episodes_dir)
+    assert sorted(restored) == sorted(pages)
+    speech = next(p for p in pages if "fellow Americans" in p.read_text())
+    assert "<h1>New &amp; improved</h1>" in speech.read_text()
+    assert all('<p class="feed">Renamed &lt;show&gt; · ' in p.read_text() for p in pages)
+    assert not restore_missing_files(db_path, episodes_dir)
 
 
 class Elements(HTMLParser):

@@ -296,6 +296,24 @@ def test_open_prints_a_player_command_or_the_page(cli, tmp_path: Path,
 
 
 @pytest.mark.usefixtures("jfk_run")
+def test_a_replaced_audio_file_is_not_offered_as_the_episode(cli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A file of the episode's name whose size is not the download's is not its audio: no
+    audio_path, and --open falls back to the page (a player is never handed another file)."""
+    hit = json.loads(cli("search", "fellow americans", "--format", "json")[1])[0]
+    Path(hit["audio_path"]).write_bytes(b"garbage\n")
+    hit = json.loads(cli("search", "fellow americans", "--format", "json")[1])[0]
+    assert hit["audio_path"] is None and hit["page"]
+    mpv = tmp_path / "mpv"
+    mpv.write_text("#!/bin/sh\n")
+    mpv.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, out, _ = cli("search", "fellow americans", "--open", "1")
+    assert code == 0 and not out.startswith("mpv")
+
+
+@pytest.mark.usefixtures("jfk_run")
 def test_open_past_the_hits_is_one_error_line(cli) -> None:
     """--open 5 with one hit: exit 1, one line saying how many hits there are."""
     code, out, err = cli("search", "fellow americans", "--open", "5")
