@@ -87,6 +87,20 @@ def _fit(index: MovieIndex, name: str) -> tuple[float, float, Hybrid]:
     return fit, lists, hybrid
 
 
+def _query_times(index, ratings, hybrid, top: list[int],
+                 recipe_queries: int) -> tuple[float, float, float, float, float]:
+    """Median seconds per query: the default's whole answer, the same scoring every movie, the
+    recipe (its first ``recipe_queries`` movies), five seeds at once, and with filters."""
+    several = [top[i:i + 5] for i in range(0, 20, 5)]
+    return (
+        median_seconds(lambda m: answer(index, MovieQuery(movie_ids=(m,))), top),
+        median_seconds(lambda m: _every_score(hybrid, index, _requests(index, [m])), top),
+        median_seconds(lambda m: recipe_scores(ratings, m).head(10), top[:recipe_queries]),
+        median_seconds(lambda ids: answer(index, MovieQuery(movie_ids=tuple(ids))), several),
+        median_seconds(lambda m: answer(index, MovieQuery(
+            movie_ids=(m,), genres=(index.movies[m][1].split("|")[0],), year_from=1990)), top))
+
+
 def default_section(work_dir: Path, n_ratings: int, recipe_queries: int) -> list[str]:
     """Measure the default algorithm against the recipe on generated data; Markdown lines."""
     data_dir = generate_movielens(work_dir / f"synthetic-{n_ratings}", n_ratings)
@@ -96,15 +110,10 @@ def default_section(work_dir: Path, n_ratings: int, recipe_queries: int) -> list
     build, index = timed(lambda: build_index(movies, ratings, threshold))
     fit, lists, hybrid = _fit(index, default)
     top = [int(m) for m in ratings["movieId"].value_counts().index[:20]]
-    several = [top[i:i + 5] for i in range(0, 20, 5)]
-    _assert_same_answers(hybrid, index, [[m] for m in top] + several)
-    ours = median_seconds(lambda m: answer(index, MovieQuery(movie_ids=(m,))), top)
-    every = median_seconds(lambda m: _every_score(hybrid, index, _requests(index, [m])), top)
-    recipe = median_seconds(lambda m: recipe_scores(ratings, m).head(10), top[:recipe_queries])
-    ours_five = median_seconds(lambda ids: answer(index, MovieQuery(movie_ids=tuple(ids))),
-                               several)
-    filtered = median_seconds(lambda m: answer(index, MovieQuery(
-        movie_ids=(m,), genres=(index.movies[m][1].split("|")[0],), year_from=1990)), top)
+    _assert_same_answers(hybrid, index,
+                         [[m] for m in top] + [top[i:i + 5] for i in range(0, 20, 5)])
+    ours, every, recipe, five, filtered = _query_times(index, ratings, hybrid, top,
+                                                       recipe_queries)
     processes = _processes(data_dir, work_dir / "cache-default", top[0])
     return [
         f"## The default algorithm ({default}) at scale: {len(ratings):,} synthetic ratings, "
@@ -116,7 +125,7 @@ def default_section(work_dir: Path, n_ratings: int, recipe_queries: int) -> list
         f"| the same 20 answers scoring every movie (`Hybrid.scores`, then ranking), not the "
         f"shortlist | - | {every * 1e3:.1f} ms | |",
         f"| median per-query time, five of the most-rated movies as seeds | - | "
-        f"{ours_five * 1e3:.2f} ms | |",
+        f"{five * 1e3:.2f} ms | |",
         f"| median per-query time, one of the 20 most-rated, with --genre and --year-from | - | "
         f"{filtered * 1e3:.2f} ms | |",
         f"| index build (ratings index at 'liked' = 4 stars or more, title index, facets) | - | "

@@ -261,14 +261,14 @@ def test_a_run_without_path_flags_writes_only_where_the_tests_point(
     assert user_files() == before
 
 
-@pytest.mark.parametrize(("given", "expected"), [
+@pytest.mark.parametrize(("typed", "expected"), [
     ("HTTP://Feeds.Example.org:80/show.xml#latest", "http://feeds.example.org/show.xml"),
     ("feed://feeds.example.org/show.xml", "http://feeds.example.org/show.xml"),
     ("Planet Money", "Planet Money"), ("https: a title, not a URL", "https: a title, not a URL")])
-def test_search_feed_takes_a_url_in_any_spelling_or_a_title(given: str, expected: str) -> None:
+def test_search_feed_takes_a_url_in_any_spelling_or_a_title(typed: str, expected: str) -> None:
     """``search --feed`` compares a URL in the spelling feeds are stored under (a feed typed as
     subscribed, HTTP://Host/...#x, was 'no feed ... in this database'); a title is kept as is."""
-    assert parse_arguments(["search", "rates", "--feed", given]).feed == expected
+    assert parse_arguments(["search", "rates", "--feed", typed]).feed == expected
 
 
 @settings(max_examples=500, deadline=None)
