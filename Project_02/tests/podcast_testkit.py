@@ -230,3 +230,13 @@ def user_files() -> dict[str, tuple[int, int]]:
         paths += DEFAULT_EPISODES_DIR.iterdir()
     return {str(path): (path.stat().st_size, path.stat().st_mtime_ns) for path in paths
             if path.is_file()}
+
+
+def serve_episodes(server: FaultServer, payloads: list[bytes]) -> str:
+    """A loopback feed whose episode n (published on day n) has audio ``payloads[n - 1]``."""
+    count = len(payloads)
+    server.routes["/feed.xml"] = [respond(make_feed(
+        [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in range(1, count + 1)]))]
+    for n, payload in enumerate(payloads, start=1):
+        server.routes[f"/audio/{n}.mp3"] = [respond(payload)]
+    return server.url("/feed.xml")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from podcast_reliability_kit import (assert_clean_exit, conditional, error_lines, serve_file,
                                      start_cli, stop, trickle, wait_for)
 from podcast_testkit import (FEED_ITEMS, MP3, PROJECT_DIR, SILENT_MP3, FaultServer, feed_item_xml,
-                             make_feed, make_item, respond)
+                             make_feed, make_item, respond, serve_episodes)
 
 from podcast_pipeline import main
 from podcasts.database import pipeline_lock
@@ -57,16 +57,6 @@ def fixture_run(db_path: Path, episodes_dir: Path, capsys: pytest.CaptureFixture
         out, err = capsys.readouterr()
         return code, out, err
     return run
-
-def serve(server: FaultServer, payloads: list[bytes]) -> str:
-    """A loopback feed whose episode n (published on day n) has audio ``payloads[n - 1]``."""
-    count = len(payloads)
-    server.routes["/feed.xml"] = [respond(make_feed(
-        [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in range(1, count + 1)]))]
-    for n, payload in enumerate(payloads, start=1):
-        server.routes[f"/audio/{n}.mp3"] = [respond(payload)]
-    return server.url("/feed.xml")
-
 
 def stored_transcripts(db_path: Path) -> list[str]:
     """Links with a stored transcript."""
@@ -136,7 +126,7 @@ def test_bare_command_is_run_and_no_transcribe_skips(run, server: FaultServer, d
                                                      episodes_dir: Path,
                                                      capsys: pytest.CaptureFixture) -> None:
     """No subcommand means run; --no-transcribe leaves work that the next run does, once."""
-    feed_url = serve(server, [SILENT_MP3] * 2)
+    feed_url = serve_episodes(server, [SILENT_MP3] * 2)
     code = main(["--db-path", str(db_path), "--episodes-dir", str(episodes_dir),
                  "--feed-url", feed_url, "--no-transcribe", "--format", "json"])
     out = capsys.readouterr().out
@@ -151,7 +141,7 @@ def test_bare_command_is_run_and_no_transcribe_skips(run, server: FaultServer, d
 
 def test_max_transcripts_says_so(run, server: FaultServer) -> None:
     """--max-transcripts 1 transcribes the newest episode and the table says why only one."""
-    code, out, _ = run("--feed-url", serve(server, [SILENT_MP3] * 3),
+    code, out, _ = run("--feed-url", serve_episodes(server, [SILENT_MP3] * 3),
                        "--max-transcripts", "1")
     assert code == 0
     assert "Text:      1 transcribed (the newest 1 at most: --max-transcripts)" in out
@@ -161,7 +151,7 @@ def test_corrupt_episode_fails_and_the_others_are_transcribed(
         run, server: FaultServer, speech_dir: Path, db_path: Path) -> None:
     """A truncated MP3 among good ones: exit 1, its reason listed, the rest transcribed."""
     speech = (speech_dir / "jfk.mp3").read_bytes()
-    code, out, err = run("--feed-url", serve(
+    code, out, err = run("--feed-url", serve_episodes(
         server, [speech[: len(speech) // 3], SILENT_MP3]), "--format", "json")
     summary = json.loads(out)
     assert code == 1 and summary["transcribed"] == 1
@@ -177,7 +167,7 @@ def test_unknown_model_is_a_usage_error_before_any_work(
         run, server: FaultServer, db_path: Path, model: str) -> None:
     """A model that is neither a folder nor a size name: exit 2 before the feed is even read
     (not exit 1 after every download)."""
-    code, _, err = run("--feed-url", serve(server, [SILENT_MP3]), "--whisper-model", model)
+    code, _, err = run("--feed-url", serve_episodes(server, [SILENT_MP3]), "--whisper-model", model)
     assert code == 2
     assert "argument --whisper-model: " in err.strip().splitlines()[-1]
     assert not db_path.exists() and not server.hits
@@ -368,7 +358,7 @@ def test_ctrl_c_while_transcribing_exits_130_and_leaves_no_partial_transcript(
         server: FaultServer, long_episode: Path, tmp_path: Path) -> None:
     """SIGINT to a real process mid-episode: exit 130, no .vtt, no stored segments, no
     temporary file; the next run transcribes the episode."""
-    feed_url = serve(server, [long_episode.read_bytes()])
+    feed_url = serve_episodes(server, [long_episode.read_bytes()])
     command = [sys.executable, str(PROJECT_DIR / "podcast_pipeline.py"), "run", "--feed-url",
                feed_url, "--db-path", str(tmp_path / "e.db"), "--episodes-dir",
                str(tmp_path / "audio"), "--whisper-threads", "2"]
@@ -394,7 +384,7 @@ def test_ctrl_c_while_transcribing_exits_130_and_leaves_no_partial_transcript(
 
 def test_the_table_counts_each_failure_under_its_step(run, server: FaultServer) -> None:
     """A transcription failure is counted under Text, not under Downloads."""
-    code, out, _ = run("--feed-url", serve(server, [bytes(range(256)) * 40, SILENT_MP3]))
+    code, out, _ = run("--feed-url", serve_episodes(server, [bytes(range(256)) * 40, SILENT_MP3]))
     assert code == 1
     assert "0 already there, 0 failed, 0 unavailable" in out
     assert "Text:      1 transcribed, 1 failed\n" in out
@@ -406,7 +396,8 @@ def test_an_episode_failing_three_runs_in_a_row_is_parked(run, server: FaultServ
     """The newest episode is undecodable: with --max-transcripts 1 it took the only slot on
     every run, forever. After three failed runs it is parked (reported, not retried) and the
     older episode gets its transcript; the run exits 0."""
-    feed_url = serve(server, [SILENT_MP3, bytes(range(256)) * 40])  # episode 2 is the newest
+    # episode 2 is the newest
+    feed_url = serve_episodes(server, [SILENT_MP3, bytes(range(256)) * 40])
     for _ in range(3):
         code, out, _ = run("--feed-url", feed_url, "--max-transcripts", "1", "--format", "json")
         assert (code, json.loads(out)["transcribed"]) == (1, 0)
@@ -424,7 +415,7 @@ def test_an_episode_failing_three_runs_in_a_row_is_parked(run, server: FaultServ
 def test_a_download_failing_three_runs_in_a_row_is_parked_until_its_url_changes(
         run, server: FaultServer) -> None:
     """A 404 is tried on three runs, then no more; a new enclosure URL gets a fresh start."""
-    feed_url = serve(server, [SILENT_MP3])
+    feed_url = serve_episodes(server, [SILENT_MP3])
     server.routes["/audio/1.mp3"] = [respond(b"gone", status=404)]
     for _ in range(4):
         code, _, _ = run("--feed-url", feed_url, "--no-transcribe")

@@ -12,7 +12,7 @@ import pytest
 from faster_whisper import WhisperModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from podcast_testkit import SILENT_MP3, FaultServer, make_feed, make_item, respond, store
+from podcast_testkit import SILENT_MP3, FaultServer, serve_episodes, store
 
 from podcast_pipeline import main
 from podcasts.search import fts_query, media_time, search
@@ -234,20 +234,10 @@ def fixture_cli(db_path: Path, episodes_dir: Path, capsys: pytest.CaptureFixture
     return cli
 
 
-def serve(server: FaultServer, payloads: list[bytes]) -> str:
-    """A loopback feed whose episode n (published on day n) has audio ``payloads[n - 1]``."""
-    count = len(payloads)
-    server.routes["/feed.xml"] = [respond(make_feed(
-        [make_item(n, server.url(f"/audio/{n}.mp3"), day=n) for n in range(1, count + 1)]))]
-    for n, payload in enumerate(payloads, start=1):
-        server.routes[f"/audio/{n}.mp3"] = [respond(payload)]
-    return server.url("/feed.xml")
-
-
 @pytest.fixture(name="jfk_run")
 def fixture_jfk_run(cli, server: FaultServer, speech_dir: Path) -> str:
     """A run that stored, downloaded and transcribed silence and JFK; returns the feed's URL."""
-    feed = serve(server, [SILENT_MP3, (speech_dir / "jfk.mp3").read_bytes()])
+    feed = serve_episodes(server, [SILENT_MP3, (speech_dir / "jfk.mp3").read_bytes()])
     assert cli("run", "--feed-url", feed)[0] == 0
     return feed
 
@@ -327,7 +317,7 @@ def test_open_past_the_hits_is_one_error_line(cli) -> None:
 def test_search_without_a_match_prints_an_empty_list(cli, server: FaultServer,
                                                      phrase: str) -> None:
     """Absent words and bare FTS5 syntax: `[]` and exit 0, in table form a plain sentence."""
-    assert cli("run", "--feed-url", serve(server, [SILENT_MP3]))[0] == 0
+    assert cli("run", "--feed-url", serve_episodes(server, [SILENT_MP3]))[0] == 0
     assert cli("search", phrase, "--format", "json")[:2] == (0, "[]\n")
     assert cli("search", phrase)[:2] == (0, f"No episode says {phrase!r}.\n")
 
